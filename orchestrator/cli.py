@@ -1,0 +1,177 @@
+"""The ``sweep`` command: run, validate and show sweeps.
+
+    sweep run CONFIG [--address A] [--workers N] [--run-dir DIR] [--seed S]
+    sweep validate CONFIG
+    sweep show RUN_DIR [--top K]
+
+Bad input exits with status 2 and one line on stderr naming what is wrong; a sweep that
+cannot run (Ray, workers) exits with status 1; Ctrl-C exits with 130, the committed rounds
+staying readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ConfigError, StoreError, SweepError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _describe_space(space: Any) -> str:
+    return "  ".join(f"{name}={dim.describe()}" for name, dim in space.items())
+
+
+def _print_round(report: Any) -> None:
+    statuses = f"{report.not_ok} not ok" if report.not_ok else "0 failed"
+    best = "none yet" if report.best_score is None else _fmt(report.best_score)
+    print(
+        f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} done  "
+        f"{statuses}  best {best}  ({report.elapsed_s:.1f} s)",
+        flush=True,
+    )
+    moved = [d for d in report.decisions if d.action in ("shrink", "grow", "prune")]
+    label = "final" if report.stop_reason else "next"
+    print(f"  {label}: {_describe_space(report.next_space)}", flush=True)
+    if not moved and report.decisions:
+        print(f"  ({report.decisions[0].reason})", flush=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    config.load_objective()
+    print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
+          f"{config.samples_per_round} samples, mode={config.mode}, objective {config.objective}")
+    for name, dim in config.space.items():
+        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .coordinator import new_run_dir, tune
+
+    config = load_config(args.config)
+    overrides = {"seed": args.seed, "workers": args.workers}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if config.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {config.seed}")
+    objective = config.load_objective()
+    run_dir = args.run_dir or new_run_dir(config.storage, config.name)
+    print(f"sweep {config.name}: {config.rounds} rounds x {config.samples_per_round} samples, "
+          f"mode={config.mode}, results in {run_dir}", flush=True)
+    print(f"  start: {_describe_space(config.space)}", flush=True)
+    result = tune(
+        objective, config.space, mode=config.mode, rounds=config.rounds,
+        samples_per_round=config.samples_per_round, seed=config.seed, workers=config.workers,
+        address=args.address, run_dir=run_dir, sampler=config.sampler,
+        narrowing=config.narrowing, tolerance=config.tolerance, patience=config.patience,
+        name=config.name, on_round=_print_round, config_record=config.to_dict(),
+    )
+    print(f"stopped: {result.stop_reason}")
+    if result.best_config is None:
+        print("no trial finished ok; see the error column: sweep show " + str(result.run_dir))
+        return EXIT_FAILED
+    params = ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_config.items())
+    print(f"best validation score {_fmt(result.best_score)} (trial {result.best_trial_id}): {params}")
+    print(f"results: {result.run_dir}  (sweep show {result.run_dir})")
+    return 0
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .result import TuneResult
+    from .store import RunStore
+
+    meta = RunStore.open(args.run_dir).metadata()
+    result = TuneResult.load(args.run_dir)
+    table = result.table
+    statuses = table.column("status").to_pylist()
+    counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+    print(f"run {result.run_dir}: {meta.get('name')} ({meta.get('state')}), "
+          f"{result.rounds_run} rounds, {table.num_rows} trials "
+          f"({', '.join(f'{v} {k}' for k, v in counts.items())}), mode={result.mode}")
+    if meta.get("stop_reason"):
+        print(f"stopped: {meta['stop_reason']}")
+    names = list(result.final_space)
+    top = result.top(args.top).to_pylist()
+    print(f"\ntop {len(top)} trials:")
+    print(_table([[r["round"], r["trial_id"], _fmt(r["score"])] + [_fmt(r[n]) for n in names]
+                  for r in top], ["round", "trial", "score", *names]))
+    print("\nranges per round:")
+    rows = []
+    for r in result.ranges.to_pylist():
+        span = r["choices"] if r["type"] == "choice" else (
+            f"[{_fmt(r['low'])}, {_fmt(r['high'])}]" + (" log" if r["log"] else ""))
+        round_label = str(r["round"] + 1) if r["sampled"] else "final"
+        rows.append([round_label, r["parameter"], span, r["action"], r["reason"]])
+    print(_table(rows, ["round", "parameter", "range", "action", "reason"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweep", description="Coarse-to-fine hyperparameter sweeps on Ray."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a sweep from a YAML config")
+    run.add_argument("config", help="the sweep's YAML config")
+    run.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
+    run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
+    run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
+    run.add_argument("--seed", type=int, help="override the config's seed")
+    run.set_defaults(func=cmd_run)
+    validate = sub.add_parser("validate", help="check a config without running anything")
+    validate.add_argument("config")
+    validate.set_defaults(func=cmd_validate)
+    show = sub.add_parser("show", help="print the best trials and the ranges of a run")
+    show.add_argument("run_dir")
+    show.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        print(f"sweep: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    # An objective named in a config is imported from the folder sweep is run in.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return args.func(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SweepError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("sweep: interrupted; the rounds committed so far stay in the run folder",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""Sweep configs: YAML (read with a safe loader) or a mapping, validated into a frozen plan.
+
+Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
+
+    name: quadratic
+    objective: "mypackage.objectives:train_and_score"
+    mode: min
+    space:
+      lr:     {type: float, low: 1e-5, high: 1e-1, log: true}
+      layers: {type: int, low: 1, high: 4, hard_low: 1}
+      act:    {type: choice, values: [relu, tanh]}
+    rounds: 8
+    samples_per_round: 32
+    seed: 0
+    workers: 2            # default: every CPU Ray reports
+    sampler: random       # or sobol
+    storage: runs         # each run writes runs/<name>-<timestamp>/
+    narrowing: elite_box  # or none, or {rule: elite_box, elite_fraction: 0.2, ...}
+    tolerance: 0.02       # converged when every numeric range is this narrow
+    patience: null        # stop after this many rounds without improvement
+
+Every error is a :class:`~orchestrator.errors.ConfigError` naming the key, the value and
+the fix; unknown keys get a did-you-mean suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, ObjectiveImportError
+from .narrowing import EliteBox, NarrowingRule, NoNarrowing
+from .sampling import SAMPLERS
+from .space import Choice, Dimension, Float, Int, SearchSpace
+
+MODES = ("min", "max")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that also reads ``1e-5`` (no dot) as a number, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _suggest(key: str, allowed: Any) -> str:
+    match = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else f"; expected one of: {', '.join(allowed)}"
+
+
+def _check_keys(where: str, mapping: Mapping, allowed: tuple[str, ...]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, allowed)}")
+
+
+def _where(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _int(where: str, value: Any, *, minimum: int | None = None, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum}, got {value}")
+    return value
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+# -- search space ------------------------------------------------------------------------
+_NUMERIC_KEYS = ("type", "low", "high", "log", "hard_low", "hard_high")
+_CHOICE_KEYS = ("type", "values")
+_TYPES = ("float", "int", "choice")
+
+
+def parse_dimension(name: str, spec: Any, where: str = "space") -> Dimension:
+    """One parameter's spec (``{type: float, low: .., high: ..}``) -> a dimension."""
+    here = _where(where, name)
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"{here}: expected a mapping like {{type: float, low: 0.1, high: 1}}, got {spec!r}"
+        )
+    if "type" not in spec:
+        raise ConfigError(f"{here}: missing key 'type' (one of: {', '.join(_TYPES)})")
+    kind = spec["type"]
+    if kind not in _TYPES:
+        raise ConfigError(f"{here}.type: unknown parameter type {kind!r}{_suggest(kind, _TYPES)}")
+    try:
+        if kind == "choice":
+            _check_keys(here, spec, _CHOICE_KEYS)
+            if "values" not in spec:
+                raise ConfigError(f"{here}: missing key 'values' (the list of choices)")
+            return Choice(spec["values"], name=name)
+        _check_keys(here, spec, _NUMERIC_KEYS)
+        for key in ("low", "high"):
+            if key not in spec:
+                raise ConfigError(f"{here}: missing key {key!r}")
+        cls = Float if kind == "float" else Int
+        return cls(
+            spec["low"],
+            spec["high"],
+            log=spec.get("log", False),
+            hard_low=spec.get("hard_low"),
+            hard_high=spec.get("hard_high"),
+            name=name,
+        )
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{here}: {exc}") from None
+
+
+def parse_space(spec: Any, where: str = "space") -> SearchSpace:
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError(f"{where}: expected a mapping of parameter names to specs, got {spec!r}")
+    dims = {str(name): parse_dimension(str(name), s, where) for name, s in spec.items()}
+    try:
+        return SearchSpace(dims)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def dimension_to_dict(dim: Dimension) -> dict[str, Any]:
+    if isinstance(dim, Choice):
+        return {"type": "choice", "values": list(dim.values)}
+    out: dict[str, Any] = {"type": dim.kind, "low": dim.low, "high": dim.high, "log": dim.log}
+    for key in ("hard_low", "hard_high"):
+        if getattr(dim, key) is not None:
+            out[key] = getattr(dim, key)
+    return out
+
+
+def space_to_dict(space: SearchSpace) -> dict[str, dict[str, Any]]:
+    """The inverse of :func:`parse_space` (used for run metadata)."""
+    return {name: dimension_to_dict(dim) for name, dim in space.items()}
+
+
+# -- narrowing ---------------------------------------------------------------------------
+_RULE_FIELDS = tuple(f.name for f in dataclasses.fields(EliteBox))
+
+
+def parse_narrowing(spec: Any, where: str = "narrowing") -> NarrowingRule:
+    if spec is None or spec == "elite_box":
+        return EliteBox()
+    if spec == "none":
+        return NoNarrowing()
+    if isinstance(spec, str):
+        raise ConfigError(
+            f"{where}: unknown rule {spec!r}{_suggest(spec, ('elite_box', 'none'))}"
+        )
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected 'elite_box', 'none' or a mapping, got {spec!r}")
+    _check_keys(where, spec, ("rule", *_RULE_FIELDS))
+    rule = spec.get("rule", "elite_box")
+    if rule == "none":
+        if len(spec) > 1:
+            raise ConfigError(f"{where}: rule 'none' takes no settings")
+        return NoNarrowing()
+    if rule != "elite_box":
+        raise ConfigError(f"{where}.rule: unknown rule {rule!r}; expected 'elite_box' or 'none'")
+    settings = {k: v for k, v in spec.items() if k != "rule"}
+    if "shrink" in settings:
+        settings["shrink"] = tuple(settings["shrink"]) if isinstance(settings["shrink"], list) else settings["shrink"]
+    try:
+        return EliteBox(**settings)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def narrowing_to_dict(rule: NarrowingRule) -> Any:
+    if isinstance(rule, NoNarrowing):
+        return "none"
+    if isinstance(rule, EliteBox):
+        return {"rule": "elite_box", **{k: getattr(rule, k) for k in _RULE_FIELDS}}
+    return repr(rule)
+
+
+# -- objective ---------------------------------------------------------------------------
+def resolve_objective(path: str, where: str = "objective") -> Callable[..., Any]:
+    """Import ``"package.module:function"`` and return the callable."""
+    if not isinstance(path, str) or path.count(":") != 1:
+        raise ObjectiveImportError(
+            f"{where}: expected an import path 'module:function', got {path!r}"
+        )
+    module_name, attr = path.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ObjectiveImportError(
+            f"{where}: cannot import module {module_name!r} ({exc}); run sweep from the folder "
+            "that contains it, or install it"
+        ) from None
+    except Exception as exc:
+        raise ObjectiveImportError(
+            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            options = [n for n in dir(module) if not n.startswith("_")]
+            raise ObjectiveImportError(
+                f"{where}: module {module_name!r} has no attribute {attr!r}"
+                f"{_suggest(attr, options) if options else ''}"
+            )
+        target = getattr(target, part)
+    if not callable(target):
+        raise ObjectiveImportError(f"{where}: {path!r} is not callable")
+    return target
+
+
+# -- the whole config --------------------------------------------------------------------
+_TOP_KEYS = (
+    "name",
+    "objective",
+    "mode",
+    "space",
+    "rounds",
+    "samples_per_round",
+    "seed",
+    "workers",
+    "sampler",
+    "storage",
+    "narrowing",
+    "tolerance",
+    "patience",
+)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep config. ``objective`` stays an import path until ``load_objective``."""
+
+    name: str
+    objective: str
+    mode: str
+    space: SearchSpace
+    rounds: int = 8
+    samples_per_round: int = 32
+    seed: int = 0
+    workers: int | None = None
+    sampler: str = "random"
+    storage: str = "runs"
+    narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
+    tolerance: float = 0.02
+    patience: int | None = None
+
+    def load_objective(self) -> Callable[..., Any]:
+        return resolve_objective(self.objective)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config, defaults filled in, as plain data."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["space"] = space_to_dict(self.space)
+        out["narrowing"] = narrowing_to_dict(self.narrowing)
+        return out
+
+
+def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
+    """Validate a config mapping (as read from YAML) into a :class:`SweepConfig`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+    _check_keys("config", data, _TOP_KEYS)
+    for key in ("objective", "mode", "space"):
+        if key not in data:
+            hint = {
+                "objective": "an import path like 'mypackage.objectives:train'",
+                "mode": "'min' or 'max' (never guessed)",
+                "space": "a mapping of parameter names to ranges",
+            }[key]
+            raise ConfigError(f"config: missing required key {key!r}: {hint}")
+    mode = data["mode"]
+    if mode not in MODES:
+        raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
+    objective = data["objective"]
+    if not isinstance(objective, str) or objective.count(":") != 1:
+        raise ConfigError(f"objective: expected an import path 'module:function', got {objective!r}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
+    sampler = data.get("sampler", "random")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
+    storage = data.get("storage", "runs")
+    if not isinstance(storage, str) or not storage:
+        raise ConfigError(f"storage: expected a folder path, got {storage!r}")
+    tolerance = _number("tolerance", data.get("tolerance", 0.02))
+    if not 0 <= tolerance < 1:
+        raise ConfigError(f"tolerance: must be in [0, 1), got {tolerance}")
+    return SweepConfig(
+        name=name,
+        objective=objective,
+        mode=mode,
+        space=parse_space(data["space"]),
+        rounds=_int("rounds", data.get("rounds", 8), minimum=1),
+        samples_per_round=_int("samples_per_round", data.get("samples_per_round", 32), minimum=1),
+        seed=_int("seed", data.get("seed", 0), minimum=0),
+        workers=_int("workers", data.get("workers"), minimum=1, allow_none=True),
+        sampler=sampler,
+        storage=storage,
+        narrowing=parse_narrowing(data.get("narrowing")),
+        tolerance=tolerance,
+        patience=_int("patience", data.get("patience"), minimum=1, allow_none=True),
+    )
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a YAML config file; every problem is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{at}: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    try:
+        return parse_config(data, default_name=re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem) or "sweep")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

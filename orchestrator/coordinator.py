@@ -1,0 +1,284 @@
+"""The coordinator: rounds of sample -> evaluate -> commit -> narrow, until a stop rule fires.
+
+:func:`tune` is the public entry point. :func:`run_sweep` is the loop itself; it receives an
+executor (Ray workers, or the in-process one for tests and debugging) and a store, and makes
+every decision through the pure modules (sampling, narrowing, stopping, results).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from .config import narrowing_to_dict, space_to_dict
+from .errors import ConfigError
+from .narrowing import Decision, NarrowingContext, NarrowingRule, make_rule
+from .ranges import initial_rows, ranges_rows
+from .result import TuneResult
+from .results import best_trial, build_round_table, concat_trials, ok_scores
+from .sampling import Sampler, columns_to_rows, make_sampler, sample_round
+from .space import Dimension, SearchSpace, as_space
+from .stopping import StopRule, stop_reason
+from .store import RunStore
+
+
+class Executor(Protocol):
+    workers: int
+
+    def run_round(self, trial_ids, configs, progress=None) -> list[pa.RecordBatch]: ...
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything that decides what a sweep samples and when it stops (validated)."""
+
+    space: SearchSpace
+    mode: str
+    samples_per_round: int
+    seed: int
+    stop: StopRule
+    sampler: Sampler
+    rule: NarrowingRule
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max' (never guessed), got {self.mode!r}")
+        n = self.samples_per_round
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"samples_per_round must be a whole number >= 1, got {n!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """Progress of a sweep after each round (passed to ``on_round``)."""
+
+    round_index: int
+    rounds: int
+    trials: int
+    not_ok: int
+    best_score: float | None
+    best_config: dict[str, Any] | None
+    space: SearchSpace  # the ranges this round sampled in
+    next_space: SearchSpace
+    decisions: tuple[Decision, ...]
+    elapsed_s: float
+    stop_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("sweep-orchestrator", "ray", "numpy", "pyarrow", "scikit-learn", "scipy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_dir(storage: str | os.PathLike, name: str) -> Path:
+    """``storage/<name>-<UTC timestamp>``, with a suffix if that folder exists."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(storage) / f"{name}-{stamp}"
+    path, i = base, 2
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def run_sweep(
+    plan: SweepPlan,
+    executor: Executor,
+    store: RunStore,
+    *,
+    sweep_id: str,
+    on_round: Callable[[RoundReport], None] | None = None,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+) -> TuneResult:
+    """Run the rounds of ``plan`` on ``executor``, committing each round to ``store``."""
+    original = space = plan.space
+    previous: SearchSpace | None = None
+    history: pa.Table | None = None
+    ranges = [initial_rows(space)]
+    best_per_round: list[float | None] = []
+    next_trial_id = 0
+    started = time.monotonic()
+    reason: str | None = None
+    round_index = 0
+    while reason is None:
+        columns = sample_round(
+            space, plan.samples_per_round, seed=plan.seed, round_index=round_index,
+            sampler=plan.sampler,
+        )
+        trial_ids = range(next_trial_id, next_trial_id + plan.samples_per_round)
+        progress = None
+        if on_progress is not None:
+            r, total = round_index, plan.samples_per_round
+            progress = lambda done, not_ok: on_progress(r, done, total, not_ok)  # noqa: E731
+        batches = executor.run_round(trial_ids, columns_to_rows(columns), progress)
+        table = build_round_table(
+            sweep_id=sweep_id, round_index=round_index, first_trial_id=next_trial_id,
+            space=space, configs=columns, batches=batches,
+        )
+        store.write_round(round_index, table)
+        next_trial_id += plan.samples_per_round
+        history = table if history is None else concat_trials([history, table])
+
+        idx, scores = ok_scores(table)
+        best_per_round.append(
+            None if idx.size == 0 else float(scores.max() if plan.mode == "max" else scores.min())
+        )
+        context = NarrowingContext(
+            original=original, mode=plan.mode, round_index=round_index,
+            samples_per_round=plan.samples_per_round, previous=previous,
+        )
+        proposal = plan.rule.propose(space, history, context)
+        reason = stop_reason(
+            plan.stop, rounds_done=round_index + 1, next_space=proposal.space,
+            original=original, best_per_round=best_per_round, mode=plan.mode,
+        )
+        ranges.append(
+            ranges_rows(round_index + 1, proposal.space, original, proposal.decisions,
+                        sampled=reason is None)
+        )
+        store.write_ranges(pa.concat_tables(ranges))
+        best = best_trial(history, original, plan.mode)
+        store.update_metadata(rounds_run=round_index + 1, best=best, updated_at=_now())
+        if on_round is not None:
+            on_round(
+                RoundReport(
+                    round_index=round_index, rounds=plan.stop.rounds, trials=table.num_rows,
+                    not_ok=table.num_rows - int(idx.size),
+                    best_score=best["score"] if best else None,
+                    best_config=best["config"] if best else None,
+                    space=space, next_space=proposal.space, decisions=proposal.decisions,
+                    elapsed_s=time.monotonic() - started, stop_reason=reason,
+                )
+            )
+        previous, space = space, proposal.space
+        round_index += 1
+
+    assert history is not None  # at least one round ran
+    best = best_trial(history, original, plan.mode)
+    store.update_metadata(
+        state="finished", stop_reason=reason, finished_at=_now(), best=best,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    return TuneResult(
+        best_config=best["config"] if best else None,
+        best_score=best["score"] if best else None,
+        best_trial_id=best["trial_id"] if best else None,
+        mode=plan.mode,
+        table=history,
+        ranges=pa.concat_tables(ranges),
+        final_space=space,
+        run_dir=store.run_dir,
+        rounds_run=round_index,
+        stop_reason=reason,
+    )
+
+
+def _objective_label(objective: Any) -> str:
+    if isinstance(objective, str):
+        return objective
+    module = getattr(objective, "__module__", "?")
+    return f"{module}:{getattr(objective, '__qualname__', repr(objective))}"
+
+
+def tune(
+    objective: Callable[..., Any],
+    space: SearchSpace | Mapping[str, Dimension],
+    *,
+    mode: str,
+    rounds: int = 8,
+    samples_per_round: int = 32,
+    seed: int = 0,
+    workers: int | None = None,
+    address: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    sampler: str | Sampler = "random",
+    narrowing: NarrowingRule | str | None = None,
+    tolerance: float = 0.02,
+    patience: int | None = None,
+    name: str = "sweep",
+    storage: str | os.PathLike = "runs",
+    on_round: Callable[[RoundReport], None] | None = None,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+    executor: Executor | None = None,
+    config_record: dict[str, Any] | None = None,
+) -> TuneResult:
+    """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
+
+    ``objective(config) -> float | dict`` scores one configuration on validation data (a
+    dict carries ``score`` plus extra metrics). ``mode`` ("min" or "max") is required.
+    Without ``address`` (and without an existing ``ray.init``), a local Ray starts for the
+    sweep and stops after it; ``workers`` defaults to every CPU Ray reports. Results go to
+    ``run_dir`` (default: ``storage/<name>-<timestamp>``).
+
+    >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
+    >>> result.best_config  # doctest: +SKIP
+    {'x': 0.3001...}
+    """
+    if not callable(objective):
+        raise ConfigError(f"objective must be callable, got {objective!r}")
+    try:
+        plan = SweepPlan(
+            space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
+            stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
+            sampler=make_sampler(sampler), rule=make_rule(narrowing),
+        )
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
+    sweep_id = f"{name}-{secrets.token_hex(4)}"
+    record = config_record or {
+        "name": name, "objective": _objective_label(objective), "mode": mode,
+        "space": space_to_dict(plan.space), "rounds": rounds,
+        "samples_per_round": samples_per_round, "seed": seed, "workers": workers,
+        "sampler": plan.sampler.name if hasattr(plan.sampler, "name") else repr(sampler),
+        "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
+    }
+    store = RunStore.create(
+        run_dir,
+        {
+            "format": 1, "sweep_id": sweep_id, "name": name, "state": "running",
+            "created_at": _now(), "config": record, "versions": _versions(),
+            "address": address, "host": platform.node(), "pid": os.getpid(),
+        },
+    )
+    if executor is None:
+        from .execution import RayExecutor
+
+        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
+                               address=address)
+    try:
+        with executor as running:
+            store.update_metadata(workers=running.workers)
+            return run_sweep(plan, running, store, sweep_id=sweep_id, on_round=on_round,
+                             on_progress=on_progress)
+    except BaseException as exc:
+        store.update_metadata(state="failed", error=f"{type(exc).__name__}: {exc}",
+                              updated_at=_now())
+        raise
+
+
+__all__ = ["RoundReport", "SweepPlan", "new_run_dir", "run_sweep", "tune"]

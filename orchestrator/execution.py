@@ -1,0 +1,221 @@
+"""The execution layer: Ray connection, long-lived worker actors, shards pulled as they finish.
+
+This is the only coordinator module that imports ``ray``. Ray's own errors are translated
+into :class:`~orchestrator.errors.ExecutionError` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+
+from workers.actor import SweepWorker
+
+from .errors import ExecutionError
+from .sharding import ShardSizer
+
+ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
+
+_READY_TIMEOUT_S = 300
+
+
+def objective_import_paths(objective: Any) -> list[str]:
+    """Folders a worker needs on ``sys.path`` to import the objective's module."""
+    paths = [os.getcwd()]
+    module_name = getattr(objective, "__module__", None) or ""
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if file and module_name != "__main__":
+        root = Path(file).resolve().parent
+        depth = module_name.count(".") + (Path(file).name == "__init__.py")
+        for _ in range(depth):
+            root = root.parent
+        paths.append(str(root))
+    return list(dict.fromkeys(paths))
+
+
+def connect(address: str | None) -> bool:
+    """Make sure this process is connected to Ray; True if this call connected it.
+
+    Without an address a fresh single-node Ray starts in-process (``address="local"``, so a
+    stale record of an earlier ``ray start`` is never joined by accident).
+    """
+    if ray.is_initialized():
+        return False
+    try:
+        if address is None:
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RayError, ValueError, RuntimeError) as exc:
+        where = "a local Ray" if address is None else f"Ray at {address!r}"
+        raise ExecutionError(f"could not start or connect to {where}: {exc}") from None
+    return True
+
+
+class RayExecutor:
+    """W long-lived :class:`~workers.actor.SweepWorker` actors fed with shards.
+
+    Use as a context manager: actors start on entry and are killed on exit; Ray itself is
+    shut down on exit only if this executor started it.
+    """
+
+    def __init__(
+        self,
+        objective: Callable[..., Any],
+        *,
+        param_names: Sequence[str],
+        workers: int | None = None,
+        address: str | None = None,
+        inflight: int = 2,
+    ) -> None:
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        self._objective = objective
+        self._param_names = list(param_names)
+        self._requested = workers
+        self._address = address
+        self._inflight = inflight
+        self._actors: list[Any] = []
+        self._names: list[str] = []
+        self._started_ray = False
+        self._shard_counter = 0
+
+    @property
+    def workers(self) -> int:
+        return len(self._actors)
+
+    def __enter__(self) -> "RayExecutor":
+        self._started_ray = connect(self._address)
+        try:
+            self._start_actors()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _start_actors(self) -> None:
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        count = self._requested or max(1, int(cpus))
+        # More workers than CPUs share the CPUs rather than wait forever for one.
+        per_actor = min(1.0, cpus / count) if cpus > 0 else 0
+        try:
+            payload = ray.cloudpickle.dumps(self._objective)
+        except Exception as exc:
+            raise ExecutionError(
+                f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}); "
+                "define it at module level or make what it captures picklable"
+            ) from None
+        remote_cls = ray.remote(SweepWorker)
+        paths = objective_import_paths(self._objective)
+        for i in range(count):
+            name = f"w{i}"
+            actor = remote_cls.options(num_cpus=per_actor).remote(
+                payload, name=name, param_names=self._param_names, import_paths=paths
+            )
+            self._actors.append(actor)
+            self._names.append(name)
+        try:
+            ray.get([a.ready.remote() for a in self._actors], timeout=_READY_TIMEOUT_S)
+        except GetTimeoutError:
+            raise ExecutionError(
+                f"{count} workers did not start within {_READY_TIMEOUT_S} s; "
+                "the cluster may lack free CPUs (try --workers with a smaller number)"
+            ) from None
+        except (RayActorError, RayTaskError) as exc:
+            cause = getattr(exc, "cause", None) or exc
+            raise ExecutionError(
+                f"the objective could not be loaded on a worker: {type(cause).__name__}: "
+                f"{cause}. Is its module importable from the folder you run sweep in?"
+            ) from None
+
+    def close(self) -> None:
+        for actor in self._actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone
+                pass
+        self._actors.clear()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+            self._started_ray = False
+
+    def run_round(
+        self,
+        trial_ids: Sequence[int],
+        configs: Sequence[dict[str, Any]],
+        progress: ProgressFn | None = None,
+    ) -> list[pa.RecordBatch]:
+        """Evaluate every configuration once; one result batch per shard.
+
+        Each worker holds at most ``inflight`` shards; when one finishes, the next is sized
+        and sent to that worker, so no worker idles while configurations remain.
+        """
+        n = len(configs)
+        sizer = ShardSizer(len(self._actors), inflight=self._inflight)
+        pending: dict[Any, tuple[int, int, int]] = {}  # ref -> (actor, start, stop)
+        sent = 0
+        done = not_ok = 0
+        batches: list[pa.RecordBatch] = []
+
+        def send(actor_index: int) -> None:
+            nonlocal sent
+            size = sizer.next_size(n - sent)
+            if size == 0:
+                return
+            start, stop = sent, sent + size
+            shard_id = self._shard_counter
+            self._shard_counter += 1
+            ref = self._actors[actor_index].run_shard.remote(
+                shard_id, list(trial_ids[start:stop]), list(configs[start:stop])
+            )
+            pending[ref] = (actor_index, start, stop)
+            sent = stop
+
+        for _ in range(self._inflight):
+            for i in range(len(self._actors)):
+                send(i)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            actor_index, start, stop = pending.pop(ref)
+            batch = self._collect(ref, actor_index, trial_ids[start], trial_ids[stop - 1])
+            batches.append(batch)
+            sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)
+            done += batch.num_rows
+            not_ok += batch.num_rows - pc.sum(pc.equal(batch.column("status"), "ok")).as_py()
+            if progress is not None:
+                progress(done, not_ok)
+            send(actor_index)
+        return batches
+
+    def _collect(self, ref: Any, actor_index: int, first: int, last: int) -> pa.RecordBatch:
+        try:
+            return ray.get(ref)
+        except RayActorError as exc:
+            raise ExecutionError(
+                f"worker {self._names[actor_index]} died while running trials {first}..{last}: "
+                f"{exc}"
+            ) from None
+        except RayTaskError as exc:
+            raise ExecutionError(
+                f"worker {self._names[actor_index]} failed outside the objective on trials "
+                f"{first}..{last}: {exc}"
+            ) from None

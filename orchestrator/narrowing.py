@@ -1,0 +1,270 @@
+"""Range narrowing: the next round's ranges from the results so far.
+
+A narrowing rule is a small interface: the current ranges, the trial history and a context
+in; the next ranges and one :class:`Decision` (action + reason) per parameter out. Nothing
+here touches Ray or the store.
+
+The default, :class:`EliteBox`, is the rule the research prototypes measured best at many
+small rounds (see DESIGN.md): per numeric parameter, in its own scale (log10 for log ranges),
+
+1. take the elite - the best ``k`` ok trials so far, ``k = max(min_elite,
+   ceil(elite_fraction * samples_per_round))`` - and its span, padded by ``margin`` of the
+   current width;
+2. force the width to ``shrink`` (0.5-0.7) of the current width: never faster (noise cannot
+   collapse a range), never slower (a multimodal elite cannot stall the search);
+3. keep the incumbent (the best trial) at least ``incumbent_margin`` of the width inside, and
+   the box inside the current range;
+4. grow a side outward by ``grow_fraction`` of the original width when the incumbent lies
+   within ``edge_fraction`` of it and that side did not move inward at the previous
+   narrowing - the user's coarse range may simply be wrong - within hard limits.
+
+Integers are rounded outward. Choices that had at least ``prune_after`` ok trials and never
+reached the elite are dropped (the incumbent's choice always stays).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from .results import decode_column, ranked
+from .space import Choice, Dimension, Float, Int, SearchSpace, _encode_choice, _fmt
+
+ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "converged")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happened to one parameter's range between two rounds, and why."""
+
+    parameter: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A narrowing rule's answer: the next ranges and one decision per parameter."""
+
+    space: SearchSpace
+    decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True)
+class NarrowingContext:
+    """What a rule may know besides the current ranges and the history."""
+
+    original: SearchSpace
+    mode: str
+    round_index: int
+    samples_per_round: int
+    previous: SearchSpace | None = None  # the ranges of the round before the current one
+
+
+class NarrowingRule(Protocol):
+    """Computes the next ranges: ``propose(current, history, context) -> Proposal``."""
+
+    def propose(
+        self, current: SearchSpace, history: pa.Table, context: NarrowingContext
+    ) -> Proposal: ...
+
+
+class NoNarrowing:
+    """Keep the ranges as they are: plain random search over the original ranges."""
+
+    def propose(
+        self, current: SearchSpace, history: pa.Table, context: NarrowingContext
+    ) -> Proposal:
+        return Proposal(
+            current, tuple(Decision(n, "keep", "narrowing is off") for n in current)
+        )
+
+
+@dataclass(frozen=True)
+class _Elite:
+    rows: np.ndarray  # row indices of the elite, best first
+    n_ok: int
+
+
+@dataclass(frozen=True)
+class EliteBox:
+    """Elite box with a forced shrink and pinned-edge growth (the default rule)."""
+
+    elite_fraction: float = 0.2
+    min_elite: int = 3
+    min_ok: int = 3
+    margin: float = 0.1
+    shrink: tuple[float, float] = (0.5, 0.7)
+    incumbent_margin: float = 0.1
+    edge_fraction: float = 0.2
+    grow_fraction: float = 0.25
+    prune_after: int = 6
+
+    def __post_init__(self) -> None:
+        lo, hi = self.shrink
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"shrink must satisfy 0 < min <= max <= 1, got {self.shrink!r}")
+        for name in ("elite_fraction", "edge_fraction"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+        for name in ("margin", "incumbent_margin", "grow_fraction"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.incumbent_margin >= 0.5:
+            raise ValueError(f"incumbent_margin must be < 0.5, got {self.incumbent_margin!r}")
+        for name in ("min_elite", "min_ok", "prune_after"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+    def propose(
+        self, current: SearchSpace, history: pa.Table, context: NarrowingContext
+    ) -> Proposal:
+        order = ranked(history, context.mode)
+        if order.size < self.min_ok:
+            reason = f"only {order.size} ok trials so far (need {self.min_ok}); range kept"
+            return Proposal(current, tuple(Decision(n, "hold", reason) for n in current))
+        k = max(self.min_elite, math.ceil(self.elite_fraction * context.samples_per_round))
+        elite = _Elite(rows=order[: min(k, order.size)], n_ok=int(order.size))
+        dims: dict[str, Dimension] = {}
+        decisions = []
+        for name, dim in current.items():
+            if isinstance(dim, Choice):
+                new, decision = self._prune(name, dim, history, order, elite)
+            else:
+                new, decision = self._numeric(name, dim, history, elite, context)
+            dims[name] = new
+            decisions.append(decision)
+        return Proposal(SearchSpace(dims), tuple(decisions))
+
+    # -- numeric -------------------------------------------------------------------------
+    def _numeric(
+        self,
+        name: str,
+        dim: Float | Int,
+        history: pa.Table,
+        elite: _Elite,
+        context: NarrowingContext,
+    ) -> tuple[Dimension, Decision]:
+        column = history.column(name).to_numpy(zero_copy_only=False).astype(float)
+        best_native = float(column[elite.rows[0]])
+        values = dim.scaled_values(column[elite.rows])
+        best = float(values[0])
+        lo, hi = dim.scaled_bounds
+        width = hi - lo
+        if width <= 0:
+            return dim, Decision(name, "converged", "range is a single value")
+        orig_lo, orig_hi = context.original[name].scaled_bounds
+        hard_lo, hard_hi = dim.scaled_limits
+
+        box_lo = float(values.min()) - self.margin * width
+        box_hi = float(values.max()) + self.margin * width
+        new_w = float(np.clip(box_hi - box_lo, self.shrink[0] * width, self.shrink[1] * width))
+        new_lo = (box_lo + box_hi) / 2 - new_w / 2
+        inner = self.incumbent_margin * new_w
+        new_lo += min(0.0, best - (new_lo + inner)) + max(0.0, best - (new_lo + new_w - inner))
+        new_lo = min(max(new_lo, lo), hi - new_w)  # the box stays inside the current range
+        new_hi = new_lo + new_w
+
+        grown = []
+        step = self.grow_fraction * (orig_hi - orig_lo)
+        prev = context.previous[name] if context.previous is not None else None
+        prev_lo, prev_hi = prev.scaled_bounds if prev is not None else (lo, hi)
+        cell_lo, cell_hi = dim.cell_scaled(best_native)
+        if cell_lo - lo <= self.edge_fraction * width and lo <= prev_lo + 1e-12 and step > 0:
+            if lo > hard_lo:
+                new_lo = max(lo - step, hard_lo)
+                grown.append("low")
+        if hi - cell_hi <= self.edge_fraction * width and hi >= prev_hi - 1e-12 and step > 0:
+            if hi < hard_hi:
+                new_hi = min(hi + step, hard_hi)
+                grown.append("high")
+
+        low, high = dim.bounds_from_scaled(new_lo, new_hi)
+        low, high = min(low, best_native), max(high, best_native)  # float round-trip safety
+        new = dim.with_bounds(low, high)
+        return new, self._numeric_decision(name, dim, new, grown, elite, best_native)
+
+    def _numeric_decision(
+        self,
+        name: str,
+        old: Float | Int,
+        new: Float | Int,
+        grown: Sequence[str],
+        elite: _Elite,
+        best: float,
+    ) -> Decision:
+        span = f"best {_fmt(best)}; elite of {elite.rows.size} of {elite.n_ok} ok trials"
+        if grown:
+            sides = " and ".join(grown)
+            return Decision(
+                name,
+                "grow",
+                f"{span}; the best sits at the {sides} edge of {old.describe()}, "
+                f"so the range grows past it to {new.describe()}",
+            )
+        if (new.low, new.high) == (old.low, old.high):
+            return Decision(name, "keep", f"{span}; {new.describe()} cannot shrink further")
+        (a, b), (c, d) = old.scaled_bounds, new.scaled_bounds
+        ratio = (d - c) / (b - a)
+        return Decision(name, "shrink", f"{span}; width x{ratio:.2f} to {new.describe()}")
+
+    # -- categorical ---------------------------------------------------------------------
+    def _prune(
+        self, name: str, dim: Choice, history: pa.Table, order: np.ndarray, elite: _Elite
+    ) -> tuple[Dimension, Decision]:
+        values = [_encode_choice(v) for v in decode_column(dim, history.column(name))]
+        ok_counts: dict[str, int] = {}
+        for row in order:
+            ok_counts[values[row]] = ok_counts.get(values[row], 0) + 1
+        in_elite = {values[row] for row in elite.rows}
+        keep, dropped = [], []
+        for value in dim.values:
+            key = _encode_choice(value)
+            if key not in in_elite and ok_counts.get(key, 0) >= self.prune_after:
+                dropped.append(value)
+            else:
+                keep.append(value)
+        if not dropped:
+            return dim, Decision(name, "keep", f"choices {dim.describe()} kept")
+        new = dim.with_values(keep)
+        listed = ", ".join(map(str, dropped))
+        return new, Decision(
+            name,
+            "prune",
+            f"dropped {listed}: at least {self.prune_after} ok trials each, none in the "
+            f"elite of {elite.rows.size}",
+        )
+
+
+DEFAULT_RULE = EliteBox()
+
+
+def make_rule(rule: Any) -> NarrowingRule:
+    """A narrowing rule from a name (``"elite_box"``, ``"none"``), a rule object or None."""
+    if rule is None or rule == "elite_box":
+        return DEFAULT_RULE
+    if rule == "none":
+        return NoNarrowing()
+    if isinstance(rule, str):
+        raise ValueError(f"unknown narrowing rule {rule!r}; expected 'elite_box' or 'none'")
+    if not callable(getattr(rule, "propose", None)):
+        raise ValueError(f"narrowing rule {rule!r} has no propose(current, history, context)")
+    return rule
+
+
+__all__ = [
+    "ACTIONS",
+    "Decision",
+    "EliteBox",
+    "NarrowingContext",
+    "NarrowingRule",
+    "NoNarrowing",
+    "Proposal",
+    "make_rule",
+]

@@ -1,0 +1,71 @@
+"""What a sweep returns: the best configuration and every trial, loadable again from disk."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .config import parse_space
+from .errors import StoreError
+from .ranges import space_at
+from .results import best_trial, ranked
+from .space import SearchSpace
+from .store import RunStore
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The outcome of a sweep.
+
+    ``table`` holds every trial row (the schema of :mod:`orchestrator.results`), ``ranges``
+    the ranges of every round with their decisions (:mod:`orchestrator.ranges`), and
+    ``final_space`` the ranges the sweep ended with.
+    """
+
+    best_config: dict[str, Any] | None
+    best_score: float | None
+    best_trial_id: int | None
+    mode: str
+    table: pa.Table
+    ranges: pa.Table
+    final_space: SearchSpace
+    run_dir: Path
+    rounds_run: int
+    stop_reason: str
+
+    def top(self, k: int = 5) -> pa.Table:
+        """The ``k`` best ok trials, best first."""
+        return self.table.take(ranked(self.table, self.mode)[:k])
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "TuneResult":
+        """Rebuild the result of a run from its folder."""
+        store = RunStore.open(run_dir)
+        meta = store.metadata()
+        try:
+            space = parse_space(meta["config"]["space"])
+            mode = meta["config"]["mode"]
+        except (KeyError, TypeError) as exc:
+            raise StoreError(f"{store.run_dir}: run.json lacks the run's config ({exc})") from None
+        table = store.load_trials()
+        ranges = store.load_ranges()
+        if table is None or ranges is None:
+            raise StoreError(f"{store.run_dir}: no round has been committed yet")
+        last = max(ranges.column("round").to_pylist())
+        best = best_trial(table, space, mode)
+        return cls(
+            best_config=best["config"] if best else None,
+            best_score=best["score"] if best else None,
+            best_trial_id=best["trial_id"] if best else None,
+            mode=mode,
+            table=table,
+            ranges=ranges,
+            final_space=space_at(space, ranges, last),
+            run_dir=store.run_dir,
+            rounds_run=int(meta.get("rounds_run", len(set(table.column("round").to_pylist())))),
+            stop_reason=str(meta.get("stop_reason") or meta.get("state", "")),
+        )

@@ -1,0 +1,193 @@
+"""The trial table: one Arrow schema for every trial row, and helpers over it.
+
+Columns, in order::
+
+    sweep_id   string     the run's id
+    round      int32      0-based round
+    trial_id   int64      unique in the run, consecutive within a round
+    shard      int32      the shard the trial travelled in
+    worker     string     the worker actor that ran it
+    status     string     ok | failed | invalid | timeout
+    score      float64    the objective's score (null unless ok)
+    <param>    one column per hyperparameter (float64, int64, or the choice's type)
+    <metric>   extra metrics of a dict return (float64 or string)
+    error      string     why a trial is not ok
+    started_at timestamp  UTC, microseconds
+    duration_s float64    wall time of the objective call
+
+Choice columns are typed by their values: all strings -> string, all bools -> bool, all
+integers -> int64, all numbers -> float64, anything else (None, lists, mixtures) -> the
+value's JSON text, decoded again by :func:`decode_column`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workers.evaluate import RESULT_SCHEMA, STATUS_OK
+
+from .space import Choice, Dimension, Float, Int, SearchSpace
+
+_LEADING = ["sweep_id", "round", "trial_id", "shard", "worker", "status", "score"]
+_TRAILING = ["error", "started_at", "duration_s"]
+
+
+def _choice_encoding(dim: Choice) -> str:
+    values = dim.values
+    if all(isinstance(v, str) for v in values):
+        return "string"
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "float"
+    return "json"
+
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "json": pa.string(),
+}
+
+
+def arrow_type(dim: Dimension) -> pa.DataType:
+    """The Arrow type of a hyperparameter's column."""
+    if isinstance(dim, Float):
+        return pa.float64()
+    if isinstance(dim, Int):
+        return pa.int64()
+    return _ARROW_TYPES[_choice_encoding(dim)]
+
+
+def encode_column(dim: Dimension, values: Sequence[Any]) -> pa.Array:
+    """Native configuration values -> the parameter's Arrow column."""
+    if isinstance(dim, Choice) and _choice_encoding(dim) == "json":
+        return pa.array([json.dumps(v, sort_keys=True) for v in values], type=pa.string())
+    return pa.array(list(values), type=arrow_type(dim))
+
+
+def decode_column(dim: Dimension, column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """The parameter's Arrow column -> native Python values (inverse of ``encode_column``)."""
+    values = column.to_pylist()
+    if isinstance(dim, Choice) and _choice_encoding(dim) == "json":
+        return [None if v is None else json.loads(v) for v in values]
+    return values
+
+
+def trial_schema(space: SearchSpace, metrics: pa.Schema | None = None) -> pa.Schema:
+    """The schema of a run's trial rows (metric columns from ``metrics`` if given)."""
+    base = {f.name: f for f in RESULT_SCHEMA}
+    fields = [pa.field("sweep_id", pa.string()), pa.field("round", pa.int32())]
+    fields += [base[n] for n in _LEADING[2:]]
+    fields += [pa.field(name, arrow_type(dim)) for name, dim in space.items()]
+    if metrics is not None:
+        fields += [f for f in metrics if f.name not in base]
+    fields += [base[n] for n in _TRAILING]
+    return pa.schema(fields)
+
+
+def build_round_table(
+    *,
+    sweep_id: str,
+    round_index: int,
+    first_trial_id: int,
+    space: SearchSpace,
+    configs: dict[str, list[Any]],
+    batches: Sequence[pa.RecordBatch],
+) -> pa.Table:
+    """Join the sampled configurations with the workers' result batches.
+
+    Rows are sorted by ``trial_id``, so the table is the same whatever order the batches
+    arrived in. Raises ``RuntimeError`` if a configuration has no row or two rows.
+    """
+    n = len(next(iter(configs.values())))
+    tables = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
+    if not tables:
+        raise RuntimeError(f"round {round_index}: no results for {n} configurations")
+    results = pa.concat_tables(tables, promote_options="permissive")
+    results = results.sort_by("trial_id")
+    ids = results.column("trial_id").to_numpy()
+    expected = np.arange(first_trial_id, first_trial_id + n)
+    if len(ids) != n or not np.array_equal(ids, expected):
+        missing = sorted(set(expected.tolist()) - set(ids.tolist()))
+        raise RuntimeError(
+            f"round {round_index}: expected one row per trial {first_trial_id}.."
+            f"{first_trial_id + n - 1}, got {len(ids)} rows (missing: {missing[:10]})"
+        )
+    columns: dict[str, pa.Array] = {
+        "sweep_id": pa.array([sweep_id] * n, type=pa.string()),
+        "round": pa.array([round_index] * n, type=pa.int32()),
+    }
+    for name in results.column_names:
+        columns[name] = results.column(name)
+    for name, dim in space.items():
+        columns[name] = encode_column(dim, configs[name])
+    metric_schema = pa.schema([f for f in results.schema if f.name not in RESULT_SCHEMA.names])
+    schema = trial_schema(space, metric_schema)
+    return pa.table([columns[f.name] for f in schema], schema=schema)
+
+
+def concat_trials(tables: Sequence[pa.Table]) -> pa.Table:
+    """Concatenate trial tables whose metric columns may differ (missing ones are null)."""
+    tables = [t for t in tables if t is not None]
+    if not tables:
+        raise ValueError("no trial tables to concatenate")
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def ok_scores(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices and scores of the trials that count: status ok and a finite score."""
+    status = table.column("status")
+    scores = table.column("score").to_numpy(zero_copy_only=False).astype(float)
+    mask = pc.equal(status, STATUS_OK).to_numpy(zero_copy_only=False) & np.isfinite(scores)
+    idx = np.flatnonzero(mask)
+    return idx, scores[idx]
+
+
+def ranked(table: pa.Table, mode: str) -> np.ndarray:
+    """Row indices of the ok trials, best first (ties broken by trial_id)."""
+    idx, scores = ok_scores(table)
+    if idx.size == 0:
+        return idx
+    key = -scores if mode == "max" else scores
+    trial_ids = table.column("trial_id").to_numpy()[idx]
+    return idx[np.lexsort((trial_ids, key))]
+
+
+def config_at(table: pa.Table, space: SearchSpace, row: int) -> dict[str, Any]:
+    """The configuration of one row, as native Python values."""
+    return {name: decode_column(dim, table.column(name).slice(row, 1))[0] for name, dim in space.items()}
+
+
+def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any] | None:
+    """The best ok trial: ``{"trial_id", "round", "score", "config"}``, or None."""
+    order = ranked(table, mode)
+    if order.size == 0:
+        return None
+    row = int(order[0])
+    return {
+        "trial_id": int(table.column("trial_id")[row].as_py()),
+        "round": int(table.column("round")[row].as_py()),
+        "score": float(table.column("score")[row].as_py()),
+        "config": config_at(table, space, row),
+    }
+
+
+def is_better(a: float | None, b: float | None, mode: str) -> bool:
+    """Whether score ``a`` beats ``b`` (None and NaN never beat anything)."""
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return False
+    if b is None:
+        return True
+    return a > b if mode == "max" else a < b

@@ -1,0 +1,60 @@
+"""An in-process executor: the same evaluation code as the Ray workers, without Ray.
+
+For debugging an objective with a plain Python traceback and for the unit tests of the
+coordinator loop. It has the executor interface of :class:`~orchestrator.execution.RayExecutor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from workers.evaluate import RESERVED_COLUMNS, evaluate_shard
+
+
+class SerialExecutor:
+    """Evaluates every configuration in this process, in shards of ``shard_size``."""
+
+    workers = 1
+
+    def __init__(
+        self, objective: Callable[..., Any], *, param_names: Sequence[str], shard_size: int = 64
+    ) -> None:
+        self._objective = objective
+        self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
+        self._shard_size = shard_size
+        self._shards = 0
+
+    def __enter__(self) -> "SerialExecutor":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    def run_round(
+        self,
+        trial_ids: Sequence[int],
+        configs: Sequence[dict[str, Any]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[pa.RecordBatch]:
+        batches = []
+        done = not_ok = 0
+        for start in range(0, len(configs), self._shard_size):
+            stop = start + self._shard_size
+            batch = evaluate_shard(
+                self._objective,
+                shard_id=self._shards,
+                trial_ids=list(trial_ids[start:stop]),
+                configs=list(configs[start:stop]),
+                worker="local",
+                taken_names=self._taken,
+            )
+            self._shards += 1
+            batches.append(batch)
+            done += batch.num_rows
+            not_ok += sum(s != "ok" for s in batch.column("status").to_pylist())
+            if progress is not None:
+                progress(done, not_ok)
+        return batches

@@ -1,0 +1,28 @@
+"""Objectives with known behaviour, importable by the Ray workers as tests.objectives."""
+
+from __future__ import annotations
+
+import math
+
+OPT_X = 0.3
+OPT_LR = 1e-3
+
+
+def shifted_bowl(config):
+    """Minimum 0 at x=0.3, lr=1e-3 (log scale), n=7; act 'b' is better than 'a'."""
+    loss = (config["x"] - OPT_X) ** 2 + 0.1 * (math.log10(config["lr"]) - math.log10(OPT_LR)) ** 2
+    loss += 0.001 * (config["n"] - 7) ** 2
+    loss += 0.0 if config["act"] == "b" else 0.05
+    return {"score": loss, "x_seen": config["x"]}
+
+
+def flaky(config):
+    """Raises for x > 0.7, NaN for x < 0.1, a string for 0.1 <= x < 0.15; else a score."""
+    x = config["x"]
+    if x > 0.7:
+        raise ValueError(f"x too large: {x:.3f}")
+    if x < 0.1:
+        return float("nan")
+    if x < 0.15:
+        return "not a number"
+    return (x - 0.4) ** 2

@@ -1,0 +1,60 @@
+"""The long-lived Ray worker actor.
+
+One actor per worker slot, created once per sweep: it unpickles the objective once, then
+evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns Arrow
+record batches. The coordinator keeps each actor's queue short, so workers pull work as
+they finish it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from .evaluate import RESERVED_COLUMNS, evaluate_shard
+
+
+class SweepWorker:
+    """Evaluates shards of configurations with one objective (wrapped by ``ray.remote``).
+
+    ``objective_payload`` is the objective serialised with cloudpickle by the coordinator;
+    it is loaded here, after ``import_paths`` are put on ``sys.path``, so an objective from
+    the user's own module imports the same way it did on the driver.
+    """
+
+    def __init__(
+        self,
+        objective_payload: bytes,
+        *,
+        name: str,
+        param_names: Sequence[str],
+        import_paths: Sequence[str] = (),
+    ) -> None:
+        for path in reversed(list(import_paths)):
+            if path not in sys.path and os.path.isdir(path):
+                sys.path.insert(0, path)
+        from ray import cloudpickle
+
+        self._objective = cloudpickle.loads(objective_payload)
+        self._name = name
+        self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
+
+    def ready(self) -> str:
+        """Returns the worker's name once the objective has loaded."""
+        return self._name
+
+    def run_shard(
+        self, shard_id: int, trial_ids: Sequence[int], configs: Sequence[dict[str, Any]]
+    ) -> pa.RecordBatch:
+        return evaluate_shard(
+            self._objective,
+            shard_id=shard_id,
+            trial_ids=trial_ids,
+            configs=configs,
+            worker=self._name,
+            taken_names=self._taken,
+        )

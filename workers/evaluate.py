@@ -1,0 +1,156 @@
+"""Pure evaluation: run an objective on a shard of configurations, return an Arrow batch.
+
+No Ray here, so the rules of what makes a row ``ok``, ``failed`` or ``invalid`` are tested
+without a cluster and are the same wherever the objective runs.
+
+- ``ok``: the objective returned a finite number (or a dict whose ``score`` is one).
+- ``failed``: the objective raised; ``error`` holds ``"TypeName: message"``.
+- ``invalid``: it returned NaN, an infinity, a non-number, or a dict without a usable
+  ``score``; ``error`` says which.
+
+Extra entries of a dict return become metric columns (numbers as float64, anything else as
+text). A metric whose name clashes with a reserved column or a hyperparameter is stored as
+``metric_<name>``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_INVALID = "invalid"
+STATUS_TIMEOUT = "timeout"
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_INVALID, STATUS_TIMEOUT)
+
+#: Columns every result batch carries, in order (metric columns follow them).
+RESULT_SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.int64()),
+        ("shard", pa.int32()),
+        ("worker", pa.string()),
+        ("status", pa.string()),
+        ("score", pa.float64()),
+        ("error", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("duration_s", pa.float64()),
+    ]
+)
+
+#: Column names an objective's metrics may not take (the coordinator adds the first two).
+RESERVED_COLUMNS = frozenset(["sweep_id", "round", *RESULT_SCHEMA.names])
+
+_MAX_ERROR_CHARS = 2000
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _score_of(result: Any) -> tuple[str, float | None, str | None, Mapping[str, Any] | None]:
+    """Classify one objective return value: (status, score, error, metrics)."""
+    metrics = None
+    if isinstance(result, Mapping):
+        if "score" not in result:
+            keys = ", ".join(sorted(map(str, result))) or "none"
+            return STATUS_INVALID, None, f"dict result has no 'score' key (keys: {keys})", None
+        metrics = {k: v for k, v in result.items() if k != "score"}
+        result = result["score"]
+    if not _is_number(result):
+        return (
+            STATUS_INVALID,
+            None,
+            f"score must be a finite number, got {type(result).__name__}: {result!r:.200}",
+            metrics,
+        )
+    score = float(result)
+    if not math.isfinite(score):
+        return STATUS_INVALID, None, f"score is {score!r}", metrics
+    return STATUS_OK, score, None, metrics
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
+
+
+def metric_column_name(key: str, taken: frozenset[str]) -> str:
+    """The column a metric is stored in: its own name unless that name is taken."""
+    key = str(key)
+    return f"metric_{key}" if key in taken else key
+
+
+def _metric_array(values: list[Any]) -> pa.Array:
+    if all(v is None or _is_number(v) or isinstance(v, bool) for v in values):
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def evaluate_shard(
+    objective: Callable[[dict[str, Any]], Any],
+    *,
+    shard_id: int,
+    trial_ids: Sequence[int],
+    configs: Sequence[dict[str, Any]],
+    worker: str,
+    taken_names: frozenset[str] = RESERVED_COLUMNS,
+) -> pa.RecordBatch:
+    """Evaluate ``configs`` one after the other; one row per configuration, in order.
+
+    ``taken_names`` are column names metrics must not use (reserved columns and the
+    hyperparameter names); the objective never sees anything but its configuration.
+    """
+    n = len(configs)
+    statuses: list[str] = []
+    scores: list[float | None] = []
+    errors: list[str | None] = []
+    started: list[int] = []
+    durations: list[float] = []
+    metric_rows: list[tuple[int, Mapping[str, Any]]] = []
+    clock, wall = time.perf_counter, time.time
+    for i, config in enumerate(configs):
+        started.append(int(wall() * 1e6))
+        t0 = clock()
+        try:
+            result = objective(config)
+        except Exception as exc:  # the objective's failure is data, not a crash
+            durations.append(clock() - t0)
+            statuses.append(STATUS_FAILED)
+            scores.append(None)
+            errors.append(_error_text(exc))
+            continue
+        durations.append(clock() - t0)
+        status, score, error, metrics = _score_of(result)
+        statuses.append(status)
+        scores.append(score)
+        errors.append(error)
+        if metrics:
+            metric_rows.append((i, metrics))
+
+    arrays = [
+        pa.array(trial_ids, type=pa.int64()),
+        pa.array([shard_id] * n, type=pa.int32()),
+        pa.array([worker] * n, type=pa.string()),
+        pa.array(statuses, type=pa.string()),
+        pa.array(scores, type=pa.float64()),
+        pa.array(errors, type=pa.string()),
+        pa.array(started, type=pa.timestamp("us", tz="UTC")),
+        pa.array(durations, type=pa.float64()),
+    ]
+    fields = list(RESULT_SCHEMA)
+    if metric_rows:
+        columns: dict[str, list[Any]] = {}
+        for i, metrics in metric_rows:
+            for key, value in metrics.items():
+                columns.setdefault(metric_column_name(key, taken_names), [None] * n)[i] = value
+        for name in sorted(columns):
+            array = _metric_array(columns[name])
+            arrays.append(array)
+            fields.append(pa.field(name, array.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))

@@ -1,0 +1,73 @@
+"""Example objectives used by the configs in ``configs/`` and by the benchmarks.
+
+Each takes one configuration dict and returns a score (or a dict with ``score`` and extra
+metrics), computed on validation data only.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import lru_cache
+from typing import Any
+
+
+def log_quadratic(config: dict[str, Any]) -> dict[str, float]:
+    """A smooth bowl with a known minimum (0 at lr=3e-3, momentum=0.9, layers=3, act=tanh).
+
+    The learning rate enters through log10, as it does in real training; ``act`` adds a
+    constant penalty for the worse choice. Returns the loss and a made-up "accuracy" metric.
+    """
+    loss = (math.log10(config["lr"]) - math.log10(3e-3)) ** 2
+    loss += 4.0 * (config["momentum"] - 0.9) ** 2
+    loss += 0.05 * (config["layers"] - 3) ** 2
+    loss += 0.0 if config["act"] == "tanh" else 0.25
+    return {"score": loss, "accuracy": 1.0 / (1.0 + loss)}
+
+
+def branin(config: dict[str, Any]) -> float:
+    """The Branin function on x1 in [-5, 10], x2 in [0, 15]; minimum 0.397887 (three places)."""
+    x1, x2 = config["x1"], config["x2"]
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+@lru_cache(maxsize=4)
+def _digits_split(seed: int) -> tuple:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=0.25, stratify=y, random_state=seed
+    )
+    scaler = StandardScaler().fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_val), y_train, y_val
+
+
+def mlp_digits(config: dict[str, Any]) -> dict[str, float]:
+    """Train a small MLP on scikit-learn's digits; score = validation accuracy.
+
+    The split (75% train / 25% validation, stratified, fixed seed) is made once per worker
+    process and cached. The test data of a real study stays out of this function entirely.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    x_train, x_val, y_train, y_val = _digits_split(0)
+    model = MLPClassifier(
+        hidden_layer_sizes=(int(config["hidden"]),),
+        alpha=config["alpha"],
+        learning_rate_init=config["lr"],
+        activation=config["activation"],
+        max_iter=int(config.get("epochs", 40)),
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    return {
+        "score": float(model.score(x_val, y_val)),
+        "train_accuracy": float(model.score(x_train, y_train)),
+    }
