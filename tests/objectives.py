@@ -9,9 +9,11 @@ OPT_LR = 1e-3
 
 
 def shifted_bowl(config):
-    """Minimum 0 at x=0.3, lr=1e-3 (log scale), n=7; act 'b' is better than 'a'."""
-    loss = (config["x"] - OPT_X) ** 2 + 0.1 * (math.log10(config["lr"]) - math.log10(OPT_LR)) ** 2
-    loss += 0.001 * (config["n"] - 7) ** 2
+    """Minimum 0 at x=0.3, lr=1e-3 (log scale); act 'b' is better than 'a'; n is ignored.
+
+    Both numeric terms are scaled to their range (x in [0, 1], lr over four decades).
+    """
+    loss = (config["x"] - OPT_X) ** 2 + ((math.log10(config["lr"]) - math.log10(OPT_LR)) / 4) ** 2
     loss += 0.0 if config["act"] == "b" else 0.05
     return {"score": loss, "x_seen": config["x"]}
 

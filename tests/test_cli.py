@@ -1,0 +1,88 @@
+"""End to end: the `sweep` command in a subprocess, as a user runs it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QUADRATIC = ROOT / "configs" / "quadratic.yaml"
+
+
+def sweep(*args, cwd=ROOT, timeout=300):
+    exe = Path(sys.executable).with_name("sweep")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestrator.cli"]
+    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.e2e
+def test_run_then_show_the_synthetic_config(tmp_path):
+    run_dir = tmp_path / "quad"
+    proc = sweep("run", QUADRATIC, "--workers", "2", "--run-dir", run_dir, "--seed", "5")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "round 1/10" in out and "32/32 done" in out
+    assert "best validation score" in out and "act=tanh" in out
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["state"] == "finished" and meta["config"]["seed"] == 5 and meta["workers"] == 2
+    assert len(list((run_dir / "trials").glob("round-*.parquet"))) == meta["rounds_run"]
+
+    shown = sweep("show", run_dir, "--top", "3")
+    assert shown.returncode == 0, shown.stderr
+    assert "top 3 trials:" in shown.stdout and "ranges per round:" in shown.stdout
+    assert "shrink" in shown.stdout and "initial" in shown.stdout
+
+
+@pytest.mark.e2e
+def test_an_objective_module_in_the_working_folder_is_found(tmp_path):
+    (tmp_path / "my_objectives.py").write_text("def score(c):\n    return (c['x'] - 0.5) ** 2\n")
+    (tmp_path / "c.yaml").write_text(
+        "objective: 'my_objectives:score'\nmode: min\nrounds: 2\nsamples_per_round: 8\n"
+        "space: {x: {type: float, low: 0, high: 1}}\n")
+    proc = sweep("run", "c.yaml", "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "round 2/2" in proc.stdout
+    assert list((tmp_path / "runs").glob("c-*/trials/round-00001.parquet"))
+
+
+BROKEN = {
+    "missing_key": ("objective: 'a:b'\nspace: {x: {type: float, low: 0, high: 1}}\n",
+                    "missing required key 'mode'"),
+    "low_above_high": ("objective: 'a:b'\nmode: min\nspace: {lr: {type: float, low: 1e-1, high: 1e-5, log: true}}\n",
+                       "space.lr: parameter 'lr': `low` must be smaller than or equal to `high` (low=0.1, high=1e-05)"),
+    "unknown_type": ("objective: 'a:b'\nmode: min\nspace: {x: {type: real, low: 0, high: 1}}\n",
+                     "space.x.type: unknown parameter type 'real'"),
+    "unknown_objective": ("objective: 'no_such_mod_q:f'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n",
+                          "cannot import module 'no_such_mod_q'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_validate_rejects_broken_configs_with_one_message(tmp_path, case):
+    text, message = BROKEN[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    proc = sweep("validate", path, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_validate_accepts_the_example_configs():
+    for config in sorted((ROOT / "configs").glob("*.yaml")):
+        proc = sweep("validate", config)
+        assert proc.returncode == 0, proc.stderr
+        assert ": ok - " in proc.stdout
+
+
+def test_run_refuses_bad_input_without_starting_anything(tmp_path):
+    proc = sweep("run", tmp_path / "missing.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "no such config file" in proc.stderr
+    proc = sweep("run", QUADRATIC, "--workers", "0", cwd=tmp_path)
+    assert proc.returncode == 2 and "--workers must be >= 1" in proc.stderr
+    proc = sweep("show", tmp_path, cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a sweep run" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was written
