@@ -35,7 +35,8 @@ def _describe_space(space: Any) -> str:
 
 
 def _print_round(report: Any) -> None:
-    statuses = f"{report.not_ok} not ok" if report.not_ok else "0 failed"
+    problems = {k: v for k, v in report.statuses.items() if k != "ok"}
+    statuses = ", ".join(f"{v} {k}" for k, v in problems.items()) or "0 failed"
     best = "none yet" if report.best_score is None else _fmt(report.best_score)
     print(
         f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} done  "

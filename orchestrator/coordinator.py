@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from .config import narrowing_to_dict, space_to_dict
 from .errors import ConfigError
-from .narrowing import Decision, NarrowingContext, NarrowingRule, make_rule
+from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal, make_rule
 from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, ok_scores
@@ -66,7 +66,7 @@ class RoundReport:
     round_index: int
     rounds: int
     trials: int
-    not_ok: int
+    statuses: dict[str, int]  # rows per status, e.g. {"ok": 30, "failed": 2}
     best_score: float | None
     best_config: dict[str, Any] | None
     space: SearchSpace  # the ranges this round sampled in
@@ -74,7 +74,10 @@ class RoundReport:
     decisions: tuple[Decision, ...]
     elapsed_s: float
     stop_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def not_ok(self) -> int:
+        return self.trials - self.statuses.get("ok", 0)
 
 
 def _versions() -> dict[str, str]:
@@ -103,6 +106,74 @@ def new_run_dir(storage: str | os.PathLike, name: str) -> Path:
     return path
 
 
+@dataclass
+class _SweepState:
+    """What the loop carries from round to round (all of it derivable from the store)."""
+
+    original: SearchSpace
+    space: SearchSpace
+    previous: SearchSpace | None = None
+    history: pa.Table | None = None
+    ranges: list[pa.Table] = field(default_factory=list)
+    best_per_round: list[float | None] = field(default_factory=list)
+    next_trial_id: int = 0
+    round_index: int = 0
+
+
+def _evaluate_round(
+    plan: SweepPlan,
+    executor: Executor,
+    state: _SweepState,
+    sweep_id: str,
+    on_progress: Callable[[int, int, int, int], None] | None,
+) -> pa.Table:
+    """Sample the round's configurations, have them evaluated, return the round's table."""
+    n, r = plan.samples_per_round, state.round_index
+    columns = sample_round(state.space, n, seed=plan.seed, round_index=r, sampler=plan.sampler)
+    trial_ids = range(state.next_trial_id, state.next_trial_id + n)
+    progress = None
+    if on_progress is not None:
+        progress = lambda done, not_ok: on_progress(r, done, n, not_ok)  # noqa: E731
+    batches = executor.run_round(trial_ids, columns_to_rows(columns), progress)
+    return build_round_table(
+        sweep_id=sweep_id, round_index=r, first_trial_id=state.next_trial_id,
+        space=state.space, configs=columns, batches=batches,
+    )
+
+
+def _round_best(table: pa.Table, mode: str) -> float | None:
+    idx, scores = ok_scores(table)
+    if idx.size == 0:
+        return None
+    return float(scores.max() if mode == "max" else scores.min())
+
+
+def _status_counts(table: pa.Table) -> dict[str, int]:
+    statuses = table.column("status").to_pylist()
+    return {s: statuses.count(s) for s in sorted(set(statuses))}
+
+
+def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Proposal, str | None]:
+    """Fold a committed round into the state; propose the next ranges; decide to stop."""
+    state.history = table if state.history is None else concat_trials([state.history, table])
+    state.best_per_round.append(_round_best(table, plan.mode))
+    state.next_trial_id += table.num_rows
+    context = NarrowingContext(
+        original=state.original, mode=plan.mode, round_index=state.round_index,
+        samples_per_round=plan.samples_per_round, previous=state.previous,
+    )
+    proposal = plan.rule.propose(state.space, state.history, context)
+    reason = stop_reason(
+        plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
+        original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
+    )
+    state.ranges.append(
+        ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions,
+                    sampled=reason is None)
+    )
+    return proposal, reason
+
+
 def run_sweep(
     plan: SweepPlan,
     executor: Executor,
@@ -113,84 +184,45 @@ def run_sweep(
     on_progress: Callable[[int, int, int, int], None] | None = None,
 ) -> TuneResult:
     """Run the rounds of ``plan`` on ``executor``, committing each round to ``store``."""
-    original = space = plan.space
-    previous: SearchSpace | None = None
-    history: pa.Table | None = None
-    ranges = [initial_rows(space)]
-    best_per_round: list[float | None] = []
-    next_trial_id = 0
+    state = _SweepState(original=plan.space, space=plan.space, ranges=[initial_rows(plan.space)])
     started = time.monotonic()
     reason: str | None = None
-    round_index = 0
     while reason is None:
-        columns = sample_round(
-            space, plan.samples_per_round, seed=plan.seed, round_index=round_index,
-            sampler=plan.sampler,
-        )
-        trial_ids = range(next_trial_id, next_trial_id + plan.samples_per_round)
-        progress = None
-        if on_progress is not None:
-            r, total = round_index, plan.samples_per_round
-            progress = lambda done, not_ok: on_progress(r, done, total, not_ok)  # noqa: E731
-        batches = executor.run_round(trial_ids, columns_to_rows(columns), progress)
-        table = build_round_table(
-            sweep_id=sweep_id, round_index=round_index, first_trial_id=next_trial_id,
-            space=space, configs=columns, batches=batches,
-        )
-        store.write_round(round_index, table)
-        next_trial_id += plan.samples_per_round
-        history = table if history is None else concat_trials([history, table])
-
-        idx, scores = ok_scores(table)
-        best_per_round.append(
-            None if idx.size == 0 else float(scores.max() if plan.mode == "max" else scores.min())
-        )
-        context = NarrowingContext(
-            original=original, mode=plan.mode, round_index=round_index,
-            samples_per_round=plan.samples_per_round, previous=previous,
-        )
-        proposal = plan.rule.propose(space, history, context)
-        reason = stop_reason(
-            plan.stop, rounds_done=round_index + 1, next_space=proposal.space,
-            original=original, best_per_round=best_per_round, mode=plan.mode,
-        )
-        ranges.append(
-            ranges_rows(round_index + 1, proposal.space, original, proposal.decisions,
-                        sampled=reason is None)
-        )
-        store.write_ranges(pa.concat_tables(ranges))
-        best = best_trial(history, original, plan.mode)
-        store.update_metadata(rounds_run=round_index + 1, best=best, updated_at=_now())
+        table = _evaluate_round(plan, executor, state, sweep_id, on_progress)
+        store.write_round(state.round_index, table)
+        proposal, reason = _advance(plan, state, table)
+        store.write_ranges(pa.concat_tables(state.ranges))
+        best = best_trial(state.history, state.original, plan.mode)
+        store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=_now())
         if on_round is not None:
-            on_round(
-                RoundReport(
-                    round_index=round_index, rounds=plan.stop.rounds, trials=table.num_rows,
-                    not_ok=table.num_rows - int(idx.size),
-                    best_score=best["score"] if best else None,
-                    best_config=best["config"] if best else None,
-                    space=space, next_space=proposal.space, decisions=proposal.decisions,
-                    elapsed_s=time.monotonic() - started, stop_reason=reason,
-                )
-            )
-        previous, space = space, proposal.space
-        round_index += 1
+            on_round(RoundReport(
+                round_index=state.round_index, rounds=plan.stop.rounds, trials=table.num_rows,
+                statuses=_status_counts(table), best_score=best["score"] if best else None,
+                best_config=best["config"] if best else None, space=state.space,
+                next_space=proposal.space, decisions=proposal.decisions,
+                elapsed_s=time.monotonic() - started, stop_reason=reason,
+            ))
+        state.previous, state.space = state.space, proposal.space
+        state.round_index += 1
+    return _finish(plan, store, state, reason, time.monotonic() - started)
 
-    assert history is not None  # at least one round ran
-    best = best_trial(history, original, plan.mode)
-    store.update_metadata(
-        state="finished", stop_reason=reason, finished_at=_now(), best=best,
-        duration_s=round(time.monotonic() - started, 3),
-    )
+
+def _finish(
+    plan: SweepPlan, store: RunStore, state: _SweepState, reason: str, duration_s: float
+) -> TuneResult:
+    best = best_trial(state.history, state.original, plan.mode)
+    store.update_metadata(state="finished", stop_reason=reason, finished_at=_now(), best=best,
+                          duration_s=round(duration_s, 3))
     return TuneResult(
         best_config=best["config"] if best else None,
         best_score=best["score"] if best else None,
         best_trial_id=best["trial_id"] if best else None,
         mode=plan.mode,
-        table=history,
-        ranges=pa.concat_tables(ranges),
-        final_space=space,
+        table=state.history,
+        ranges=pa.concat_tables(state.ranges),
+        final_space=state.space,
         run_dir=store.run_dir,
-        rounds_run=round_index,
+        rounds_run=state.round_index,
         stop_reason=reason,
     )
 

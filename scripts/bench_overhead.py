@@ -46,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -283,6 +284,35 @@ def format_targets(targets: Sequence[Target]) -> str:
     return "\n".join(out)
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def other_ray_nodes() -> int | None:
+    """How many raylet processes run on this machine (None without Linux's /proc)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    count = 0
+    for comm in proc.glob("[0-9]*/comm"):
+        try:
+            count += comm.read_text().strip() == "raylet"
+        except OSError:  # the process ended meanwhile
+            pass
+    return count
+
+
+def load_warning(load: float | None, raylets: int | None) -> str:
+    """A line about other work on the machine: it skews every timing here."""
+    text = f"before the run: 1-min load average {load}, other Ray nodes running {raylets}"
+    busy = (load or 0.0) > 0.5 * RAY_CPUS or bool(raylets)
+    return text + ("  WARNING: the machine was busy; timings are unreliable" if busy else "")
+
+
 def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -295,10 +325,10 @@ def environment() -> dict[str, Any]:
 
 
 def write_json(path: str, args: argparse.Namespace, rows: Sequence[Row],
-               targets: Sequence[Target]) -> None:
+               targets: Sequence[Target], before: dict[str, Any]) -> None:
     doc = {
         "arguments": {k: v for k, v in vars(args).items() if k != "json"},
-        "environment": environment(),
+        "environment": {**environment(), **before},
         "rows": [asdict(r) for r in rows],
         "targets": [asdict(t) for t in targets],
     }
@@ -340,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     global SLEEP_S
     args = parse_args(argv)
     SLEEP_S = args.sleep_ms / 1000.0
+    before = {"load_before": load_average(), "other_ray_nodes": other_ray_nodes()}
     ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False,
              logging_level=logging.WARNING)
     try:
@@ -350,8 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_rows(rows))
     print()
     print(format_targets(targets))
+    print()
+    print(load_warning(before["load_before"], before["other_ray_nodes"]))
     if args.json:
-        write_json(args.json, args, rows, targets)
+        write_json(args.json, args, rows, targets, before)
         print(f"\nresults written to {args.json}")
     return 0
 
