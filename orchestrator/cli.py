@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,26 @@ def _print_round(report: Any) -> None:
         print(f"  ({report.decisions[0].reason})", flush=True)
 
 
+class _RoundProgress:
+    """Prints how far a long round has got, at most every ``every_s`` seconds."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._round = 0
+        self._round_started = self._last = self._previous_call = time.monotonic()
+
+    def __call__(self, round_index: int, done: int, total: int, not_ok: int) -> None:
+        now = time.monotonic()
+        if round_index != self._round:  # the previous round ended at its last report
+            self._round, self._round_started = round_index, self._previous_call
+            self._last = now
+        self._previous_call = now
+        if done < total and now - self._last >= self.every_s:
+            self._last = now
+            print(f"  round {round_index + 1}: {done}/{total} done, {not_ok} not ok "
+                  f"({now - self._round_started:.0f} s)", flush=True)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
 
@@ -81,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         samples_per_round=config.samples_per_round, seed=config.seed, workers=config.workers,
         address=args.address, run_dir=run_dir, sampler=config.sampler,
         narrowing=config.narrowing, tolerance=config.tolerance, patience=config.patience,
-        name=config.name, on_round=_print_round, config_record=config.to_dict(),
+        name=config.name, on_round=_print_round, on_progress=_RoundProgress(),
+        config_record=config.to_dict(),
     )
     print(f"stopped: {result.stop_reason}")
     if result.best_config is None:

@@ -178,8 +178,8 @@ def parse_narrowing(spec: Any, where: str = "narrowing") -> NarrowingRule:
     if rule != "elite_box":
         raise ConfigError(f"{where}.rule: unknown rule {rule!r}; expected 'elite_box' or 'none'")
     settings = {k: v for k, v in spec.items() if k != "rule"}
-    if "shrink" in settings:
-        settings["shrink"] = tuple(settings["shrink"]) if isinstance(settings["shrink"], list) else settings["shrink"]
+    if isinstance(settings.get("shrink"), list):
+        settings["shrink"] = tuple(settings["shrink"])
     try:
         return EliteBox(**settings)
     except (TypeError, ValueError) as exc:

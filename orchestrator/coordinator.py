@@ -33,6 +33,7 @@ from .store import RunStore
 
 class Executor(Protocol):
     workers: int
+    startup_s: float  # seconds the workers took to start (after Ray itself was up)
 
     def run_round(self, trial_ids, configs, progress=None) -> list[pa.RecordBatch]: ...
 
@@ -304,7 +305,8 @@ def tune(
                                address=address)
     try:
         with executor as running:
-            store.update_metadata(workers=running.workers)
+            store.update_metadata(workers=running.workers,
+                                  workers_start_s=round(running.startup_s, 4))
             return run_sweep(plan, running, store, sweep_id=sweep_id, on_round=on_round,
                              on_progress=on_progress)
     except BaseException as exc:

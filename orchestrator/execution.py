@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ class RayExecutor:
         self._names: list[str] = []
         self._started_ray = False
         self._shard_counter = 0
+        self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
 
     @property
     def workers(self) -> int:
@@ -101,8 +103,10 @@ class RayExecutor:
 
     def __enter__(self) -> "RayExecutor":
         self._started_ray = connect(self._address)
+        started = time.perf_counter()
         try:
             self._start_actors()
+            self.startup_s = time.perf_counter() - started
         except BaseException:
             self.close()
             raise

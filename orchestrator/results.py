@@ -167,7 +167,10 @@ def ranked(table: pa.Table, mode: str) -> np.ndarray:
 
 def config_at(table: pa.Table, space: SearchSpace, row: int) -> dict[str, Any]:
     """The configuration of one row, as native Python values."""
-    return {name: decode_column(dim, table.column(name).slice(row, 1))[0] for name, dim in space.items()}
+    return {
+        name: decode_column(dim, table.column(name).slice(row, 1))[0]
+        for name, dim in space.items()
+    }
 
 
 def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any] | None:

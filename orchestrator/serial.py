@@ -18,6 +18,7 @@ class SerialExecutor:
     """Evaluates every configuration in this process, in shards of ``shard_size``."""
 
     workers = 1
+    startup_s = 0.0
 
     def __init__(
         self, objective: Callable[..., Any], *, param_names: Sequence[str], shard_size: int = 64

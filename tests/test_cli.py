@@ -86,3 +86,16 @@ def test_run_refuses_bad_input_without_starting_anything(tmp_path):
     proc = sweep("show", tmp_path, cwd=tmp_path)
     assert proc.returncode == 2 and "is not a sweep run" in proc.stderr
     assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+def test_long_rounds_report_progress_between_round_lines(capsys):
+    from orchestrator.cli import _RoundProgress
+
+    progress = _RoundProgress(every_s=0.0)
+    progress(0, 3, 10, 1)
+    progress(0, 10, 10, 1)  # the round's last report prints nothing: the round line follows
+    progress(1, 4, 10, 0)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("  round 1: 3/10 done, 1 not ok")
+    assert lines[1].startswith("  round 2: 4/10 done, 0 not ok")
+    assert len(lines) == 2
