@@ -18,17 +18,31 @@ from .errors import (
 )
 from .narrowing import Decision, EliteBox, NarrowingContext, NarrowingRule, NoNarrowing, Proposal
 from .result import TuneResult
+from .runner import RunOutcome, run_config
+from .sealed import SealedTestError, evaluate_test, sealed_record
+from .tasks import EstimatorTask
 from .sampling import RandomSampler, Sampler, SobolSampler
 from .space import Choice, Float, Int, SearchSpace
 from .stopping import StopRule
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # SweepSearchCV imports scikit-learn; load it only when asked for.
+    if name == "SweepSearchCV":
+        from .search_cv import SweepSearchCV
+
+        return SweepSearchCV
+    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+
+
 __all__ = [
     "Choice",
     "ConfigError",
     "Decision",
     "EliteBox",
+    "EstimatorTask",
     "ExecutionError",
     "Float",
     "Int",
@@ -39,7 +53,9 @@ __all__ = [
     "Proposal",
     "RandomSampler",
     "RoundReport",
+    "RunOutcome",
     "Sampler",
+    "SealedTestError",
     "SearchSpace",
     "SobolSampler",
     "StopRule",
@@ -47,10 +63,14 @@ __all__ = [
     "SweepConfig",
     "SweepError",
     "SweepPlan",
+    "SweepSearchCV",
     "TuneResult",
+    "evaluate_test",
     "load_config",
     "parse_config",
     "resolve_objective",
+    "run_config",
     "run_sweep",
+    "sealed_record",
     "tune",
 ]

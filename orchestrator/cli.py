@@ -73,11 +73,20 @@ class _RoundProgress:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .tasks import EstimatorTask
 
     config = load_config(args.config)
-    config.load_objective()
+    if isinstance(config.objective, EstimatorTask):
+        prepared = config.objective.prepare(config.seed)
+        split = prepared.split
+        what = (f"estimator {config.objective.estimator} on {prepared.dataset.name} "
+                f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "
+                f"{len(split.folds)} fold(s), {len(split.test_rows)} sealed for the test)")
+    else:
+        config.load_objective()
+        what = f"objective {config.objective}"
     print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
-          f"{config.samples_per_round} samples, mode={config.mode}, objective {config.objective}")
+          f"{config.samples_per_round} samples, mode={config.mode}, {what}")
     for name, dim in config.space.items():
         print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")
     return 0
@@ -85,32 +94,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .coordinator import new_run_dir, tune
+    from .coordinator import new_run_dir
+    from .runner import run_config
 
     config = load_config(args.config)
     overrides = {"seed": args.seed, "workers": args.workers}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if config.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {config.seed}")
-    objective = config.load_objective()
+    if isinstance(config.objective, str):
+        config.load_objective()  # fail on a bad import path before Ray starts
     run_dir = args.run_dir or new_run_dir(config.storage, config.name)
     print(f"sweep {config.name}: {config.rounds} rounds x {config.samples_per_round} samples, "
           f"mode={config.mode}, results in {run_dir}", flush=True)
     print(f"  start: {_describe_space(config.space)}", flush=True)
-    result = tune(
-        objective, config.space, mode=config.mode, rounds=config.rounds,
-        samples_per_round=config.samples_per_round, seed=config.seed, workers=config.workers,
-        address=args.address, run_dir=run_dir, sampler=config.sampler,
-        narrowing=config.narrowing, tolerance=config.tolerance, patience=config.patience,
-        name=config.name, on_round=_print_round, on_progress=_RoundProgress(),
-        config_record=config.to_dict(),
-    )
+    outcome = run_config(config, address=args.address, run_dir=run_dir, on_round=_print_round,
+                         on_progress=_RoundProgress())
+    result = outcome.result
     print(f"stopped: {result.stop_reason}")
     if result.best_config is None:
         print("no trial finished ok; see the error column: sweep show " + str(result.run_dir))
         return EXIT_FAILED
     params = ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_config.items())
-    print(f"best validation score {_fmt(result.best_score)} (trial {result.best_trial_id}): {params}")
+    print(f"best configuration (trial {result.best_trial_id}): {params}")
+    if outcome.test is not None:
+        print(f"validation score {_fmt(result.best_score)}   test score "
+              f"{_fmt(outcome.test['score'])}  ({outcome.test['scoring']}; the sealed test set, "
+              f"{outcome.test['n_test_rows']} rows, evaluated once)")
+    else:
+        note = "" if outcome.sealed else "  (no test split: nothing sealed, no test score)"
+        print(f"best validation score {_fmt(result.best_score)}{note}")
     print(f"results: {result.run_dir}  (sweep show {result.run_dir})")
     return 0
 
@@ -190,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # e.g. `sweep show RUN | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("sweep: interrupted; the rounds committed so far stay in the run folder",
               file=sys.stderr)

@@ -250,7 +250,7 @@ class SweepConfig:
     """A validated sweep config. ``objective`` stays an import path until ``load_objective``."""
 
     name: str
-    objective: str
+    objective: Any  # "module:function", or an EstimatorTask
     mode: str
     space: SearchSpace
     rounds: int = 8
@@ -264,11 +264,16 @@ class SweepConfig:
     patience: int | None = None
 
     def load_objective(self) -> Callable[..., Any]:
+        """The objective function (function objectives; estimator tasks use ``prepare``)."""
+        if not isinstance(self.objective, str):
+            raise ConfigError("objective: an estimator task has no function to import")
         return resolve_objective(self.objective)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config, defaults filled in, as plain data."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not isinstance(self.objective, str):
+            out["objective"] = self.objective.to_dict()
         out["space"] = space_to_dict(self.space)
         out["narrowing"] = narrowing_to_dict(self.narrowing)
         return out
@@ -279,7 +284,9 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
     _check_keys("config", data, _TOP_KEYS)
-    for key in ("objective", "mode", "space"):
+    objective = data.get("objective")
+    estimator_task = isinstance(objective, Mapping)
+    for key in ("objective", "space") if estimator_task else ("objective", "mode", "space"):
         if key not in data:
             hint = {
                 "objective": "an import path like 'mypackage.objectives:train'",
@@ -287,12 +294,25 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
                 "space": "a mapping of parameter names to ranges",
             }[key]
             raise ConfigError(f"config: missing required key {key!r}: {hint}")
-    mode = data["mode"]
+    mode = data.get("mode", "max")
     if mode not in MODES:
         raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
-    objective = data["objective"]
-    if not isinstance(objective, str) or objective.count(":") != 1:
-        raise ConfigError(f"objective: expected an import path 'module:function', got {objective!r}")
+    space = parse_space(data["space"])
+    if estimator_task:
+        from .tasks import EstimatorTask
+
+        objective = EstimatorTask.parse(objective)
+        objective.check_space(space.names)
+        if mode != "max":
+            raise ConfigError(
+                "mode: estimator tasks maximise their scoring (scikit-learn scores are "
+                "greater-is-better; losses come negated, e.g. neg_log_loss): use mode: max"
+            )
+    elif not isinstance(objective, str) or objective.count(":") != 1:
+        raise ConfigError(
+            "objective: expected an import path 'module:function' or an estimator task "
+            f"mapping (estimator, dataset, ...), got {objective!r}"
+        )
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
@@ -309,7 +329,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         name=name,
         objective=objective,
         mode=mode,
-        space=parse_space(data["space"]),
+        space=space,
         rounds=_int("rounds", data.get("rounds", 8), minimum=1),
         samples_per_round=_int("samples_per_round", data.get("samples_per_round", 32), minimum=1),
         seed=_int("seed", data.get("seed", 0), minimum=0),

@@ -256,6 +256,7 @@ def tune(
     on_progress: Callable[[int, int, int, int], None] | None = None,
     executor: Executor | None = None,
     config_record: dict[str, Any] | None = None,
+    data: Any = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -265,11 +266,14 @@ def tune(
     sweep and stops after it; ``workers`` defaults to every CPU Ray reports. Results go to
     ``run_dir`` (default: ``storage/<name>-<timestamp>``).
 
+    ``data`` (optional) is put into the Ray object store once and handed to every worker,
+    which runs ``objective.bind(data)``; estimator tasks use it for their tuning rows.
+
     >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
     >>> result.best_config  # doctest: +SKIP
     {'x': 0.3001...}
     """
-    if not callable(objective):
+    if not (callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))):
         raise ConfigError(f"objective must be callable, got {objective!r}")
     try:
         plan = SweepPlan(
@@ -302,7 +306,7 @@ def tune(
         from .execution import RayExecutor
 
         executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
-                               address=address)
+                               address=address, data=data)
     try:
         with executor as running:
             store.update_metadata(workers=running.workers,

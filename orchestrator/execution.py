@@ -83,6 +83,7 @@ class RayExecutor:
         workers: int | None = None,
         address: str | None = None,
         inflight: int = 2,
+        data: Any = None,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or workers < 1):
             raise ValueError(f"workers must be >= 1, got {workers!r}")
@@ -91,6 +92,7 @@ class RayExecutor:
         self._requested = workers
         self._address = address
         self._inflight = inflight
+        self._data = data
         self._actors: list[Any] = []
         self._names: list[str] = []
         self._started_ray = False
@@ -129,10 +131,13 @@ class RayExecutor:
             ) from None
         remote_cls = ray.remote(SweepWorker)
         paths = objective_import_paths(self._objective)
+        # Shared data goes into the object store once; each actor reads it from there.
+        data_ref = None if self._data is None else ray.put(self._data)
         for i in range(count):
             name = f"w{i}"
             actor = remote_cls.options(num_cpus=per_actor).remote(
-                payload, name=name, param_names=self._param_names, import_paths=paths
+                payload, name=name, param_names=self._param_names, import_paths=paths,
+                data=data_ref,
             )
             self._actors.append(actor)
             self._names.append(name)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from workers.evaluate import RESERVED_COLUMNS, evaluate_shard
+from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
 
 
 class SerialExecutor:
@@ -21,9 +21,14 @@ class SerialExecutor:
     startup_s = 0.0
 
     def __init__(
-        self, objective: Callable[..., Any], *, param_names: Sequence[str], shard_size: int = 64
+        self,
+        objective: Callable[..., Any],
+        *,
+        param_names: Sequence[str],
+        shard_size: int = 64,
+        data: Any = None,
     ) -> None:
-        self._objective = objective
+        self._objective = bind_data(objective, data)
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
         self._shard_size = shard_size
         self._shards = 0

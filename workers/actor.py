@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .evaluate import RESERVED_COLUMNS, evaluate_shard
+from .evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
 
 
 class SweepWorker:
@@ -23,7 +23,8 @@ class SweepWorker:
 
     ``objective_payload`` is the objective serialised with cloudpickle by the coordinator;
     it is loaded here, after ``import_paths`` are put on ``sys.path``, so an objective from
-    the user's own module imports the same way it did on the driver.
+    the user's own module imports the same way it did on the driver. ``data`` arrives from
+    the Ray object store (read once per worker) and is bound to the objective.
     """
 
     def __init__(
@@ -33,13 +34,14 @@ class SweepWorker:
         name: str,
         param_names: Sequence[str],
         import_paths: Sequence[str] = (),
+        data: Any = None,
     ) -> None:
         for path in reversed(list(import_paths)):
             if path not in sys.path and os.path.isdir(path):
                 sys.path.insert(0, path)
         from ray import cloudpickle
 
-        self._objective = cloudpickle.loads(objective_payload)
+        self._objective = bind_data(cloudpickle.loads(objective_payload), data)
         self._name = name
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
 

@@ -49,6 +49,18 @@ RESERVED_COLUMNS = frozenset(["sweep_id", "round", *RESULT_SCHEMA.names])
 _MAX_ERROR_CHARS = 2000
 
 
+def bind_data(objective: Any, data: Any) -> Callable[[dict[str, Any]], Any]:
+    """The callable to run: ``objective.bind(data)`` when shared data is given."""
+    if data is None:
+        return objective
+    bind = getattr(objective, "bind", None)
+    if not callable(bind):
+        raise TypeError(
+            f"shared data was given, but the objective {objective!r} has no bind(data) method"
+        )
+    return bind(data)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 

@@ -1,0 +1,136 @@
+"""Estimator tasks from configs: validation errors, leakage, the sealed test set."""
+
+import json
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator import SealedTestError, evaluate_test, load_config, run_config, sealed_record
+from orchestrator.errors import ConfigError
+from tests.recording import seen_rows
+
+SVC_WINE = textwrap.dedent("""\
+    objective:
+      estimator: sklearn.svm.SVC
+      params: {kernel: rbf}
+      preprocessing: [standard_scaler]
+      scoring: accuracy
+      dataset: wine
+      split: {test: 0.2, cv: 3}
+    mode: max
+    space:
+      C:     {type: float, low: 1e-2, high: 1e3, log: true}
+      gamma: {type: float, low: 1e-4, high: 1e1, log: true}
+    rounds: 3
+    samples_per_round: 8
+""")
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("sklearn.svm.SVC", "sklearn.svm.SVCC", r"unknown estimator 'sklearn.svm.SVCC': sklearn.svm has no 'SVCC'; did you mean 'sklearn.svm.SVC'"),
+    ("sklearn.svm.SVC", "sklearn.nosuch.SVC", r"objective.estimator: cannot import 'sklearn.nosuch'"),
+    ("gamma: {type", "gama: {type", r"space\.gama: SVC does not accept a parameter 'gama'; did you mean 'gamma'"),
+    ("{kernel: rbf}", "{kernal: rbf}", r"objective\.params\.kernal: SVC does not accept a parameter 'kernal'; did you mean 'kernel'"),
+    ("scoring: accuracy", "scoring: acuracy", r"objective\.scoring: unknown scoring 'acuracy'; did you mean 'accuracy'"),
+    ("dataset: wine", "dataset: {path: nowhere.csv, target: y}", r"objective\.dataset\.path: no such file 'nowhere.csv'"),
+    ("mode: max", "mode: min", r"mode: estimator tasks maximise their scoring"),
+    ("[standard_scaler]", "[standard_scalar]", r"preprocessing\[0\]: unknown preprocessing 'standard_scalar'; did you mean 'standard_scaler'"),
+    ("split: {test: 0.2, cv: 3}", "split: {test: 0.2, folds: 3}", r"objective\.split: unknown key 'folds'"),
+    ("  estimator: sklearn.svm.SVC\n", "", r"objective: missing key 'estimator'"),
+])
+def test_config_errors(tmp_path, old, new, message):
+    text = SVC_WINE.replace(old, new)
+    assert text != SVC_WINE
+    with pytest.raises(ConfigError, match=message):
+        config = load_config(write(tmp_path, text))
+        config.objective.prepare(0)  # a missing file is found when the data is loaded
+
+
+def test_missing_target_column(tmp_path):
+    pcsv.write_csv(pa.table({"a": [1.0, 2.0], "y": [0, 1]}), tmp_path / "d.csv")
+    text = SVC_WINE.replace("dataset: wine", f"dataset: {{path: {tmp_path / 'd.csv'}, target: label}}")
+    with pytest.raises(ConfigError, match=r"dataset\.target: d\.csv has no column 'label'"):
+        load_config(write(tmp_path, text)).objective.prepare(0)
+
+
+def test_mode_defaults_to_max_for_estimator_tasks(tmp_path):
+    assert load_config(write(tmp_path, SVC_WINE.replace("mode: max\n", ""))).mode == "max"
+
+
+# -- leakage and the sealed test set, on the session's Ray -------------------------------
+def recording_config(tmp_path, log_dir, test=0.25, validation_or_cv="cv: 3"):
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.integers(0, 2, n)
+    feats = rng.normal(size=(n, 3)) + y[:, None]
+    cols = {"row_id": np.arange(n, dtype=float), **{f"f{i}": feats[:, i] for i in range(3)}, "label": y}
+    pq.write_table(pa.table(cols), tmp_path / "data.parquet")
+    return write(tmp_path, textwrap.dedent(f"""\
+        objective:
+          estimator: tests.recording.RecordingClassifier
+          params: {{log_dir: "{log_dir}"}}
+          scoring: accuracy
+          dataset: {{path: "{tmp_path / 'data.parquet'}", target: label}}
+          split: {{test: {test}, {validation_or_cv}}}
+        space:
+          shrink: {{type: float, low: 0.0, high: 0.5}}
+        rounds: 3
+        samples_per_round: 10
+        workers: 2
+        seed: 7
+    """))
+
+
+@pytest.mark.ray
+def test_workers_never_see_a_test_row_and_the_test_is_evaluated_once(ray_cluster, tmp_path):
+    worker_logs, driver_logs = tmp_path / "worker_logs", tmp_path / "driver_logs"
+    worker_logs.mkdir()
+    driver_logs.mkdir()
+    config = load_config(recording_config(tmp_path, worker_logs))
+    outcome = run_config(config, run_dir=tmp_path / "run", evaluate_test_set=False)
+    split = pq.read_table(tmp_path / "run" / "split.parquet").to_pylist()
+    test_rows = {r["row"] for r in split if r["role"] == "test"}
+    assert len(test_rows) == 30 and outcome.result.table.num_rows == 30
+    seen = seen_rows(worker_logs)
+    assert seen["fit"] and seen["predict"]  # the recorder did record, on the workers
+    assert not (seen["fit"] | seen["predict"]) & test_rows
+    assert seen["fit"] | seen["predict"] == set(range(120)) - test_rows
+
+    # the final evaluation: refit on every tuning row, predict the test rows, once
+    assert sealed_record(tmp_path / "run") is None
+    run_json = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "test" not in run_json
+    record = evaluate_test(tmp_path / "run")
+    assert record["n_test_rows"] == 30 and record["config"] == outcome.result.best_config
+    assert 0.0 <= record["score"] <= 1.0 and record["evaluated_at"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["test"]["score"] == record["score"]
+    with pytest.raises(SealedTestError, match="already evaluated at .*a second look would leak"):
+        evaluate_test(tmp_path / "run")
+    assert sealed_record(tmp_path / "run") == record
+
+
+@pytest.mark.ray
+def test_run_config_seals_the_test_and_a_run_without_test_says_so(ray_cluster, tmp_path):
+    config = load_config(write(tmp_path, SVC_WINE))
+    outcome = run_config(config, run_dir=tmp_path / "svc")
+    assert outcome.sealed and outcome.test["scoring"] == "accuracy"
+    assert outcome.test["n_test_rows"] == 36 and outcome.result.best_score > 0.9
+    assert {"split0_score", "split2_score", "score_std"} <= set(outcome.result.table.column_names)
+    with pytest.raises(SealedTestError, match="already evaluated"):
+        evaluate_test(tmp_path / "svc")
+
+    no_test = load_config(write(tmp_path, SVC_WINE.replace("test: 0.2", "test: 0")))
+    outcome = run_config(no_test, run_dir=tmp_path / "open")
+    assert not outcome.sealed and outcome.test is None
+    with pytest.raises(SealedTestError, match="without a test split"):
+        evaluate_test(tmp_path / "open")

@@ -1,0 +1,122 @@
+"""SweepSearchCV against scikit-learn's RandomizedSearchCV contract."""
+
+import numpy as np
+import pytest
+from scipy.stats import loguniform, norm, randint, uniform
+from sklearn.base import clone, is_classifier
+from sklearn.datasets import load_iris, load_wine
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import RandomizedSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from orchestrator import Choice, Float, Int, SweepSearchCV
+from orchestrator.search_cv import space_from_distributions
+
+DIST = {"clf__C": loguniform(1e-2, 1e3), "clf__gamma": loguniform(1e-4, 10),
+        "clf__kernel": ["rbf", "sigmoid"]}
+
+
+def pipeline():
+    return Pipeline([("scale", StandardScaler()), ("clf", SVC())])
+
+
+def test_param_distributions_convert_to_a_space():
+    space = space_from_distributions({
+        "a": loguniform(1e-3, 10), "b": uniform(2, 3), "c": randint(1, 5), "d": [1, "x", None],
+        "e": np.array([0.1, 0.2]), "f": Int(1, 3),
+    })
+    assert space["a"] == Float(1e-3, 10, log=True)
+    assert space["b"] == Float(2, 5)
+    assert space["c"] == Int(1, 4)  # randint's high is exclusive
+    assert space["d"] == Choice([1, "x", None]) and space["e"] == Choice([0.1, 0.2])
+    assert type(space["e"].values[0]) is float and space["f"] == Int(1, 3)
+
+
+@pytest.mark.parametrize("dist, message", [
+    ({"a": norm(0, 1)}, r"parameter 'a': scipy.stats.norm is not supported"),
+    ([{"a": [1, 2]}], "a list of dicts is not supported"),
+    ({"a": 3}, "expected a list, a scipy.stats distribution"),
+])
+def test_unsupported_distributions(dist, message):
+    with pytest.raises(ValueError, match=message):
+        space_from_distributions(dist)
+
+
+def test_clone_and_get_params_round_trip():
+    search = SweepSearchCV(pipeline(), DIST, rounds=3, samples_per_round=5, cv=4, random_state=2)
+    params = search.get_params(deep=False)
+    again = clone(search)
+    assert again.get_params(deep=False).keys() == params.keys()
+    assert again.rounds == 3 and again.cv == 4 and again.random_state == 2
+    assert "estimator__clf__C" in search.get_params(deep=True)
+    assert is_classifier(search) and not is_classifier(SweepSearchCV(Ridge(), {"alpha": [1.0]}))
+
+
+@pytest.fixture(scope="module")
+def fitted(ray_cluster):
+    X, y = load_wine(return_X_y=True)
+    search = SweepSearchCV(pipeline(), DIST, rounds=3, samples_per_round=8, cv=3, random_state=0)
+    return search.fit(X, y), X, y
+
+
+@pytest.mark.ray
+def test_attributes_and_cv_results_match_randomized_search(fitted):
+    search, X, y = fitted
+    reference = RandomizedSearchCV(pipeline(), DIST, n_iter=4, cv=3, random_state=0).fit(X, y)
+    assert set(reference.cv_results_) | {"round"} == set(search.cv_results_)
+    for attr in ("best_params_", "best_score_", "best_estimator_", "best_index_", "n_splits_",
+                 "refit_time_", "scorer_", "multimetric_", "n_features_in_"):
+        assert hasattr(search, attr) and hasattr(reference, attr), attr
+    results = search.cv_results_
+    n = 3 * 8
+    assert all(len(results[k]) == n for k in results if k != "params")
+    assert search.n_splits_ == 3
+    splits = np.stack([results[f"split{k}_test_score"] for k in range(3)])
+    assert np.allclose(splits.mean(axis=0), results["mean_test_score"])
+    assert np.allclose(splits.std(axis=0), results["std_test_score"])
+    assert results["rank_test_score"][search.best_index_] == 1
+    assert search.best_score_ == results["mean_test_score"].max()
+    assert search.best_params_ == results["params"][search.best_index_]
+    assert results["param_clf__C"][search.best_index_] == search.best_params_["clf__C"]
+    assert sorted(set(results["round"])) == [0, 1, 2]
+    assert isinstance(results["param_clf__kernel"], np.ma.MaskedArray)
+
+
+@pytest.mark.ray
+def test_predict_score_and_refit_delegate(fitted):
+    search, X, y = fitted
+    assert search.best_estimator_.get_params()["clf__C"] == search.best_params_["clf__C"]
+    assert np.array_equal(search.predict(X), search.best_estimator_.predict(X))
+    assert search.score(X, y) == search.best_estimator_.score(X, y)
+    assert list(search.classes_) == [0, 1, 2]
+    assert search.best_score_ > 0.9
+
+
+@pytest.mark.ray
+def test_same_random_state_same_best_params(ray_cluster):
+    X, y = load_iris(return_X_y=True)
+    runs = [SweepSearchCV(SVC(), {"C": loguniform(1e-2, 1e2), "gamma": loguniform(1e-3, 1)},
+                          rounds=2, samples_per_round=6, cv=3, random_state=5).fit(X, y)
+            for _ in range(2)]
+    assert runs[0].best_params_ == runs[1].best_params_
+    assert np.array_equal(runs[0].cv_results_["mean_test_score"], runs[1].cv_results_["mean_test_score"])
+
+
+@pytest.mark.ray
+def test_nested_cross_validation_in_a_pipeline(ray_cluster):
+    X, y = load_wine(return_X_y=True)
+    search = SweepSearchCV(pipeline(), DIST, rounds=2, samples_per_round=4, cv=2, random_state=0)
+    scores = cross_val_score(search, X, y, cv=2)  # stratified outer folds: search is a classifier
+    assert scores.shape == (2,) and scores.min() > 0.85
+
+
+@pytest.mark.ray
+def test_regression_search(ray_cluster):
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    search = SweepSearchCV(Ridge(), {"alpha": loguniform(1e-4, 1e3)}, rounds=2, samples_per_round=5,
+                           scoring="r2", cv=3, random_state=0).fit(X, y)
+    assert search.best_score_ > 0.3 and search.score(X, y) > 0.3

@@ -1,0 +1,119 @@
+"""Scoring scikit-learn estimators on tuning data: what a worker runs for estimator tasks.
+
+The coordinator puts one :class:`TuningData` into the Ray object store; every worker reads
+it from there once (``EstimatorObjective.bind``). It holds only the rows that tuning may see:
+the test rows never leave the coordinator.
+
+For each configuration the estimator is cloned, given the configuration, fitted on each
+fold's training rows and scored on that fold's validation rows. The score is the mean over
+folds; ``score_std``, per-fold scores (``split<k>_score``), ``fit_time`` and ``score_time``
+are kept as metric columns.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TuningData:
+    """The rows tuning may use, and how they are split into folds.
+
+    ``folds`` holds (train, validation) positions into ``X``/``y``; one fold for a plain
+    validation split, k for cross-validation. ``row_ids`` are the rows' indices in the
+    original dataset (for audits: which rows were used where).
+    """
+
+    X: Any
+    y: np.ndarray
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+    row_ids: np.ndarray
+
+    @property
+    def n_splits(self) -> int:
+        return len(self.folds)
+
+
+def _rows(data: Any, idx: np.ndarray) -> Any:
+    if hasattr(data, "iloc"):
+        return data.iloc[idx]
+    return data[idx]
+
+
+class EstimatorObjective:
+    """An objective that fits and scores a scikit-learn estimator on :class:`TuningData`.
+
+    ``template`` is an unfitted estimator (or pipeline); ``param_prefix`` is put before every
+    configuration key (``"model__"`` when the estimator is the last step of a pipeline).
+    Call :meth:`bind` with the tuning data to get the callable a worker runs.
+    """
+
+    def __init__(
+        self, template: Any, scoring: str | Callable | None, *, param_prefix: str = ""
+    ) -> None:
+        self.template = template
+        self.scoring = scoring
+        self.param_prefix = param_prefix
+
+    def bind(self, data: TuningData) -> Callable[[dict[str, Any]], dict[str, float]]:
+        from sklearn.metrics import check_scoring
+
+        scorer = check_scoring(self.template, scoring=self.scoring)
+        return _BoundObjective(self, data, scorer)
+
+    def make_estimator(self, config: dict[str, Any]) -> Any:
+        """A fresh, unfitted estimator with ``config`` applied."""
+        from sklearn.base import clone
+
+        params = {f"{self.param_prefix}{k}": v for k, v in config.items()}
+        return clone(self.template).set_params(**params)
+
+
+class _BoundObjective:
+    def __init__(self, objective: EstimatorObjective, data: TuningData, scorer: Callable) -> None:
+        self._objective = objective
+        self._data = data
+        self._scorer = scorer
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        scores, fit_times, score_times = [], [], []
+        for train, val in self._data.folds:
+            scores_k, fit_t, score_t = fit_and_score(
+                self._objective.make_estimator(config), self._scorer, self._data, train, val
+            )
+            scores.append(scores_k)
+            fit_times.append(fit_t)
+            score_times.append(score_t)
+        out = {
+            "score": float(np.mean(scores)),
+            "score_std": float(np.std(scores)),
+            "fit_time": float(np.mean(fit_times)),
+            "fit_time_std": float(np.std(fit_times)),
+            "score_time": float(np.mean(score_times)),
+            "score_time_std": float(np.std(score_times)),
+        }
+        if len(scores) > 1:
+            out.update({f"split{k}_score": float(s) for k, s in enumerate(scores)})
+        return out
+
+
+def fit_and_score(
+    estimator: Any, scorer: Callable, data: TuningData, train: np.ndarray, val: np.ndarray
+) -> tuple[float, float, float]:
+    """Fit on ``train`` rows, score on ``val`` rows: (score, fit seconds, score seconds)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(_rows(data.X, train), data.y[train])
+    t1 = time.perf_counter()
+    score = float(scorer(estimator, _rows(data.X, val), data.y[val]))
+    return score, t1 - t0, time.perf_counter() - t1
+
