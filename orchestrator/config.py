@@ -19,6 +19,10 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     tolerance: 0.02       # converged when every numeric range is this narrow
     patience: null        # stop after this many rounds without improvement
 
+``objective`` may instead be an estimator task (a mapping; see :mod:`orchestrator.tasks`):
+a scikit-learn estimator, a dataset, a split with a sealed test set. ``mode`` then defaults
+to ``max``.
+
 Every error is a :class:`~orchestrator.errors.ConfigError` naming the key, the value and
 the fix; unknown keys get a did-you-mean suggestion.
 """

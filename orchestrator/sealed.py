@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from datetime import datetime, timezone
 from typing import Any
 
@@ -86,13 +87,16 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
 
 
 def _fit_and_score_test(task: EstimatorTask, prepared: PreparedTask, config: dict[str, Any]) -> dict[str, Any]:
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import check_scoring
 
     objective = prepared.objective
     estimator = objective.make_estimator(config)
     X, y, split = prepared.dataset.X, prepared.dataset.y, prepared.split
     t0 = time.perf_counter()
-    estimator.fit(X[split.tune_rows], y[split.tune_rows])
+    with warnings.catch_warnings():  # the same fit the trials made, the same silence
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X[split.tune_rows], y[split.tune_rows])
     fit_s = time.perf_counter() - t0
     scorer = check_scoring(estimator, scoring=task.scoring)
     score = float(scorer(estimator, X[split.test_rows], y[split.test_rows]))
