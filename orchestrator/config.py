@@ -246,6 +246,7 @@ _TOP_KEYS = (
     "narrowing",
     "tolerance",
     "patience",
+    "budget",
 )
 
 
@@ -266,6 +267,7 @@ class SweepConfig:
     narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
     tolerance: float = 0.02
     patience: int | None = None
+    budget: Any = None  # a fidelity.Budget, or None
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -280,6 +282,7 @@ class SweepConfig:
             out["objective"] = self.objective.to_dict()
         out["space"] = space_to_dict(self.space)
         out["narrowing"] = narrowing_to_dict(self.narrowing)
+        out["budget"] = self.budget.to_dict() if self.budget is not None else None
         return out
 
 
@@ -302,11 +305,20 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     if mode not in MODES:
         raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
     space = parse_space(data["space"])
+    from .fidelity import Budget
+
+    budget = Budget.parse(data.get("budget"))
+    if budget is not None and budget.param is not None and not estimator_task:
+        raise ConfigError(
+            "budget.param: only estimator tasks name a budget parameter; a function objective "
+            "receives the budget as its second argument"
+        )
     if estimator_task:
         from .tasks import EstimatorTask
 
         objective = EstimatorTask.parse(objective)
         objective.check_space(space.names)
+        objective.check_budget(budget, space.names)
         if mode != "max":
             raise ConfigError(
                 "mode: estimator tasks maximise their scoring (scikit-learn scores are "
@@ -343,6 +355,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         narrowing=parse_narrowing(data.get("narrowing")),
         tolerance=tolerance,
         patience=_int("patience", data.get("patience"), minimum=1, allow_none=True),
+        budget=budget,
     )
 
 

@@ -24,7 +24,9 @@ from .errors import ConfigError
 from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal, make_rule
 from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
-from .results import best_trial, build_round_table, concat_trials, ok_scores
+from .fidelity import Budget, at_budget, comparable
+from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
+from .round_work import RoundWork
 from .sampling import Sampler, columns_to_rows, make_sampler, sample_round
 from .space import Dimension, SearchSpace, as_space
 from .stopping import StopRule, stop_reason
@@ -49,6 +51,13 @@ class SweepPlan:
     stop: StopRule
     sampler: Sampler
     rule: NarrowingRule
+    budget: Budget | None = None
+
+    @property
+    def min_comparable(self) -> int:
+        """Ok trials a budget needs before narrowing ranks by it (see fidelity.comparable)."""
+        eta = self.budget.eta if self.budget else 1
+        return max(4, self.samples_per_round // eta)
 
     def __post_init__(self) -> None:
         if self.mode not in ("min", "max"):
@@ -75,6 +84,8 @@ class RoundReport:
     decisions: tuple[Decision, ...]
     elapsed_s: float
     stop_reason: str | None = None
+    budgets: tuple[float, ...] = ()  # the budgets (rungs) this round ran at
+    best_budget: float | None = None
 
     @property
     def not_ok(self) -> int:
@@ -127,26 +138,54 @@ def _evaluate_round(
     state: _SweepState,
     sweep_id: str,
     on_progress: Callable[[int, int, int, int], None] | None,
+    configs: list[dict[str, Any]] | None = None,
 ) -> pa.Table:
-    """Sample the round's configurations, have them evaluated, return the round's table."""
-    n, r = plan.samples_per_round, state.round_index
-    columns = sample_round(state.space, n, seed=plan.seed, round_index=r, sampler=plan.sampler)
-    trial_ids = range(state.next_trial_id, state.next_trial_id + n)
+    """Evaluate a round - sampled configurations, or the given ones - and return its table.
+
+    With a budget the round runs successive halving from the schedule's base budget; given
+    ``configs`` (the final selection) run at the full budget only.
+    """
+    r = state.round_index
+    if configs is None:
+        columns = sample_round(state.space, plan.samples_per_round, seed=plan.seed,
+                               round_index=r, sampler=plan.sampler)
+        configs = columns_to_rows(columns)
+        base = plan.budget.base(r, plan.stop.rounds) if plan.budget else None
+    else:
+        base = plan.budget.max if plan.budget else None
+    work = RoundWork(configs, mode=plan.mode, budget=plan.budget, base=base)
     progress = None
     if on_progress is not None:
-        progress = lambda done, not_ok: on_progress(r, done, n, not_ok)  # noqa: E731
-    batches = executor.run_round(trial_ids, columns_to_rows(columns), progress)
+        progress = lambda done, not_ok: on_progress(r, done, work.known, not_ok)  # noqa: E731
+    batches = executor.run_round(work, progress)
     return build_round_table(
         sweep_id=sweep_id, round_index=r, first_trial_id=state.next_trial_id,
-        space=state.space, configs=columns, batches=batches,
+        space=state.space, items=work.items, batches=batches,
     )
 
 
-def _round_best(table: pa.Table, mode: str) -> float | None:
-    idx, scores = ok_scores(table)
+def _final_trials(plan: SweepPlan, table: pa.Table) -> pa.Table:
+    """The trials a final choice may come from: all, or those at the full budget."""
+    return at_budget(table, plan.budget.max) if plan.budget else table
+
+
+def _round_best(plan: SweepPlan, table: pa.Table) -> float | None:
+    idx, scores = ok_scores(_final_trials(plan, table))
     if idx.size == 0:
         return None
-    return float(scores.max() if mode == "max" else scores.min())
+    return float(scores.max() if plan.mode == "max" else scores.min())
+
+
+def _best(plan: SweepPlan, history: pa.Table, space: SearchSpace) -> dict[str, Any] | None:
+    """The best trial so far: at the full budget if any; else among comparable trials."""
+    best = best_trial(_final_trials(plan, history), space, plan.mode)
+    if best is None and plan.budget:
+        best = best_trial(comparable(history, plan.min_comparable), space, plan.mode)
+    return best
+
+
+def _round_budgets(table: pa.Table) -> tuple[float, ...]:
+    return tuple(sorted({b for b in table.column("budget").to_pylist() if b is not None}))
 
 
 def _status_counts(table: pa.Table) -> dict[str, int]:
@@ -157,13 +196,14 @@ def _status_counts(table: pa.Table) -> dict[str, int]:
 def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Proposal, str | None]:
     """Fold a committed round into the state; propose the next ranges; decide to stop."""
     state.history = table if state.history is None else concat_trials([state.history, table])
-    state.best_per_round.append(_round_best(table, plan.mode))
+    state.best_per_round.append(_round_best(plan, table))
     state.next_trial_id += table.num_rows
     context = NarrowingContext(
         original=state.original, mode=plan.mode, round_index=state.round_index,
         samples_per_round=plan.samples_per_round, previous=state.previous,
     )
-    proposal = plan.rule.propose(state.space, state.history, context)
+    ranked_trials = comparable(state.history, plan.min_comparable)
+    proposal = plan.rule.propose(state.space, ranked_trials, context)
     reason = stop_reason(
         plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
         original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
@@ -193,7 +233,7 @@ def run_sweep(
         store.write_round(state.round_index, table)
         proposal, reason = _advance(plan, state, table)
         store.write_ranges(pa.concat_tables(state.ranges))
-        best = best_trial(state.history, state.original, plan.mode)
+        best = _best(plan, state.history, state.original)
         store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=_now())
         if on_round is not None:
             on_round(RoundReport(
@@ -202,16 +242,41 @@ def run_sweep(
                 best_config=best["config"] if best else None, space=state.space,
                 next_space=proposal.space, decisions=proposal.decisions,
                 elapsed_s=time.monotonic() - started, stop_reason=reason,
+                budgets=_round_budgets(table), best_budget=best.get("budget") if best else None,
             ))
         state.previous, state.space = state.space, proposal.space
         state.round_index += 1
+    if plan.budget and best_trial(_final_trials(plan, state.history), state.original, plan.mode) is None:
+        _selection_round(plan, executor, store, state, sweep_id, on_progress)
     return _finish(plan, store, state, reason, time.monotonic() - started)
+
+
+def _selection_round(
+    plan: SweepPlan,
+    executor: Executor,
+    store: RunStore,
+    state: _SweepState,
+    sweep_id: str,
+    on_progress: Callable[[int, int, int, int], None] | None,
+) -> None:
+    """No full-budget score yet: evaluate the best comparable configurations at full budget."""
+    pool = comparable(state.history, plan.min_comparable)
+    order = ranked(pool, plan.mode)[: max(1, plan.samples_per_round // plan.budget.eta)]
+    if order.size == 0:
+        return
+    configs = [config_at(pool, state.original, int(row)) for row in order]
+    table = _evaluate_round(plan, executor, state, sweep_id, on_progress, configs=configs)
+    store.write_round(state.round_index, table)
+    state.history = concat_trials([state.history, table])
+    state.next_trial_id += table.num_rows
+    store.update_metadata(selection_round=state.round_index, rounds_run=state.round_index + 1)
+    state.round_index += 1
 
 
 def _finish(
     plan: SweepPlan, store: RunStore, state: _SweepState, reason: str, duration_s: float
 ) -> TuneResult:
-    best = best_trial(state.history, state.original, plan.mode)
+    best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
     store.update_metadata(state="finished", stop_reason=reason, finished_at=_now(), best=best,
                           duration_s=round(duration_s, 3))
     return TuneResult(
@@ -257,6 +322,7 @@ def tune(
     executor: Executor | None = None,
     config_record: dict[str, Any] | None = None,
     data: Any = None,
+    budget: Budget | tuple[float, float] | Mapping[str, Any] | None = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -269,6 +335,11 @@ def tune(
     ``data`` (optional) is put into the Ray object store once and handed to every worker,
     which runs ``objective.bind(data)``; estimator tasks use it for their tuning rows.
 
+    ``budget=(min, max)`` (or a :class:`~orchestrator.fidelity.Budget`) makes the sweep
+    multi-fidelity: the objective is called as ``objective(config, budget)``, each round runs
+    successive halving from a base budget that rises with the rounds, narrowing ranks only
+    trials of equal budget, and the best is always a full-budget score.
+
     >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
     >>> result.best_config  # doctest: +SKIP
     {'x': 0.3001...}
@@ -280,6 +351,7 @@ def tune(
             space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
             stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
             sampler=make_sampler(sampler), rule=make_rule(narrowing),
+            budget=Budget.parse(budget),
         )
     except ConfigError:
         raise
@@ -293,6 +365,7 @@ def tune(
         "samples_per_round": samples_per_round, "seed": seed, "workers": workers,
         "sampler": plan.sampler.name if hasattr(plan.sampler, "name") else repr(sampler),
         "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
+        "budget": plan.budget.to_dict() if plan.budget else None,
     }
     store = RunStore.create(
         run_dir,

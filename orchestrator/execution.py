@@ -22,6 +22,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskErro
 from workers.actor import SweepWorker
 
 from .errors import ExecutionError
+from .round_work import RoundWork
 from .sharding import ShardSizer
 
 ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
@@ -167,52 +168,50 @@ class RayExecutor:
             self._started_ray = False
 
     def run_round(
-        self,
-        trial_ids: Sequence[int],
-        configs: Sequence[dict[str, Any]],
-        progress: ProgressFn | None = None,
+        self, work: RoundWork, progress: ProgressFn | None = None
     ) -> list[pa.RecordBatch]:
-        """Evaluate every configuration once; one result batch per shard.
+        """Evaluate everything ``work`` hands out; one result batch per shard.
 
-        Each worker holds at most ``inflight`` shards; when one finishes, the next is sized
-        and sent to that worker, so no worker idles while configurations remain.
+        Each worker holds at most ``inflight`` shards; whenever a shard comes back its
+        results go to ``work`` (which may add promotions) and every worker with room gets
+        the next shard, so no worker idles while work is ready.
         """
-        n = len(configs)
         sizer = ShardSizer(len(self._actors), inflight=self._inflight)
-        pending: dict[Any, tuple[int, int, int]] = {}  # ref -> (actor, start, stop)
-        sent = 0
+        pending: dict[Any, tuple[int, int, int]] = {}  # ref -> (actor, first key, last key)
+        load = [0] * len(self._actors)
         done = not_ok = 0
         batches: list[pa.RecordBatch] = []
 
-        def send(actor_index: int) -> None:
-            nonlocal sent
-            size = sizer.next_size(n - sent)
-            if size == 0:
-                return
-            start, stop = sent, sent + size
-            shard_id = self._shard_counter
-            self._shard_counter += 1
-            ref = self._actors[actor_index].run_shard.remote(
-                shard_id, list(trial_ids[start:stop]), list(configs[start:stop])
-            )
-            pending[ref] = (actor_index, start, stop)
-            sent = stop
+        def fill(actor_index: int) -> None:
+            while load[actor_index] < self._inflight and work.ready_count():
+                items = work.take(sizer.next_size(work.ready_count()))
+                shard_id = self._shard_counter
+                self._shard_counter += 1
+                budgets = None if items[0].budget is None else [it.budget for it in items]
+                ref = self._actors[actor_index].run_shard.remote(
+                    shard_id, [it.key for it in items], [it.config for it in items], budgets
+                )
+                pending[ref] = (actor_index, items[0].key, items[-1].key)
+                load[actor_index] += 1
 
-        for _ in range(self._inflight):
-            for i in range(len(self._actors)):
-                send(i)
+        for i in range(len(self._actors)):
+            fill(i)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            actor_index, start, stop = pending.pop(ref)
-            batch = self._collect(ref, actor_index, trial_ids[start], trial_ids[stop - 1])
+            actor_index, first, last = pending.pop(ready[0])
+            load[actor_index] -= 1
+            batch = self._collect(ready[0], actor_index, first, last)
+            work.record(batch)
             batches.append(batch)
             sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)
             done += batch.num_rows
             not_ok += batch.num_rows - pc.sum(pc.equal(batch.column("status"), "ok")).as_py()
             if progress is not None:
                 progress(done, not_ok)
-            send(actor_index)
+            for i in sorted(range(len(self._actors)), key=lambda a: load[a]):
+                fill(i)
+        if not work.finished():
+            raise RuntimeError("the round has evaluations that were never handed out")
         return batches
 
     def _collect(self, ref: Any, actor_index: int, first: int, last: int) -> pa.RecordBatch:

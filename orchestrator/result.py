@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from .config import parse_space
 from .errors import StoreError
+from .fidelity import Budget, at_budget
 from .ranges import space_at
 from .results import best_trial, ranked
 from .space import SearchSpace
@@ -56,7 +57,8 @@ class TuneResult:
         if table is None or ranges is None:
             raise StoreError(f"{store.run_dir}: no round has been committed yet")
         last = max(ranges.column("round").to_pylist())
-        best = best_trial(table, space, mode)
+        budget = Budget.parse(meta["config"].get("budget"))
+        best = best_trial(at_budget(table, budget.max) if budget else table, space, mode)
         return cls(
             best_config=best["config"] if best else None,
             best_score=best["score"] if best else None,

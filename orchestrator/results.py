@@ -4,7 +4,10 @@ Columns, in order::
 
     sweep_id   string     the run's id
     round      int32      0-based round
-    trial_id   int64      unique in the run, consecutive within a round
+    trial_id   int64      one per evaluation: unique in the run, consecutive within a round
+    config_id  int64      the configuration (the trial_id of its first evaluation)
+    rung       int32      successive-halving rung (0 without a budget)
+    budget     float64    the budget it ran at (null without a budget)
     shard      int32      the shard the trial travelled in
     worker     string     the worker actor that ran it
     status     string     ok | failed | invalid | timeout
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ from workers.evaluate import RESULT_SCHEMA, STATUS_OK
 
 from .space import Choice, Dimension, Float, Int, SearchSpace
 
-_LEADING = ["sweep_id", "round", "trial_id", "shard", "worker", "status", "score"]
+_LEADING = ["shard", "worker", "status", "score"]
 _TRAILING = ["error", "started_at", "duration_s"]
 
 
@@ -88,8 +91,15 @@ def decode_column(dim: Dimension, column: pa.Array | pa.ChunkedArray) -> list[An
 def trial_schema(space: SearchSpace, metrics: pa.Schema | None = None) -> pa.Schema:
     """The schema of a run's trial rows (metric columns from ``metrics`` if given)."""
     base = {f.name: f for f in RESULT_SCHEMA}
-    fields = [pa.field("sweep_id", pa.string()), pa.field("round", pa.int32())]
-    fields += [base[n] for n in _LEADING[2:]]
+    fields = [
+        pa.field("sweep_id", pa.string()),
+        pa.field("round", pa.int32()),
+        pa.field("trial_id", pa.int64()),
+        pa.field("config_id", pa.int64()),
+        pa.field("rung", pa.int32()),
+        pa.field("budget", pa.float64()),
+    ]
+    fields += [base[n] for n in _LEADING]
     fields += [pa.field(name, arrow_type(dim)) for name, dim in space.items()]
     if metrics is not None:
         fields += [f for f in metrics if f.name not in base]
@@ -103,36 +113,39 @@ def build_round_table(
     round_index: int,
     first_trial_id: int,
     space: SearchSpace,
-    configs: dict[str, list[Any]],
+    items: Mapping[int, Any],
     batches: Sequence[pa.RecordBatch],
 ) -> pa.Table:
-    """Join the sampled configurations with the workers' result batches.
+    """Join the round's evaluations (work items by key) with the workers' result batches.
 
-    Rows are sorted by ``trial_id``, so the table is the same whatever order the batches
-    arrived in. Raises ``RuntimeError`` if a configuration has no row or two rows.
+    Rows are ordered by work key (rung, then configuration) and numbered from
+    ``first_trial_id``, so the table is the same whatever order the batches arrived in.
+    Raises ``RuntimeError`` if an evaluation has no row or two rows.
     """
-    n = len(next(iter(configs.values())))
     tables = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
     if not tables:
-        raise RuntimeError(f"round {round_index}: no results for {n} configurations")
-    results = pa.concat_tables(tables, promote_options="permissive")
-    results = results.sort_by("trial_id")
-    ids = results.column("trial_id").to_numpy()
-    expected = np.arange(first_trial_id, first_trial_id + n)
-    if len(ids) != n or not np.array_equal(ids, expected):
-        missing = sorted(set(expected.tolist()) - set(ids.tolist()))
+        raise RuntimeError(f"round {round_index}: no results for {len(items)} evaluations")
+    results = pa.concat_tables(tables, promote_options="permissive").sort_by("trial_id")
+    keys = results.column("trial_id").to_pylist()
+    if keys != sorted(items):
+        missing = sorted(set(items) - set(keys))
         raise RuntimeError(
-            f"round {round_index}: expected one row per trial {first_trial_id}.."
-            f"{first_trial_id + n - 1}, got {len(ids)} rows (missing: {missing[:10]})"
+            f"round {round_index}: expected one row per evaluation ({len(items)}), got "
+            f"{len(keys)} rows (missing keys: {missing[:10]})"
         )
-    columns: dict[str, pa.Array] = {
-        "sweep_id": pa.array([sweep_id] * n, type=pa.string()),
-        "round": pa.array([round_index] * n, type=pa.int32()),
-    }
-    for name in results.column_names:
-        columns[name] = results.column(name)
+    n = len(keys)
+    ordered = [items[k] for k in keys]
+    columns: dict[str, Any] = {name: results.column(name) for name in results.column_names}
+    columns.update(
+        sweep_id=pa.array([sweep_id] * n, type=pa.string()),
+        round=pa.array([round_index] * n, type=pa.int32()),
+        trial_id=pa.array(range(first_trial_id, first_trial_id + n), type=pa.int64()),
+        config_id=pa.array([first_trial_id + it.index for it in ordered], type=pa.int64()),
+        rung=pa.array([it.rung for it in ordered], type=pa.int32()),
+        budget=pa.array([it.budget for it in ordered], type=pa.float64()),
+    )
     for name, dim in space.items():
-        columns[name] = encode_column(dim, configs[name])
+        columns[name] = encode_column(dim, [it.config[name] for it in ordered])
     metric_schema = pa.schema([f for f in results.schema if f.name not in RESULT_SCHEMA.names])
     schema = trial_schema(space, metric_schema)
     return pa.table([columns[f.name] for f in schema], schema=schema)
@@ -179,12 +192,15 @@ def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any]
     if order.size == 0:
         return None
     row = int(order[0])
-    return {
+    best = {
         "trial_id": int(table.column("trial_id")[row].as_py()),
         "round": int(table.column("round")[row].as_py()),
         "score": float(table.column("score")[row].as_py()),
         "config": config_at(table, space, row),
     }
+    if "budget" in table.column_names and table.column("budget")[row].is_valid:
+        best["budget"] = float(table.column("budget")[row].as_py())
+    return best
 
 
 def is_better(a: float | None, b: float | None, mode: str) -> bool:

@@ -47,12 +47,12 @@ def run_config(
         seed=config.seed, workers=config.workers, address=address, run_dir=run_dir,
         sampler=config.sampler, narrowing=config.narrowing, tolerance=config.tolerance,
         patience=config.patience, name=config.name, on_round=on_round, on_progress=on_progress,
-        config_record=config.to_dict(),
+        config_record=config.to_dict(), budget=config.budget,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):
         return RunOutcome(tune(config.load_objective(), config.space, **common), None, False)
-    prepared = task.prepare(config.seed)
+    prepared = task.prepare(config.seed, config.budget.param if config.budget else None)
     if (run_dir / "run.json").exists():  # let tune refuse it before anything is written
         return RunOutcome(tune(prepared.objective, config.space, **common), None, False)
     # Which rows were test, validation or train is recorded before any trial runs.

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SweepError
+from .fidelity import Budget
 from .store import RunStore, atomic_write
 from .tasks import EstimatorTask, PreparedTask
 
@@ -77,7 +78,8 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
     best = TuneResult.load(store.run_dir)
     if best.best_config is None:
         raise SealedTestError(f"{store.run_dir} has no successful trial to evaluate")
-    record = _fit_and_score_test(task, prepared, best.best_config)
+    budget = Budget.parse(meta["config"].get("budget"))
+    record = _fit_and_score_test(task, prepared, best.best_config, budget.max if budget else None)
     record.update(trial_id=best.best_trial_id, validation_score=best.best_score,
                   evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     text = json.dumps(record, indent=2, sort_keys=True)
@@ -86,12 +88,14 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
     return record
 
 
-def _fit_and_score_test(task: EstimatorTask, prepared: PreparedTask, config: dict[str, Any]) -> dict[str, Any]:
+def _fit_and_score_test(
+    task: EstimatorTask, prepared: PreparedTask, config: dict[str, Any], budget: float | None
+) -> dict[str, Any]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import check_scoring
 
     objective = prepared.objective
-    estimator = objective.make_estimator(config)
+    estimator = objective.make_estimator(config, budget)  # the full budget
     X, y, split = prepared.dataset.X, prepared.dataset.y, prepared.split
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # the same fit the trials made, the same silence

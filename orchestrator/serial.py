@@ -13,6 +13,8 @@ import pyarrow as pa
 
 from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
 
+from .round_work import RoundWork
+
 
 class SerialExecutor:
     """Evaluates every configuration in this process, in shards of ``shard_size``."""
@@ -40,27 +42,28 @@ class SerialExecutor:
         return None
 
     def run_round(
-        self,
-        trial_ids: Sequence[int],
-        configs: Sequence[dict[str, Any]],
-        progress: Callable[[int, int], None] | None = None,
+        self, work: RoundWork, progress: Callable[[int, int], None] | None = None
     ) -> list[pa.RecordBatch]:
         batches = []
         done = not_ok = 0
-        for start in range(0, len(configs), self._shard_size):
-            stop = start + self._shard_size
+        while work.ready_count():
+            items = work.take(self._shard_size)
             batch = evaluate_shard(
                 self._objective,
                 shard_id=self._shards,
-                trial_ids=list(trial_ids[start:stop]),
-                configs=list(configs[start:stop]),
+                trial_ids=[item.key for item in items],
+                configs=[item.config for item in items],
                 worker="local",
                 taken_names=self._taken,
+                budgets=None if items[0].budget is None else [item.budget for item in items],
             )
             self._shards += 1
+            work.record(batch)
             batches.append(batch)
             done += batch.num_rows
             not_ok += sum(s != "ok" for s in batch.column("status").to_pylist())
             if progress is not None:
                 progress(done, not_ok)
+        if not work.finished():
+            raise RuntimeError("the round has evaluations that were never handed out")
         return batches

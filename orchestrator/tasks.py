@@ -166,6 +166,24 @@ class EstimatorTask:
         """Every tuned parameter must be one the estimator accepts."""
         _check_params(self.estimator_class(), names, where)
 
+    def check_budget(self, budget: Any, space_names: Iterable[str]) -> None:
+        """A budget must name what carries it: an estimator parameter, or ``rows``."""
+        if budget is None:
+            return
+        if budget.param is None:
+            raise ConfigError(
+                "budget.param: an estimator task needs the parameter that carries the budget "
+                "(e.g. max_iter, n_estimators) or 'rows' for a fraction of the training rows"
+            )
+        if budget.param == "rows":
+            return
+        if budget.param in set(space_names) or budget.param in self.params:
+            raise ConfigError(
+                f"budget.param: {budget.param!r} is set by the budget; remove it from "
+                "'space' and 'objective.params'"
+            )
+        _check_params(self.estimator_class(), [budget.param], "budget.param")
+
     def template(self) -> Any:
         """The unfitted estimator (a pipeline when there is preprocessing)."""
         model = self.estimator_class()(**self.params)
@@ -176,11 +194,12 @@ class EstimatorTask:
 
         return Pipeline([*steps, (_MODEL_STEP, model)])
 
-    def make_objective(self) -> EstimatorObjective:
+    def make_objective(self, budget_param: str | None = None) -> EstimatorObjective:
         prefix = f"{_MODEL_STEP}__" if self.preprocessing else ""
-        return EstimatorObjective(self.template(), self.scoring, param_prefix=prefix)
+        return EstimatorObjective(self.template(), self.scoring, param_prefix=prefix,
+                                  budget_param=budget_param)
 
-    def prepare(self, seed: int) -> PreparedTask:
+    def prepare(self, seed: int, budget_param: str | None = None) -> PreparedTask:
         """Load the dataset, split it with ``seed``, keep only tuning rows for the workers."""
         from sklearn.base import is_classifier
 
@@ -192,7 +211,7 @@ class EstimatorTask:
             raise ConfigError(f"objective.split: cannot split {dataset.name!r} ({exc})") from None
         data = TuningData(X=dataset.X[split.tune_rows], y=dataset.y[split.tune_rows],
                           folds=split.folds, row_ids=split.tune_rows)
-        return PreparedTask(self.make_objective(), data, dataset, split)
+        return PreparedTask(self.make_objective(budget_param), data, dataset, split)
 
 
 def split_table(split: Split) -> Any:

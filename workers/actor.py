@@ -50,7 +50,11 @@ class SweepWorker:
         return self._name
 
     def run_shard(
-        self, shard_id: int, trial_ids: Sequence[int], configs: Sequence[dict[str, Any]]
+        self,
+        shard_id: int,
+        trial_ids: Sequence[int],
+        configs: Sequence[dict[str, Any]],
+        budgets: Sequence[float | None] | None = None,
     ) -> pa.RecordBatch:
         return evaluate_shard(
             self._objective,
@@ -59,4 +63,5 @@ class SweepWorker:
             configs=configs,
             worker=self._name,
             taken_names=self._taken,
+            budgets=budgets,
         )

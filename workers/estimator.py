@@ -55,11 +55,17 @@ class EstimatorObjective:
     """
 
     def __init__(
-        self, template: Any, scoring: str | Callable | None, *, param_prefix: str = ""
+        self,
+        template: Any,
+        scoring: str | Callable | None,
+        *,
+        param_prefix: str = "",
+        budget_param: str | None = None,
     ) -> None:
         self.template = template
         self.scoring = scoring
         self.param_prefix = param_prefix
+        self.budget_param = budget_param
 
     def bind(self, data: TuningData) -> Callable[[dict[str, Any]], dict[str, float]]:
         from sklearn.metrics import check_scoring
@@ -67,12 +73,23 @@ class EstimatorObjective:
         scorer = check_scoring(self.template, scoring=self.scoring)
         return _BoundObjective(self, data, scorer)
 
-    def make_estimator(self, config: dict[str, Any]) -> Any:
-        """A fresh, unfitted estimator with ``config`` applied."""
+    def make_estimator(self, config: dict[str, Any], budget: float | None = None) -> Any:
+        """A fresh, unfitted estimator with ``config`` (and the budget's parameter) applied."""
         from sklearn.base import clone
 
         params = {f"{self.param_prefix}{k}": v for k, v in config.items()}
+        if budget is not None and self.budget_param not in (None, "rows"):
+            value = int(budget) if float(budget).is_integer() else budget
+            params[f"{self.param_prefix}{self.budget_param}"] = value
         return clone(self.template).set_params(**params)
+
+    def train_rows(self, train: np.ndarray, budget: float | None, fold: int) -> np.ndarray:
+        """The training rows a budget allows: all, or a fixed random fraction (``rows``)."""
+        if budget is None or self.budget_param != "rows":
+            return train
+        keep = max(1, int(round(budget * len(train))))
+        order = np.random.default_rng(fold).permutation(len(train))
+        return np.sort(train[order[:keep]])
 
 
 class _BoundObjective:
@@ -81,11 +98,13 @@ class _BoundObjective:
         self._data = data
         self._scorer = scorer
 
-    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+    def __call__(self, config: dict[str, Any], budget: float | None = None) -> dict[str, float]:
         scores, fit_times, score_times = [], [], []
-        for train, val in self._data.folds:
+        objective = self._objective
+        for k, (train, val) in enumerate(self._data.folds):
             scores_k, fit_t, score_t = fit_and_score(
-                self._objective.make_estimator(config), self._scorer, self._data, train, val
+                objective.make_estimator(config, budget), self._scorer, self._data,
+                objective.train_rows(train, budget, k), val,
             )
             scores.append(scores_k)
             fit_times.append(fit_t)

@@ -43,8 +43,10 @@ RESULT_SCHEMA = pa.schema(
     ]
 )
 
-#: Column names an objective's metrics may not take (the coordinator adds the first two).
-RESERVED_COLUMNS = frozenset(["sweep_id", "round", *RESULT_SCHEMA.names])
+#: Column names an objective's metrics may not take (the coordinator adds the others).
+RESERVED_COLUMNS = frozenset(
+    ["sweep_id", "round", "config_id", "rung", "budget", *RESULT_SCHEMA.names]
+)
 
 _MAX_ERROR_CHARS = 2000
 
@@ -112,9 +114,11 @@ def evaluate_shard(
     configs: Sequence[dict[str, Any]],
     worker: str,
     taken_names: frozenset[str] = RESERVED_COLUMNS,
+    budgets: Sequence[float | None] | None = None,
 ) -> pa.RecordBatch:
     """Evaluate ``configs`` one after the other; one row per configuration, in order.
 
+    With ``budgets``, the objective is called as ``objective(config, budget)``.
     ``taken_names`` are column names metrics must not use (reserved columns and the
     hyperparameter names); the objective never sees anything but its configuration.
     """
@@ -130,7 +134,7 @@ def evaluate_shard(
         started.append(int(wall() * 1e6))
         t0 = clock()
         try:
-            result = objective(config)
+            result = objective(config) if budgets is None else objective(config, budgets[i])
         except Exception as exc:  # the objective's failure is data, not a crash
             durations.append(clock() - t0)
             statuses.append(STATUS_FAILED)
