@@ -39,9 +39,14 @@ def _print_round(report: Any) -> None:
     problems = {k: v for k, v in report.statuses.items() if k != "ok"}
     statuses = ", ".join(f"{v} {k}" for k, v in problems.items()) or "0 failed"
     best = "none yet" if report.best_score is None else _fmt(report.best_score)
+    if report.best_budget is not None:
+        best += f" at budget {_fmt(report.best_budget)}"
+    budgets = ""
+    if report.budgets:
+        budgets = "  budgets " + "/".join(_fmt(b) for b in report.budgets)
     print(
         f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} done  "
-        f"{statuses}  best {best}  ({report.elapsed_s:.1f} s)",
+        f"{statuses}  best {best}{budgets}  ({report.elapsed_s:.1f} s)",
         flush=True,
     )
     moved = [d for d in report.decisions if d.action in ("shrink", "grow", "prune")]

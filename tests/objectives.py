@@ -28,3 +28,9 @@ def flaky(config):
     if x < 0.15:
         return "not a number"
     return (x - 0.4) ** 2
+
+
+def misleading_fidelity(config, budget):
+    """Low budgets point to x=0.8, the full budget (100) to x=0.2 (minimum 0 there)."""
+    w = math.log(budget) / math.log(100)
+    return (config["x"] - (0.8 * (1 - w) + 0.2 * w)) ** 2 + 0.1 * (1 - w)

@@ -56,6 +56,37 @@ def test_config_errors(tmp_path, old, new, message):
         config.objective.prepare(0)  # a missing file is found when the data is loaded
 
 
+@pytest.mark.parametrize("budget, message", [
+    ("budget: {min: 5, max: 50}\n", r"budget\.param: an estimator task needs the parameter"),
+    ("budget: {min: 5, max: 50, param: max_itr}\n", r"budget\.param\.max_itr: SVC does not accept .*did you mean 'max_iter'"),
+    ("budget: {min: 0.1, max: 1.0, param: rows}\n", None),
+])
+def test_budget_parameter_checks(tmp_path, budget, message):
+    path = write(tmp_path, SVC_WINE + budget)
+    if message is None:
+        assert load_config(path).budget.param == "rows"
+    else:
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
+
+
+def test_budget_param_is_only_for_estimator_tasks(tmp_path):
+    text = 'objective: "a:b"\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\nbudget: {min: 1, max: 9, param: epochs}\n'
+    with pytest.raises(ConfigError, match="only estimator tasks name a budget parameter"):
+        load_config(write(tmp_path, text))
+
+
+def test_rows_budget_uses_a_fixed_fraction_of_training_rows():
+    from workers.estimator import EstimatorObjective
+
+    objective = EstimatorObjective(None, None, budget_param="rows")
+    train = np.arange(100, 200)
+    some = objective.train_rows(train, 0.25, fold=0)
+    assert len(some) == 25 and set(some) <= set(train)
+    assert np.array_equal(some, objective.train_rows(train, 0.25, fold=0))
+    assert np.array_equal(objective.train_rows(train, None, fold=0), train)
+
+
 def test_missing_target_column(tmp_path):
     pcsv.write_csv(pa.table({"a": [1.0, 2.0], "y": [0, 1]}), tmp_path / "d.csv")
     text = SVC_WINE.replace("dataset: wine", f"dataset: {{path: {tmp_path / 'd.csv'}, target: label}}")

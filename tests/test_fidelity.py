@@ -1,0 +1,120 @@
+"""Budgets, rungs and the promotion rule (pure), and the round's work (no Ray)."""
+
+import math
+import random
+
+import pyarrow as pa
+import pytest
+
+from orchestrator.errors import ConfigError
+from orchestrator.fidelity import Budget, comparable, promotable, rung_sizes
+from orchestrator.round_work import RoundWork
+
+
+@pytest.mark.parametrize("budget, rounds, bases", [
+    (Budget(1, 100), 3, [1, 10, 100]),
+    (Budget(5, 80), 5, [5, 10, 20, 40, 80]),
+    (Budget(1, 100, schedule="linear"), 3, [1, 50, 100]),  # 50.5 rounds to a whole budget
+    (Budget(5, 100, schedule="fixed"), 3, [5, 5, 5]),
+    (Budget(0.1, 1.0), 2, [0.1, 1.0]),
+])
+def test_base_budget_schedule(budget, rounds, bases):
+    assert [budget.base(r, rounds) for r in range(rounds)] == pytest.approx(bases)
+
+
+@pytest.mark.parametrize("budget, base, rungs", [
+    (Budget(1, 100), 1, [1, 3, 9, 27, 81, 100]),
+    (Budget(1, 100, eta=4), 10, [10, 40, 100]),
+    (Budget(5, 100), 100, [100]),
+    (Budget(0.1, 1.0), 0.1, [0.1, 0.3, 0.9, 1.0]),
+])
+def test_rungs(budget, base, rungs):
+    assert budget.rungs(base) == pytest.approx(rungs)
+
+
+def test_rung_sizes():
+    assert rung_sizes(27, 3, 4) == [27, 9, 3, 1]
+    assert rung_sizes(20, 3, 4) == [20, 6, 2, 1]
+    assert rung_sizes(2, 3, 3) == [2, 1, 1]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"min": 0, "max": 10}, "need 0 < min <= max"),
+    ({"min": 10, "max": 5}, r"min=10, max=5"),
+    ({"min": 1, "max": 5, "eta": 1}, "eta: must be a whole number >= 2"),
+    ({"min": 1, "max": 5, "schedule": "cosine"}, "unknown schedule 'cosine'"),
+    ({"min": 1}, "needs 'min' and 'max'"),
+    ({"min": 1, "max": 5, "maxx": 3}, "unknown key 'maxx'"),
+    ({"min": 0.1, "max": 2, "param": "rows"}, "fractions <= 1"),
+])
+def test_budget_errors(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        Budget.parse(spec)
+
+
+def test_promotion_waits_until_certain():
+    results = [(0, 0.9), (1, 0.5), (2, None)]
+    # 6 outstanding results could all beat config 0: nothing is certain yet
+    assert promotable(results, outstanding=6, quota=3, promoted=set(), mode="max") == []
+    # with 2 outstanding, the best (0) is certain to stay in the top 3
+    assert promotable(results, outstanding=2, quota=3, promoted=set(), mode="max") == [0]
+    # all in: the top 3 ok trials (only two are ok; failures are never promoted)
+    assert promotable(results, outstanding=0, quota=3, promoted={0}, mode="max") == [1]
+    assert promotable(results, outstanding=0, quota=1, promoted=set(), mode="min") == [1]
+    # ties break by key
+    assert promotable([(5, 1.0), (3, 1.0)], outstanding=0, quota=1, promoted=set(), mode="min") == [3]
+
+
+def run_work(work, order_seed, score):
+    """Feed results back in a shuffled order, a few at a time, like workers would."""
+    rng = random.Random(order_seed)
+    finished = []
+    in_flight = []
+    while work.ready_count() or in_flight:
+        in_flight += work.take(rng.randint(1, 4))
+        rng.shuffle(in_flight)
+        done, in_flight = in_flight[:2], in_flight[2:]
+        batch = pa.table({"trial_id": [i.key for i in done], "status": ["ok"] * len(done),
+                          "score": [score(i) for i in done]})
+        work.record(batch)
+        finished += done
+    assert work.finished()
+    return finished
+
+
+def test_round_work_equals_synchronous_halving_in_any_order():
+    configs = [{"x": i / 27} for i in range(27)]
+    score = lambda item: (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget  # noqa: E731
+    outcomes = set()
+    for seed in range(5):
+        work = RoundWork(configs, mode="min", budget=Budget(1, 27), base=1)
+        finished = run_work(work, seed, score)
+        by_rung = {}
+        for item in finished:
+            by_rung.setdefault(item.rung, set()).add(item.index)
+        outcomes.add(tuple(tuple(sorted(by_rung[r])) for r in sorted(by_rung)))
+        assert [len(by_rung[r]) for r in sorted(by_rung)] == [27, 9, 3, 1]
+        assert {item.budget for item in finished if item.rung == 3} == {27.0}
+    assert len(outcomes) == 1  # the same promotions whatever the arrival order
+    (rungs,) = outcomes
+    best9 = sorted(range(27), key=lambda i: abs(i / 27 - 0.5))[:9]
+    assert set(rungs[1]) == set(best9)
+
+
+def test_round_work_without_budget_is_the_plain_list():
+    work = RoundWork([{"x": 1}, {"x": 2}], mode="min")
+    items = work.take(10)
+    assert [(i.key, i.budget, i.rung) for i in items] == [(0, None, 0), (1, None, 0)]
+    assert not work.finished()
+    work.record(pa.table({"trial_id": [0, 1], "status": ["ok", "failed"], "score": [1.0, None]}))
+    assert work.finished()
+
+
+def test_comparable_picks_the_highest_budget_with_enough_ok_trials():
+    t = pa.table({"budget": [1.0] * 9 + [3.0] * 5 + [9.0] * 2 + [None],
+                  "status": ["ok"] * 16 + ["ok"], "score": [0.0] * 17})
+    assert set(comparable(t, 4).column("budget").to_pylist()) == {3.0}
+    assert set(comparable(t, 6).column("budget").to_pylist()) == {1.0}
+    assert set(comparable(t, 50).column("budget").to_pylist()) == {1.0}  # most ok trials
+    plain = pa.table({"budget": pa.array([None, None], pa.float64()), "status": ["ok", "ok"], "score": [1.0, 2.0]})
+    assert comparable(plain, 5).num_rows == 2
