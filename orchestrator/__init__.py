@@ -8,7 +8,8 @@ everything that decides something is pure and importable without a cluster.
 """
 
 from .config import SweepConfig, load_config, parse_config, resolve_objective
-from .coordinator import RoundReport, SweepPlan, run_sweep, tune
+from .api import tune
+from .coordinator import RoundReport, SweepPlan, run_sweep
 from .errors import (
     ConfigError,
     ExecutionError,

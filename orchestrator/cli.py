@@ -99,7 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .coordinator import new_run_dir
+    from .api import new_run_dir
     from .runner import run_config
 
     config = load_config(args.config)

@@ -1,34 +1,32 @@
 """The coordinator: rounds of sample -> evaluate -> commit -> narrow, until a stop rule fires.
 
-:func:`tune` is the public entry point. :func:`run_sweep` is the loop itself; it receives an
-executor (Ray workers, or the in-process one for tests and debugging) and a store, and makes
-every decision through the pure modules (sampling, narrowing, stopping, results).
+:func:`run_sweep` is the loop; it receives an executor (Ray workers, or the in-process one
+for tests and debugging) and a store, and makes every decision through the pure modules
+(sampling, narrowing, stopping, results). It starts by replaying what the store already
+holds, so the same loop runs a new sweep and resumes a killed one: committed rounds are
+replayed (not re-run) to rebuild the ranges exactly, and a round that was running is
+continued from its partial commits. The public entry points are in :mod:`orchestrator.api`.
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .config import narrowing_to_dict, space_to_dict
 from .errors import ConfigError
-from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal, make_rule
+from .fidelity import Budget, at_budget, comparable
+from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
 from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
-from .fidelity import Budget, at_budget, comparable
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
 from .round_work import RoundWork
-from .sampling import Sampler, columns_to_rows, make_sampler, sample_round
-from .space import Dimension, SearchSpace, as_space
+from .sampling import Sampler, columns_to_rows, sample_round
+from .space import SearchSpace
 from .stopping import StopRule, stop_reason
 from .store import RunStore
 
@@ -37,7 +35,12 @@ class Executor(Protocol):
     workers: int
     startup_s: float  # seconds the workers took to start (after Ray itself was up)
 
-    def run_round(self, trial_ids, configs, progress=None) -> list[pa.RecordBatch]: ...
+    def run_round(
+        self, work: RoundWork, progress=None, on_batch=None, should_stop=None
+    ) -> list[pa.RecordBatch]: ...
+
+
+COMMIT_EVERY_S = 2.0  # a running round commits its finished evaluations this often
 
 
 @dataclass(frozen=True)
@@ -92,32 +95,6 @@ class RoundReport:
         return self.trials - self.statuses.get("ok", 0)
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("sweep-orchestrator", "ray", "numpy", "pyarrow", "scikit-learn", "scipy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def new_run_dir(storage: str | os.PathLike, name: str) -> Path:
-    """``storage/<name>-<UTC timestamp>``, with a suffix if that folder exists."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = Path(storage) / f"{name}-{stamp}"
-    path, i = base, 2
-    while path.exists():
-        path, i = Path(f"{base}-{i}"), i + 1
-    return path
-
-
 @dataclass
 class _SweepState:
     """What the loop carries from round to round (all of it derivable from the store)."""
@@ -130,20 +107,45 @@ class _SweepState:
     best_per_round: list[float | None] = field(default_factory=list)
     next_trial_id: int = 0
     round_index: int = 0
+    reason: str | None = None  # why the sweep stopped (set when a replay finds it stopped)
+
+
+class _RoundCommitter:
+    """Commits a running round's finished evaluations every ``every_s`` seconds."""
+
+    def __init__(self, store: RunStore, round_index: int, every_s: float = COMMIT_EVERY_S):
+        self.store, self.round_index, self.every_s = store, round_index, every_s
+        self.seq = store.partial_count(round_index)
+        self.buffer: list[pa.RecordBatch] = []
+        self.last = time.monotonic()
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.buffer.append(batch)
+        if time.monotonic() - self.last >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            tables = [pa.Table.from_batches([b]) for b in self.buffer]
+            self.store.write_partial(self.round_index, self.seq,
+                                     pa.concat_tables(tables, promote_options="permissive"))
+            self.seq += 1
+            self.buffer = []
+        self.last = time.monotonic()
 
 
 def _evaluate_round(
     plan: SweepPlan,
     executor: Executor,
     state: _SweepState,
-    sweep_id: str,
-    on_progress: Callable[[int, int, int, int], None] | None,
+    ctx: "_RunContext",
     configs: list[dict[str, Any]] | None = None,
 ) -> pa.Table:
     """Evaluate a round - sampled configurations, or the given ones - and return its table.
 
     With a budget the round runs successive halving from the schedule's base budget; given
-    ``configs`` (the final selection) run at the full budget only.
+    ``configs`` (the final selection) run at the full budget only. Evaluations committed
+    before a restart are replayed, not re-run.
     """
     r = state.round_index
     if configs is None:
@@ -154,12 +156,21 @@ def _evaluate_round(
     else:
         base = plan.budget.max if plan.budget else None
     work = RoundWork(configs, mode=plan.mode, budget=plan.budget, base=base)
+    batches: list[Any] = []
+    for table in ctx.store.load_partials(r):
+        work.replay(table)
+        batches.extend(table.combine_chunks().to_batches())
     progress = None
-    if on_progress is not None:
-        progress = lambda done, not_ok: on_progress(r, done, work.known, not_ok)  # noqa: E731
-    batches = executor.run_round(work, progress)
+    if ctx.on_progress is not None:
+        progress = lambda done, not_ok: ctx.on_progress(r, done, work.known, not_ok)  # noqa: E731
+    committer = _RoundCommitter(ctx.store, r)
+    try:
+        if not work.finished():
+            batches += executor.run_round(work, progress, committer.add, ctx.should_stop)
+    finally:
+        committer.flush()
     return build_round_table(
-        sweep_id=sweep_id, round_index=r, first_trial_id=state.next_trial_id,
+        sweep_id=ctx.sweep_id, round_index=r, first_trial_id=state.next_trial_id,
         space=state.space, items=work.items, batches=batches,
     )
 
@@ -215,6 +226,36 @@ def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Prop
     return proposal, reason
 
 
+@dataclass(frozen=True)
+class _RunContext:
+    store: RunStore
+    sweep_id: str
+    on_round: Callable[[RoundReport], None] | None = None
+    on_progress: Callable[[int, int, int, int], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
+    """Replay the committed rounds: the state an uninterrupted run had after them.
+
+    Narrowing is deterministic, so replaying the rounds rebuilds the same ranges; the first
+    missing (or unreadable) round is where the sweep continues.
+    """
+    state = _SweepState(original=plan.space, space=plan.space, ranges=[initial_rows(plan.space)])
+    rounds = store.load_rounds()
+    while state.round_index in rounds and state.reason is None:
+        table = rounds[state.round_index]
+        proposal, state.reason = _advance(plan, state, table)
+        state.previous, state.space = state.space, proposal.space
+        state.round_index += 1
+    if state.reason is not None and state.round_index in rounds:  # the selection round
+        table = rounds[state.round_index]
+        state.history = concat_trials([state.history, table])
+        state.next_trial_id += table.num_rows
+        state.round_index += 1
+    return state
+
+
 def run_sweep(
     plan: SweepPlan,
     executor: Executor,
@@ -223,15 +264,16 @@ def run_sweep(
     sweep_id: str,
     on_round: Callable[[RoundReport], None] | None = None,
     on_progress: Callable[[int, int, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TuneResult:
-    """Run the rounds of ``plan`` on ``executor``, committing each round to ``store``."""
-    state = _SweepState(original=plan.space, space=plan.space, ranges=[initial_rows(plan.space)])
+    """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``."""
+    ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop)
+    state = restore_state(plan, store)
     started = time.monotonic()
-    reason: str | None = None
-    while reason is None:
-        table = _evaluate_round(plan, executor, state, sweep_id, on_progress)
+    while state.reason is None:
+        table = _evaluate_round(plan, executor, state, ctx)
         store.write_round(state.round_index, table)
-        proposal, reason = _advance(plan, state, table)
+        proposal, state.reason = _advance(plan, state, table)
         store.write_ranges(pa.concat_tables(state.ranges))
         best = _best(plan, state.history, state.original)
         store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=_now())
@@ -241,23 +283,20 @@ def run_sweep(
                 statuses=_status_counts(table), best_score=best["score"] if best else None,
                 best_config=best["config"] if best else None, space=state.space,
                 next_space=proposal.space, decisions=proposal.decisions,
-                elapsed_s=time.monotonic() - started, stop_reason=reason,
+                elapsed_s=time.monotonic() - started, stop_reason=state.reason,
                 budgets=_round_budgets(table), best_budget=best.get("budget") if best else None,
             ))
         state.previous, state.space = state.space, proposal.space
         state.round_index += 1
-    if plan.budget and best_trial(_final_trials(plan, state.history), state.original, plan.mode) is None:
-        _selection_round(plan, executor, store, state, sweep_id, on_progress)
-    return _finish(plan, store, state, reason, time.monotonic() - started)
+    store.write_ranges(pa.concat_tables(state.ranges))
+    final = _final_trials(plan, state.history)
+    if plan.budget and best_trial(final, state.original, plan.mode) is None:
+        _selection_round(plan, executor, state, ctx)
+    return _finish(plan, store, state, state.reason, time.monotonic() - started)
 
 
 def _selection_round(
-    plan: SweepPlan,
-    executor: Executor,
-    store: RunStore,
-    state: _SweepState,
-    sweep_id: str,
-    on_progress: Callable[[int, int, int, int], None] | None,
+    plan: SweepPlan, executor: Executor, state: _SweepState, ctx: _RunContext
 ) -> None:
     """No full-budget score yet: evaluate the best comparable configurations at full budget."""
     pool = comparable(state.history, plan.min_comparable)
@@ -265,12 +304,16 @@ def _selection_round(
     if order.size == 0:
         return
     configs = [config_at(pool, state.original, int(row)) for row in order]
-    table = _evaluate_round(plan, executor, state, sweep_id, on_progress, configs=configs)
-    store.write_round(state.round_index, table)
+    table = _evaluate_round(plan, executor, state, ctx, configs=configs)
+    ctx.store.write_round(state.round_index, table)
     state.history = concat_trials([state.history, table])
     state.next_trial_id += table.num_rows
-    store.update_metadata(selection_round=state.round_index, rounds_run=state.round_index + 1)
+    ctx.store.update_metadata(selection_round=state.round_index, rounds_run=state.round_index + 1)
     state.round_index += 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _finish(
@@ -293,103 +336,4 @@ def _finish(
     )
 
 
-def _objective_label(objective: Any) -> str:
-    if isinstance(objective, str):
-        return objective
-    module = getattr(objective, "__module__", "?")
-    return f"{module}:{getattr(objective, '__qualname__', repr(objective))}"
-
-
-def tune(
-    objective: Callable[..., Any],
-    space: SearchSpace | Mapping[str, Dimension],
-    *,
-    mode: str,
-    rounds: int = 8,
-    samples_per_round: int = 32,
-    seed: int = 0,
-    workers: int | None = None,
-    address: str | None = None,
-    run_dir: str | os.PathLike | None = None,
-    sampler: str | Sampler = "random",
-    narrowing: NarrowingRule | str | None = None,
-    tolerance: float = 0.02,
-    patience: int | None = None,
-    name: str = "sweep",
-    storage: str | os.PathLike = "runs",
-    on_round: Callable[[RoundReport], None] | None = None,
-    on_progress: Callable[[int, int, int, int], None] | None = None,
-    executor: Executor | None = None,
-    config_record: dict[str, Any] | None = None,
-    data: Any = None,
-    budget: Budget | tuple[float, float] | Mapping[str, Any] | None = None,
-) -> TuneResult:
-    """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
-
-    ``objective(config) -> float | dict`` scores one configuration on validation data (a
-    dict carries ``score`` plus extra metrics). ``mode`` ("min" or "max") is required.
-    Without ``address`` (and without an existing ``ray.init``), a local Ray starts for the
-    sweep and stops after it; ``workers`` defaults to every CPU Ray reports. Results go to
-    ``run_dir`` (default: ``storage/<name>-<timestamp>``).
-
-    ``data`` (optional) is put into the Ray object store once and handed to every worker,
-    which runs ``objective.bind(data)``; estimator tasks use it for their tuning rows.
-
-    ``budget=(min, max)`` (or a :class:`~orchestrator.fidelity.Budget`) makes the sweep
-    multi-fidelity: the objective is called as ``objective(config, budget)``, each round runs
-    successive halving from a base budget that rises with the rounds, narrowing ranks only
-    trials of equal budget, and the best is always a full-budget score.
-
-    >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
-    >>> result.best_config  # doctest: +SKIP
-    {'x': 0.3001...}
-    """
-    if not (callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))):
-        raise ConfigError(f"objective must be callable, got {objective!r}")
-    try:
-        plan = SweepPlan(
-            space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
-            stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
-            sampler=make_sampler(sampler), rule=make_rule(narrowing),
-            budget=Budget.parse(budget),
-        )
-    except ConfigError:
-        raise
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
-    sweep_id = f"{name}-{secrets.token_hex(4)}"
-    record = config_record or {
-        "name": name, "objective": _objective_label(objective), "mode": mode,
-        "space": space_to_dict(plan.space), "rounds": rounds,
-        "samples_per_round": samples_per_round, "seed": seed, "workers": workers,
-        "sampler": plan.sampler.name if hasattr(plan.sampler, "name") else repr(sampler),
-        "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
-        "budget": plan.budget.to_dict() if plan.budget else None,
-    }
-    store = RunStore.create(
-        run_dir,
-        {
-            "format": 1, "sweep_id": sweep_id, "name": name, "state": "running",
-            "created_at": _now(), "config": record, "versions": _versions(),
-            "address": address, "host": platform.node(), "pid": os.getpid(),
-        },
-    )
-    if executor is None:
-        from .execution import RayExecutor
-
-        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
-                               address=address, data=data)
-    try:
-        with executor as running:
-            store.update_metadata(workers=running.workers,
-                                  workers_start_s=round(running.startup_s, 4))
-            return run_sweep(plan, running, store, sweep_id=sweep_id, on_round=on_round,
-                             on_progress=on_progress)
-    except BaseException as exc:
-        store.update_metadata(state="failed", error=f"{type(exc).__name__}: {exc}",
-                              updated_at=_now())
-        raise
-
-
-__all__ = ["RoundReport", "SweepPlan", "new_run_dir", "run_sweep", "tune"]
+__all__ = ["RoundReport", "SweepPlan", "restore_state", "run_sweep"]

@@ -29,3 +29,7 @@ class StoreError(SweepError):
 
 class ExecutionError(SweepError):
     """Ray could not run the sweep (cannot connect, a worker died, ...)."""
+
+
+class SweepInterrupted(SweepError):
+    """The sweep was stopped on request (Ctrl+C, SIGTERM); what finished is committed."""

@@ -85,6 +85,8 @@ class RayExecutor:
         address: str | None = None,
         inflight: int = 2,
         data: Any = None,
+        trial_timeout_s: float | None = None,
+        max_worker_deaths: int = 2,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or workers < 1):
             raise ValueError(f"workers must be >= 1, got {workers!r}")
@@ -92,8 +94,12 @@ class RayExecutor:
         self._param_names = list(param_names)
         self._requested = workers
         self._address = address
-        self._inflight = inflight
+        # With a time limit, configurations travel one at a time so each has a clock.
+        self._inflight = 1 if trial_timeout_s else inflight
         self._data = data
+        self.trial_timeout_s = trial_timeout_s
+        self.max_worker_deaths = max_worker_deaths
+        self._spawn_args: tuple[Any, ...] = ()
         self._actors: list[Any] = []
         self._names: list[str] = []
         self._started_ray = False
@@ -130,18 +136,14 @@ class RayExecutor:
                 f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}); "
                 "define it at module level or make what it captures picklable"
             ) from None
-        remote_cls = ray.remote(SweepWorker)
         paths = objective_import_paths(self._objective)
         # Shared data goes into the object store once; each actor reads it from there.
         data_ref = None if self._data is None else ray.put(self._data)
+        self._spawn_args = (ray.remote(SweepWorker), per_actor, payload, paths, data_ref)
         for i in range(count):
-            name = f"w{i}"
-            actor = remote_cls.options(num_cpus=per_actor).remote(
-                payload, name=name, param_names=self._param_names, import_paths=paths,
-                data=data_ref,
-            )
-            self._actors.append(actor)
-            self._names.append(name)
+            self._actors.append(None)
+            self._names.append(f"w{i}")
+            self.replace_actor(i)
         try:
             ray.get([a.ready.remote() for a in self._actors], timeout=_READY_TIMEOUT_S)
         except GetTimeoutError:
@@ -156,10 +158,43 @@ class RayExecutor:
                 f"{cause}. Is its module importable from the folder you run sweep in?"
             ) from None
 
+    def replace_actor(self, index: int, *, kill: bool = False) -> None:
+        """Start worker ``index`` (again): after it died, or to stop a trial past its limit."""
+        if kill and self._actors[index] is not None:
+            try:
+                ray.kill(self._actors[index], no_restart=True)
+            except Exception:  # already gone
+                pass
+        remote_cls, per_actor, payload, paths, data_ref = self._spawn_args
+        self._actors[index] = remote_cls.options(num_cpus=per_actor).remote(
+            payload, name=self._names[index], param_names=self._param_names,
+            import_paths=paths, data=data_ref,
+        )
+
+    def submit(self, index: int, shard_id: int, items: list[Any]) -> Any:
+        """Send a shard to worker ``index``; returns the reference to its result batch."""
+        budgets = None if items[0].budget is None else [it.budget for it in items]
+        return self._actors[index].run_shard.remote(
+            shard_id, [it.key for it in items], [it.config for it in items], budgets
+        )
+
+    def next_shard_id(self) -> int:
+        self._shard_counter += 1
+        return self._shard_counter - 1
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
     def close(self) -> None:
         for actor in self._actors:
             try:
-                ray.kill(actor)
+                if actor is not None:
+                    ray.kill(actor)
             except Exception:  # already gone
                 pass
         self._actors.clear()
@@ -168,62 +203,19 @@ class RayExecutor:
             self._started_ray = False
 
     def run_round(
-        self, work: RoundWork, progress: ProgressFn | None = None
+        self,
+        work: RoundWork,
+        progress: ProgressFn | None = None,
+        on_batch: Callable[[pa.RecordBatch], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[pa.RecordBatch]:
         """Evaluate everything ``work`` hands out; one result batch per shard.
 
-        Each worker holds at most ``inflight`` shards; whenever a shard comes back its
-        results go to ``work`` (which may add promotions) and every worker with room gets
-        the next shard, so no worker idles while work is ready.
+        Workers pull shards as they finish; a worker that dies is replaced and its shard's
+        configurations re-run; a trial past ``trial_timeout_s`` is stopped (see
+        :mod:`orchestrator.round_runner`). ``on_batch`` sees each batch as it arrives (the
+        coordinator commits them); ``should_stop`` is polled to stop early.
         """
-        sizer = ShardSizer(len(self._actors), inflight=self._inflight)
-        pending: dict[Any, tuple[int, int, int]] = {}  # ref -> (actor, first key, last key)
-        load = [0] * len(self._actors)
-        done = not_ok = 0
-        batches: list[pa.RecordBatch] = []
+        from .round_runner import RoundRunner
 
-        def fill(actor_index: int) -> None:
-            while load[actor_index] < self._inflight and work.ready_count():
-                items = work.take(sizer.next_size(work.ready_count()))
-                shard_id = self._shard_counter
-                self._shard_counter += 1
-                budgets = None if items[0].budget is None else [it.budget for it in items]
-                ref = self._actors[actor_index].run_shard.remote(
-                    shard_id, [it.key for it in items], [it.config for it in items], budgets
-                )
-                pending[ref] = (actor_index, items[0].key, items[-1].key)
-                load[actor_index] += 1
-
-        for i in range(len(self._actors)):
-            fill(i)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            actor_index, first, last = pending.pop(ready[0])
-            load[actor_index] -= 1
-            batch = self._collect(ready[0], actor_index, first, last)
-            work.record(batch)
-            batches.append(batch)
-            sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)
-            done += batch.num_rows
-            not_ok += batch.num_rows - pc.sum(pc.equal(batch.column("status"), "ok")).as_py()
-            if progress is not None:
-                progress(done, not_ok)
-            for i in sorted(range(len(self._actors)), key=lambda a: load[a]):
-                fill(i)
-        if not work.finished():
-            raise RuntimeError("the round has evaluations that were never handed out")
-        return batches
-
-    def _collect(self, ref: Any, actor_index: int, first: int, last: int) -> pa.RecordBatch:
-        try:
-            return ray.get(ref)
-        except RayActorError as exc:
-            raise ExecutionError(
-                f"worker {self._names[actor_index]} died while running trials {first}..{last}: "
-                f"{exc}"
-            ) from None
-        except RayTaskError as exc:
-            raise ExecutionError(
-                f"worker {self._names[actor_index]} failed outside the objective on trials "
-                f"{first}..{last}: {exc}"
-            ) from None
+        return RoundRunner(self, work, progress, on_batch, should_stop).run()

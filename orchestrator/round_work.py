@@ -54,6 +54,7 @@ class RoundWork:
         self._results: list[list[tuple[int, float | None]]] = [[] for _ in self.rungs]
         self._promoted: list[set[int]] = [set() for _ in self.rungs]
         self.items: dict[int, WorkItem] = {}
+        self._recorded: set[int] = set()
         self._ready: deque[WorkItem] = deque()
         for i in range(self.n):
             self._add(i, 0)
@@ -82,9 +83,19 @@ class RoundWork:
         statuses = batch.column("status").to_pylist()
         scores = batch.column("score").to_pylist()
         for key, status, score in zip(keys, statuses, scores):
+            if key in self._recorded:
+                raise RuntimeError(f"evaluation {key} got a second result row")
+            self._recorded.add(key)
             item = self.items[key]
             self._results[item.rung].append((item.index, score if status == STATUS_OK else None))
         self._promote()
+
+    def replay(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Take in results committed before a restart: those evaluations are not handed out
+        again. Batches must come in the order they first arrived (promotions replay too)."""
+        keys = set(batch.column("trial_id").to_pylist())
+        self._ready = deque(item for item in self._ready if item.key not in keys)
+        self.record(batch)
 
     def _outstanding(self, rung: int) -> int:
         return self._expected[rung] - len(self._results[rung])

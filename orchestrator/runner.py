@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import SweepConfig
-from .coordinator import RoundReport, new_run_dir, tune
+from .api import new_run_dir, tune
+from .coordinator import RoundReport
 from .result import TuneResult
 from .sealed import evaluate_test, rows_fingerprint
 from .store import RunStore, atomic_write

@@ -31,7 +31,7 @@ from sklearn.utils.metaestimators import available_if
 
 from workers.estimator import EstimatorObjective, TuningData
 
-from .coordinator import tune
+from .api import tune
 from .result import TuneResult
 from .space import Choice, Dimension, Float, Int, SearchSpace, _native
 

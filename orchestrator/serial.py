@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
 
+from .errors import SweepInterrupted
 from .round_work import RoundWork
 
 
@@ -42,7 +43,11 @@ class SerialExecutor:
         return None
 
     def run_round(
-        self, work: RoundWork, progress: Callable[[int, int], None] | None = None
+        self,
+        work: RoundWork,
+        progress: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[pa.RecordBatch], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[pa.RecordBatch]:
         batches = []
         done = not_ok = 0
@@ -60,10 +65,14 @@ class SerialExecutor:
             self._shards += 1
             work.record(batch)
             batches.append(batch)
+            if on_batch is not None:
+                on_batch(batch)
             done += batch.num_rows
             not_ok += sum(s != "ok" for s in batch.column("status").to_pylist())
             if progress is not None:
                 progress(done, not_ok)
+            if should_stop is not None and should_stop() and work.ready_count():
+                raise SweepInterrupted("stopped on request; finished trials are committed")
         if not work.finished():
             raise RuntimeError("the round has evaluations that were never handed out")
         return batches

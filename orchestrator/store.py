@@ -4,33 +4,44 @@ Layout::
 
     RUN_DIR/
       run.json                   metadata: id, resolved config, seed, versions, state, best
-      trials/round-00000.parquet one file per round (load all with pyarrow.dataset)
+      config.json                the same as first written (a fallback if run.json is damaged)
+      trials/round-00000.parquet one file per finished round (load all with pyarrow.dataset)
+      trials/_partial/round-N/   evaluations of a running round, committed every few seconds
       ranges.parquet             the ranges of every round, with each decision and reason
+      .lock                      host and pid of the coordinator running the sweep
 
 Every file is written atomically: to a hidden temporary file in the same folder, flushed and
 fsync'ed, then renamed over the target, and the folder fsync'ed. A reader never sees half a
-file, and hidden files (``.``-prefixed) are ignored by pyarrow's dataset discovery.
-Nothing is pickled.
+file; hidden (``.``) and ``_`` entries are ignored by pyarrow's dataset discovery. A torn or
+truncated file (a disk that lied) is skipped with a :class:`StoreWarning` naming it; resume
+re-runs what it held. Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import tempfile
-from collections.abc import Callable
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .errors import StoreError
 
 METADATA_FILE = "run.json"
+CONFIG_FILE = "config.json"  # the run's first record, never rewritten
 TRIALS_DIR = "trials"
+PARTIAL_DIR = "_partial"  # '_' keeps it out of pyarrow's dataset discovery
 RANGES_FILE = "ranges.parquet"
+LOCK_FILE = ".lock"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,6 +74,20 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
     _fsync_dir(path.parent)
 
 
+def _read_parquet(path: Path) -> pa.Table | None:
+    """A Parquet file's table, or None (with a warning naming it) if it is torn or unreadable."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        warnings.warn(f"skipping unreadable file {path} ({exc}); resume re-runs what it held",
+                      StoreWarning, stacklevel=3)
+        return None
+
+
+class StoreWarning(UserWarning):
+    """A run folder had a damaged file that was skipped."""
+
+
 class RunStore:
     """Reads and writes one run directory. Use :meth:`create` or :meth:`open`."""
 
@@ -74,10 +99,10 @@ class RunStore:
     def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> "RunStore":
         """Start a new run in ``run_dir`` (which must not hold a run already)."""
         store = cls(run_dir)
-        if (store.run_dir / METADATA_FILE).exists():
+        if (store.run_dir / METADATA_FILE).exists() or (store.run_dir / CONFIG_FILE).exists():
             raise StoreError(
-                f"{store.run_dir} already holds a sweep run; choose another --run-dir "
-                "(or remove that folder)"
+                f"{store.run_dir} already holds a sweep run; choose another --run-dir, or "
+                f"continue it with: sweep resume {store.run_dir}"
             )
         if store.run_dir.exists() and not store.run_dir.is_dir():
             raise StoreError(f"{store.run_dir} exists and is not a folder")
@@ -85,6 +110,8 @@ class RunStore:
             (store.run_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create run folder {store.run_dir}: {exc.strerror}") from None
+        text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
+        atomic_write(store.run_dir / CONFIG_FILE, lambda fh: fh.write(text), binary=False)
         store.write_metadata(metadata)
         return store
 
@@ -94,7 +121,7 @@ class RunStore:
         store = cls(run_dir)
         if not store.run_dir.is_dir():
             raise StoreError(f"run folder {store.run_dir} does not exist")
-        if not (store.run_dir / METADATA_FILE).is_file():
+        if not any((store.run_dir / f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
             raise StoreError(
                 f"{store.run_dir} is not a sweep run (no {METADATA_FILE}); "
                 "pass the folder that `sweep run` printed"
@@ -104,11 +131,19 @@ class RunStore:
 
     # -- metadata ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
+        """run.json; if it is damaged, the run's first record (config.json) with a warning."""
         path = self.run_dir / METADATA_FILE
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from None
+            first = self.run_dir / CONFIG_FILE
+            try:
+                meta = json.loads(first.read_text())
+            except (OSError, ValueError):
+                raise StoreError(f"cannot read {path} ({exc}) nor {first}") from None
+            warnings.warn(f"{path} is unreadable ({exc}); using {first}", StoreWarning,
+                          stacklevel=2)
+            return meta
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
@@ -124,23 +159,54 @@ class RunStore:
         return self.run_dir / TRIALS_DIR / f"round-{round_index:05d}.parquet"
 
     def write_round(self, round_index: int, table: pa.Table) -> Path:
+        """Commit a whole round (then its partial commits are no longer needed)."""
         path = self.round_path(round_index)
         atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+        self.clear_partials(round_index)
         return path
+
+    def load_rounds(self) -> dict[int, pa.Table]:
+        """The committed rounds by index; torn files are skipped with a warning."""
+        folder = self.run_dir / TRIALS_DIR
+        rounds = {}
+        for path in sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []:
+            table = _read_parquet(path)
+            if table is not None:
+                rounds[int(path.stem.split("-")[1])] = table
+        return rounds
 
     def load_trials(self) -> pa.Table | None:
         """Every committed trial row as one table (None if no round was committed)."""
-        folder = self.run_dir / TRIALS_DIR
-        files = sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []
-        if not files:
+        rounds = self.load_rounds()
+        if not rounds:
             return None
-        try:
-            schemas = [pq.read_schema(f) for f in files]
-            schema = pa.unify_schemas(schemas, promote_options="permissive")
-            table = ds.dataset([str(f) for f in files], schema=schema, format="parquet").to_table()
-        except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot read the trials of {self.run_dir}: {exc}") from None
+        table = pa.concat_tables(rounds.values(), promote_options="permissive")
         return table.sort_by([("round", "ascending"), ("trial_id", "ascending")])
+
+    # -- partial commits inside a round --------------------------------------------------
+    def _partial_dir(self, round_index: int) -> Path:
+        return self.run_dir / TRIALS_DIR / PARTIAL_DIR / f"round-{round_index:05d}"
+
+    def write_partial(self, round_index: int, seq: int, table: pa.Table) -> None:
+        """Commit finished evaluations of a running round (raw result rows)."""
+        path = self._partial_dir(round_index) / f"part-{seq:06d}.parquet"
+        atomic_write(path, lambda fh: pq.write_table(table, fh))
+
+    def load_partials(self, round_index: int) -> list[pa.Table]:
+        """A running round's partial commits, in the order they were written."""
+        folder = self._partial_dir(round_index)
+        paths = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+        return [t for t in map(_read_parquet, paths) if t is not None]
+
+    def partial_count(self, round_index: int) -> int:
+        """How many partial files a round has (readable or not): the next one's number."""
+        folder = self._partial_dir(round_index)
+        return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+
+    def clear_partials(self, round_index: int) -> None:
+        folder = self._partial_dir(round_index)
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- ranges --------------------------------------------------------------------------
     def write_ranges(self, table: pa.Table) -> None:
@@ -148,9 +214,65 @@ class RunStore:
 
     def load_ranges(self) -> pa.Table | None:
         path = self.run_dir / RANGES_FILE
-        if not path.exists():
-            return None
+        return _read_parquet(path) if path.exists() else None
+
+    # -- one coordinator per run ---------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator["RunStore"]:
+        """Hold the run's lock (fails fast if another live coordinator holds it)."""
+        acquire_lock(self.run_dir / LOCK_FILE)
         try:
-            return pq.read_table(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from None
+            yield self
+        finally:
+            release_lock(self.run_dir / LOCK_FILE)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def acquire_lock(path: Path) -> None:
+    """Create the lock file with this host and pid; take over a lock left by a dead process."""
+    record = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is None or (owner.get("host") == record["host"] and not _alive(int(owner["pid"]))):
+                what = "unreadable" if owner is None else f"left by process {owner['pid']}, which is gone"
+                warnings.warn(f"taking over the lock of {path.parent} ({what})", StoreWarning,
+                              stacklevel=3)
+                path.unlink(missing_ok=True)
+                continue
+            raise StoreError(
+                f"{path.parent} is in use by another sweep (pid {owner.get('pid')} on host "
+                f"{owner.get('host')}); wait for it to finish, or stop it first. If that process "
+                f"is really gone, remove {path}"
+            ) from None
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return
+    raise StoreError(f"could not take the lock {path}")
+
+
+def _lock_owner(path: Path) -> dict[str, Any] | None:
+    try:
+        owner = json.loads(path.read_text())
+        return owner if isinstance(owner, dict) and "pid" in owner else None
+    except (OSError, ValueError):
+        return None
+
+
+def release_lock(path: Path) -> None:
+    owner = _lock_owner(path)
+    if owner is not None and owner.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)

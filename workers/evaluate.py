@@ -94,6 +94,25 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 
+def error_batch(
+    trial_ids: Sequence[int], status: str, error: str, *, shard_id: int, worker: str
+) -> pa.RecordBatch:
+    """Rows for evaluations that produced no result of their own (worker died, timed out)."""
+    n = len(trial_ids)
+    now = int(time.time() * 1e6)
+    arrays = [
+        pa.array(trial_ids, type=pa.int64()),
+        pa.array([shard_id] * n, type=pa.int32()),
+        pa.array([worker] * n, type=pa.string()),
+        pa.array([status] * n, type=pa.string()),
+        pa.array([None] * n, type=pa.float64()),
+        pa.array([error] * n, type=pa.string()),
+        pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
+        pa.array([None] * n, type=pa.float64()),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=RESULT_SCHEMA)
+
+
 def metric_column_name(key: str, taken: frozenset[str]) -> str:
     """The column a metric is stored in: its own name unless that name is taken."""
     key = str(key)
@@ -135,7 +154,7 @@ def evaluate_shard(
         t0 = clock()
         try:
             result = objective(config) if budgets is None else objective(config, budgets[i])
-        except Exception as exc:  # the objective's failure is data, not a crash
+        except (Exception, SystemExit) as exc:  # the objective's failure is data, not a crash
             durations.append(clock() - t0)
             statuses.append(STATUS_FAILED)
             scores.append(None)

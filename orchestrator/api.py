@@ -1,0 +1,210 @@
+"""The public entry point: :func:`tune` runs (or resumes) a sweep.
+
+It validates the arguments into a :class:`~orchestrator.coordinator.SweepPlan`, creates (or
+opens and locks) the run folder, starts the workers and hands over to the round loop.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import narrowing_to_dict, space_to_dict
+from .coordinator import Executor, RoundReport, SweepPlan, _now, run_sweep
+from .errors import ConfigError, SweepInterrupted
+from .fidelity import Budget
+from .narrowing import NarrowingRule, make_rule
+from .result import TuneResult
+from .sampling import Sampler, make_sampler
+from .space import Dimension, SearchSpace, as_space
+from .stopping import StopRule
+from .store import RunStore
+
+#: Settings a resumed sweep must share with the run it continues (else configurations differ).
+RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
+               "budget", "tolerance", "patience")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("sweep-orchestrator", "ray", "numpy", "pyarrow", "scikit-learn", "scipy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def new_run_dir(storage: str | os.PathLike, name: str) -> Path:
+    """``storage/<name>-<UTC timestamp>``, with a suffix if that folder exists."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(storage) / f"{name}-{stamp}"
+    path, i = base, 2
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+
+
+def _objective_label(objective: Any) -> str:
+    if isinstance(objective, str):
+        return objective
+    module = getattr(objective, "__module__", "?")
+    return f"{module}:{getattr(objective, '__qualname__', repr(objective))}"
+
+
+def tune(
+    objective: Callable[..., Any],
+    space: SearchSpace | Mapping[str, Dimension],
+    *,
+    mode: str,
+    rounds: int = 8,
+    samples_per_round: int = 32,
+    seed: int = 0,
+    workers: int | None = None,
+    address: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    sampler: str | Sampler = "random",
+    narrowing: NarrowingRule | str | None = None,
+    tolerance: float = 0.02,
+    patience: int | None = None,
+    name: str = "sweep",
+    storage: str | os.PathLike = "runs",
+    on_round: Callable[[RoundReport], None] | None = None,
+    on_progress: Callable[[int, int, int, int], None] | None = None,
+    executor: Executor | None = None,
+    config_record: dict[str, Any] | None = None,
+    data: Any = None,
+    budget: Budget | tuple[float, float] | Mapping[str, Any] | None = None,
+    trial_timeout_s: float | None = None,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> TuneResult:
+    """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
+
+    ``objective(config) -> float | dict`` scores one configuration on validation data (a
+    dict carries ``score`` plus extra metrics). ``mode`` ("min" or "max") is required.
+    Without ``address`` (and without an existing ``ray.init``), a local Ray starts for the
+    sweep and stops after it; ``workers`` defaults to every CPU Ray reports. Results go to
+    ``run_dir`` (default: ``storage/<name>-<timestamp>``).
+
+    ``data`` (optional) is put into the Ray object store once and handed to every worker,
+    which runs ``objective.bind(data)``; estimator tasks use it for their tuning rows.
+
+    ``budget=(min, max)`` (or a :class:`~orchestrator.fidelity.Budget`) makes the sweep
+    multi-fidelity: the objective is called as ``objective(config, budget)``, each round runs
+    successive halving from a base budget that rises with the rounds, narrowing ranks only
+    trials of equal budget, and the best is always a full-budget score.
+
+    ``trial_timeout_s`` stops an objective that runs longer (its row is ``timeout``).
+    ``resume=True`` continues the run in ``run_dir`` (same settings): committed rounds are
+    not re-run and the configurations are those an uninterrupted run would have sampled; a
+    finished run is returned unchanged. ``should_stop`` is polled; when it returns True the
+    sweep stops after committing what finished (raising ``SweepInterrupted``).
+
+    >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
+    >>> result.best_config  # doctest: +SKIP
+    {'x': 0.3001...}
+    """
+    if not (callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))):
+        raise ConfigError(f"objective must be callable, got {objective!r}")
+    try:
+        plan = SweepPlan(
+            space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
+            stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
+            sampler=make_sampler(sampler), rule=make_rule(narrowing),
+            budget=Budget.parse(budget),
+        )
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if trial_timeout_s is not None and not trial_timeout_s > 0:
+        raise ConfigError(f"trial_timeout_s must be > 0 seconds, got {trial_timeout_s!r}")
+    record = config_record or {
+        "name": name, "objective": _objective_label(objective), "mode": mode,
+        "space": space_to_dict(plan.space), "rounds": rounds,
+        "samples_per_round": samples_per_round, "seed": seed, "workers": workers,
+        "sampler": plan.sampler.name if hasattr(plan.sampler, "name") else repr(sampler),
+        "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
+        "budget": plan.budget.to_dict() if plan.budget else None,
+        "trial_timeout_s": trial_timeout_s,
+    }
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume=True needs the run_dir of the sweep to continue")
+        store = _reopen(Path(run_dir), record)
+        if store.metadata().get("state") == "finished":
+            return TuneResult.load(store.run_dir)
+    else:
+        run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
+        store = RunStore.create(run_dir, {
+            "format": 1, "sweep_id": f"{name}-{secrets.token_hex(4)}", "name": name,
+            "state": "running", "created_at": _now(), "config": record,
+            "versions": _versions(), "address": address, "host": platform.node(),
+        })
+    if executor is None:
+        from .execution import RayExecutor
+
+        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
+                               address=address, data=data, trial_timeout_s=trial_timeout_s)
+    with store.locked():
+        return _run_locked(plan, executor, store, on_round, on_progress, should_stop)
+
+
+def _reopen(run_dir: Path, record: dict[str, Any]) -> RunStore:
+    """Open a run to resume; its settings must match (else it would sample other configs)."""
+    store = RunStore.open(run_dir)
+    stored = store.metadata().get("config", {})
+    for key in RESUME_KEYS:
+        if key in stored and _normal(stored.get(key)) != _normal(record.get(key)):
+            raise ConfigError(
+                f"cannot resume {run_dir}: it was started with {key}={stored.get(key)!r}, "
+                f"not {record.get(key)!r}; resume with the run's own settings "
+                f"(sweep resume {run_dir})"
+            )
+    return store
+
+
+def _normal(value: Any) -> Any:
+    """A comparable form of a config value (JSON round-trip: tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _run_locked(
+    plan: SweepPlan,
+    executor: Executor,
+    store: RunStore,
+    on_round: Callable[[RoundReport], None] | None,
+    on_progress: Callable[[int, int, int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> TuneResult:
+    meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
+                                 updated_at=_now())
+    try:
+        with executor as running:
+            store.update_metadata(workers=running.workers,
+                                  workers_start_s=round(running.startup_s, 4))
+            return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
+                             on_round=on_round, on_progress=on_progress,
+                             should_stop=should_stop)
+    except (KeyboardInterrupt, SweepInterrupted):
+        store.update_metadata(state="interrupted", updated_at=_now())
+        raise
+    except BaseException as exc:
+        store.update_metadata(state="failed", error=f"{type(exc).__name__}: {exc}",
+                              updated_at=_now())
+        raise
+
+
+__all__ = ["new_run_dir", "tune"]
