@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import platform
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,9 @@ def tune(
         raise ConfigError(str(exc)) from None
     if trial_timeout_s is not None and not trial_timeout_s > 0:
         raise ConfigError(f"trial_timeout_s must be > 0 seconds, got {trial_timeout_s!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     record = config_record or {
         "name": name, "objective": _objective_label(objective), "mode": mode,
         "space": space_to_dict(plan.space), "rounds": rounds,
@@ -138,26 +142,30 @@ def tune(
         "budget": plan.budget.to_dict() if plan.budget else None,
         "trial_timeout_s": trial_timeout_s,
     }
+    if executor is None:
+        from .execution import RayExecutor
+
+        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
+                               address=address, data=data, trial_timeout_s=trial_timeout_s)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
         store = _reopen(Path(run_dir), record)
         if store.metadata().get("state") == "finished":
             return TuneResult.load(store.run_dir)
-    else:
-        run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
+        with store.locked():
+            return _run_locked(plan, executor, store, on_round, on_progress, should_stop)
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
+    if (run_dir / "run.json").exists() or (run_dir / "config.json").exists():
+        RunStore.create(run_dir, {})  # raises: that folder holds a run already
+    with executor as running:  # workers up (or a clear error) before anything is written
         store = RunStore.create(run_dir, {
             "format": 1, "sweep_id": f"{name}-{secrets.token_hex(4)}", "name": name,
             "state": "running", "created_at": _now(), "config": record,
             "versions": _versions(), "address": address, "host": platform.node(),
         })
-    if executor is None:
-        from .execution import RayExecutor
-
-        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
-                               address=address, data=data, trial_timeout_s=trial_timeout_s)
-    with store.locked():
-        return _run_locked(plan, executor, store, on_round, on_progress, should_stop)
+        with store.locked():
+            return _run_locked(plan, running, store, on_round, on_progress, should_stop)
 
 
 def _reopen(run_dir: Path, record: dict[str, Any]) -> RunStore:
@@ -175,10 +183,12 @@ def _reopen(run_dir: Path, record: dict[str, Any]) -> RunStore:
 
 
 def _normal(value: Any) -> Any:
-    """A comparable form of a config value (JSON round-trip: tuples become lists)."""
+    """A comparable form of a config value (JSON round-trip: tuples become lists; the order
+    of keys is kept, as the order of parameters decides what is sampled)."""
     import json
 
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+    normal = json.loads(json.dumps(value, default=str))
+    return list(normal.items()) if isinstance(normal, dict) else normal
 
 
 def _run_locked(
@@ -192,7 +202,7 @@ def _run_locked(
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
                                  updated_at=_now())
     try:
-        with executor as running:
+        with _started(executor) as running:
             store.update_metadata(workers=running.workers,
                                   workers_start_s=round(running.startup_s, 4))
             return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
@@ -205,6 +215,16 @@ def _run_locked(
         store.update_metadata(state="failed", error=f"{type(exc).__name__}: {exc}",
                               updated_at=_now())
         raise
+
+
+@contextmanager
+def _started(executor: Any) -> Iterator[Any]:
+    """Enter the executor unless it is running already (a new run starts it earlier)."""
+    if getattr(executor, "running", False):
+        yield executor
+        return
+    with executor as running:
+        yield running
 
 
 __all__ = ["new_run_dir", "tune"]

@@ -1,12 +1,14 @@
 """The ``sweep`` command: run, validate and show sweeps.
 
     sweep run CONFIG [--address A] [--workers N] [--run-dir DIR] [--seed S]
+    sweep resume RUN_DIR [--address A] [--workers N]
     sweep validate CONFIG
     sweep show RUN_DIR [--top K]
 
 Bad input exits with status 2 and one line on stderr naming what is wrong; a sweep that
-cannot run (Ray, workers) exits with status 1; Ctrl-C exits with 130, the committed rounds
-staying readable.
+cannot run (Ray, workers) exits with status 1. The first Ctrl+C (or SIGTERM) stops the sweep
+after committing what finished and exits with 130 (143), printing how to resume; a second
+one stops at once.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ConfigError, StoreError, SweepError
+from .errors import ConfigError, StoreError, SweepError, SweepInterrupted
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -97,24 +101,58 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .api import new_run_dir
+class _StopOnSignal:
+    """First Ctrl+C or SIGTERM: stop after committing what finished. Second: stop at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        print("sweep: stopping after committing what has finished "
+              "(press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
+
+
+def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -> int:
     from .runner import run_config
 
-    config = load_config(args.config)
-    overrides = {"seed": args.seed, "workers": args.workers}
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if config.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {config.seed}")
-    if isinstance(config.objective, str):
-        config.load_objective()  # fail on a bad import path before Ray starts
-    run_dir = args.run_dir or new_run_dir(config.storage, config.name)
-    print(f"sweep {config.name}: {config.rounds} rounds x {config.samples_per_round} samples, "
+    verb = "resuming" if resume else "sweep"
+    print(f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} samples, "
           f"mode={config.mode}, results in {run_dir}", flush=True)
     print(f"  start: {_describe_space(config.space)}", flush=True)
-    outcome = run_config(config, address=args.address, run_dir=run_dir, on_round=_print_round,
-                         on_progress=_RoundProgress())
+    with _StopOnSignal() as stop:
+        try:
+            outcome = run_config(config, address=args.address, run_dir=run_dir,
+                                 on_round=_print_round, on_progress=_RoundProgress(),
+                                 resume=resume, should_stop=stop)
+        except (SweepInterrupted, KeyboardInterrupt):
+            print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
+                  f"{run_dir}", file=sys.stderr)
+            return stop.exit_code
+    return _print_outcome(outcome)
+
+
+def _print_outcome(outcome: Any) -> int:
     result = outcome.result
     print(f"stopped: {result.stop_reason}")
     if result.best_config is None:
@@ -133,6 +171,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .api import new_run_dir
+    from .config import load_config
+
+    config = load_config(args.config)
+    overrides = {"seed": args.seed, "workers": args.workers}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if config.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {config.seed}")
+    if isinstance(config.objective, str):
+        config.load_objective()  # fail on a bad import path before Ray starts
+    run_dir = args.run_dir or new_run_dir(config.storage, config.name)
+    return _run(config, args, run_dir, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .config import parse_config
+    from .store import RunStore
+
+    meta = RunStore.open(args.run_dir).metadata()
+    if meta.get("state") == "finished":
+        print(f"{args.run_dir}: this sweep already finished ({meta.get('stop_reason')}); "
+              "nothing to resume, nothing changed")
+        return 0
+    record = dict(meta.get("config") or {})
+    if args.workers is not None:
+        record["workers"] = args.workers
+    try:
+        config = parse_config(record, default_name=str(meta.get("name") or "sweep"))
+    except ConfigError as exc:
+        raise ConfigError(f"{args.run_dir}: the run's stored config is not usable: {exc}") from None
+    if isinstance(config.objective, str):
+        config.load_objective()
+    return _run(config, args, args.run_dir, resume=True)
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
@@ -144,7 +218,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .result import TuneResult
     from .store import RunStore
 
-    meta = RunStore.open(args.run_dir).metadata()
+    if args.top < 1:
+        raise ConfigError(f"--top must be >= 1, got {args.top}")
+    store = RunStore.open(args.run_dir)
+    meta = store.metadata()
+    if store.load_trials() is None:
+        running = meta.get("state") == "running"
+        print(f"run {store.run_dir}: {meta.get('name')} ({meta.get('state')}); no round "
+              f"committed yet" + (" - the first round is running" if running else ""))
+        return 0
     result = TuneResult.load(args.run_dir)
     table = result.table
     statuses = table.column("status").to_pylist()
@@ -185,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config without running anything")
     validate.add_argument("config")
     validate.set_defaults(func=cmd_validate)
+    resume = sub.add_parser("resume", help="continue a sweep that was stopped or killed")
+    resume.add_argument("run_dir")
+    resume.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
+    resume.add_argument("--workers", type=int, help="worker actors (default: as the run had)")
+    resume.set_defaults(func=cmd_resume)
     show = sub.add_parser("show", help="print the best trials and the ranges of a run")
     show.add_argument("run_dir")
     show.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
@@ -212,8 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
     except KeyboardInterrupt:
-        print("sweep: interrupted; the rounds committed so far stay in the run folder",
-              file=sys.stderr)
+        print("sweep: interrupted; what was committed stays in the run folder "
+              "(sweep resume RUN_DIR continues a sweep)", file=sys.stderr)
         return 130
 
 

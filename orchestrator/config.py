@@ -18,6 +18,7 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     narrowing: elite_box  # or none, or {rule: elite_box, elite_fraction: 0.2, ...}
     tolerance: 0.02       # converged when every numeric range is this narrow
     patience: null        # stop after this many rounds without improvement
+    trial_timeout_s: null # stop an objective that runs longer (its row: timeout)
 
 ``objective`` may instead be an estimator task (a mapping; see :mod:`orchestrator.tasks`):
 a scikit-learn estimator, a dataset, a split with a sealed test set. ``mode`` then defaults
@@ -88,6 +89,15 @@ def _number(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     return float(value)
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    seconds = _number("trial_timeout_s", value)
+    if seconds <= 0:
+        raise ConfigError(f"trial_timeout_s: must be > 0 seconds, got {value!r}")
+    return seconds
 
 
 # -- search space ------------------------------------------------------------------------
@@ -247,6 +257,7 @@ _TOP_KEYS = (
     "tolerance",
     "patience",
     "budget",
+    "trial_timeout_s",
 )
 
 
@@ -268,6 +279,7 @@ class SweepConfig:
     tolerance: float = 0.02
     patience: int | None = None
     budget: Any = None  # a fidelity.Budget, or None
+    trial_timeout_s: float | None = None
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -356,6 +368,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         tolerance=tolerance,
         patience=_int("patience", data.get("patience"), minimum=1, allow_none=True),
         budget=budget,
+        trial_timeout_s=_timeout(data.get("trial_timeout_s")),
     )
 
 

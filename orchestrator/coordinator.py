@@ -127,8 +127,7 @@ class _RoundCommitter:
     def flush(self) -> None:
         if self.buffer:
             tables = [pa.Table.from_batches([b]) for b in self.buffer]
-            self.store.write_partial(self.round_index, self.seq,
-                                     pa.concat_tables(tables, promote_options="permissive"))
+            self.store.write_partial(self.round_index, self.seq, concat_trials(tables))
             self.seq += 1
             self.buffer = []
         self.last = time.monotonic()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +47,27 @@ def objective_import_paths(objective: Any) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's text (Ray's errors carry pages of detail)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast when nothing listens at ``host:port`` (Ray would retry for minutes)."""
+    match = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)", address)
+    if match is None:
+        return
+    host, port = match.group(1), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ExecutionError(
+            f"nothing answers at {address} ({exc.strerror or exc}); is the Ray head running "
+            "there, and is this its address (ray start --head prints it)?"
+        ) from None
+
+
 def connect(address: str | None) -> bool:
     """Make sure this process is connected to Ray; True if this call connected it.
 
@@ -62,10 +85,11 @@ def connect(address: str | None) -> bool:
                 configure_logging=True,
             )
         else:
+            _check_reachable(address)
             ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RayError, ValueError, RuntimeError) as exc:
         where = "a local Ray" if address is None else f"Ray at {address!r}"
-        raise ExecutionError(f"could not start or connect to {where}: {exc}") from None
+        raise ExecutionError(f"could not start or connect to {where}: {first_line(exc)}") from None
     return True
 
 
@@ -88,8 +112,9 @@ class RayExecutor:
         trial_timeout_s: float | None = None,
         max_worker_deaths: int = 2,
     ) -> None:
-        if workers is not None and (isinstance(workers, bool) or workers < 1):
-            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
+            raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
         self._objective = objective
         self._param_names = list(param_names)
         self._requested = workers
@@ -109,6 +134,10 @@ class RayExecutor:
     @property
     def workers(self) -> int:
         return len(self._actors)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._actors)
 
     def __enter__(self) -> "RayExecutor":
         self._started_ray = connect(self._address)
@@ -155,7 +184,7 @@ class RayExecutor:
             cause = getattr(exc, "cause", None) or exc
             raise ExecutionError(
                 f"the objective could not be loaded on a worker: {type(cause).__name__}: "
-                f"{cause}. Is its module importable from the folder you run sweep in?"
+                f"{first_line(cause)}. Is its module importable from the folder you run sweep in?"
             ) from None
 
     def replace_actor(self, index: int, *, kill: bool = False) -> None:

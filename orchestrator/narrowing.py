@@ -106,21 +106,29 @@ class EliteBox:
     prune_after: int = 6
 
     def __post_init__(self) -> None:
-        lo, hi = self.shrink
-        if not 0 < lo <= hi <= 1:
-            raise ValueError(f"shrink must satisfy 0 < min <= max <= 1, got {self.shrink!r}")
-        for name in ("elite_fraction", "edge_fraction"):
+        for name in ("min_elite", "min_ok", "prune_after"):
             value = getattr(self, name)
-            if not 0 < value < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {value!r}")
-        for name in ("margin", "incumbent_margin", "grow_fraction"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("elite_fraction", "margin", "incumbent_margin", "edge_fraction",
+                     "grow_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        shrink = self.shrink
+        if not (isinstance(shrink, (tuple, list)) and len(shrink) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shrink)):
+            raise ValueError(f"shrink must be a pair [min, max] like [0.5, 0.7], got {shrink!r}")
+        if not 0 < shrink[0] <= shrink[1] <= 1:
+            raise ValueError(f"shrink must satisfy 0 < min <= max <= 1, got {shrink!r}")
+        for name in ("elite_fraction", "edge_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
+        for name in ("margin", "grow_fraction"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.incumbent_margin >= 0.5:
-            raise ValueError(f"incumbent_margin must be < 0.5, got {self.incumbent_margin!r}")
-        for name in ("min_elite", "min_ok", "prune_after"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.incumbent_margin < 0.5:
+            raise ValueError(f"incumbent_margin must be in [0, 0.5), got {self.incumbent_margin!r}")
 
     def propose(
         self, current: SearchSpace, history: pa.Table, context: NarrowingContext
@@ -157,9 +165,10 @@ class EliteBox:
         best = float(values[0])
         lo, hi = dim.scaled_bounds
         width = hi - lo
-        if width <= 0:
-            return dim, Decision(name, "converged", "range is a single value")
-        orig_lo, orig_hi = context.original[name].scaled_bounds
+        first = context.original[name]
+        if width <= 0 or first.low == first.high:
+            return dim, Decision(name, "keep", "a fixed value (low == high)")
+        orig_lo, orig_hi = first.scaled_bounds
         hard_lo, hard_hi = dim.scaled_limits
 
         box_lo = float(values.min()) - self.margin * width

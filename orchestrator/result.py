@@ -12,7 +12,7 @@ import pyarrow as pa
 from .config import parse_space
 from .errors import StoreError
 from .fidelity import Budget, at_budget
-from .ranges import space_at
+from .ranges import initial_rows, space_at
 from .results import best_trial, ranked
 from .space import SearchSpace
 from .store import RunStore
@@ -53,9 +53,12 @@ class TuneResult:
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{store.run_dir}: run.json lacks the run's config ({exc})") from None
         table = store.load_trials()
+        if table is None:
+            raise StoreError(f"{store.run_dir}: no round has been committed yet "
+                             f"(state: {meta.get('state', 'unknown')})")
         ranges = store.load_ranges()
-        if table is None or ranges is None:
-            raise StoreError(f"{store.run_dir}: no round has been committed yet")
+        if ranges is None:  # stopped between the round's file and the ranges file
+            ranges = initial_rows(space)
         last = max(ranges.column("round").to_pylist())
         budget = Budget.parse(meta["config"].get("budget"))
         best = best_trial(at_budget(table, budget.max) if budget else table, space, mode)

@@ -50,9 +50,9 @@ def _choice_encoding(dim: Choice) -> str:
         return "bool"
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return "int"
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if all(isinstance(v, float) for v in values):
         return "float"
-    return "json"
+    return "json"  # None, lists, mixtures (1 and 2.5 stay an int and a float)
 
 
 _ARROW_TYPES = {
@@ -122,10 +122,11 @@ def build_round_table(
     ``first_trial_id``, so the table is the same whatever order the batches arrived in.
     Raises ``RuntimeError`` if an evaluation has no row or two rows.
     """
-    tables = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
+    tables = [pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+              for b in batches if b.num_rows]
     if not tables:
         raise RuntimeError(f"round {round_index}: no results for {len(items)} evaluations")
-    results = pa.concat_tables(tables, promote_options="permissive").sort_by("trial_id")
+    results = concat_trials(tables).sort_by("trial_id")
     keys = results.column("trial_id").to_pylist()
     if keys != sorted(items):
         missing = sorted(set(items) - set(keys))
@@ -151,12 +152,41 @@ def build_round_table(
     return pa.table([columns[f.name] for f in schema], schema=schema)
 
 
+def unified_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for tables whose metric columns differ: every column once; a column whose
+    type differs between tables (a metric that is a number here, text there) becomes text;
+    the trailing columns (error, started_at, duration_s) stay last."""
+    types: dict[str, pa.DataType] = {}
+    for schema in schemas:
+        for f in schema:
+            known = types.get(f.name)
+            if known is None or pa.types.is_null(known):
+                types[f.name] = f.type
+            elif known != f.type and not pa.types.is_null(f.type):
+                types[f.name] = pa.string()
+    names = [n for n in types if n not in _TRAILING] + [n for n in _TRAILING if n in types]
+    return pa.schema([(n, types[n]) for n in names])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones null, others cast."""
+    columns = []
+    for f in schema:
+        if f.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, f.type))
+            continue
+        column = table.column(f.name)
+        columns.append(column if column.type == f.type else pc.cast(column, f.type))
+    return pa.table(columns, schema=schema)
+
+
 def concat_trials(tables: Sequence[pa.Table]) -> pa.Table:
-    """Concatenate trial tables whose metric columns may differ (missing ones are null)."""
+    """Concatenate trial tables whose metric columns may differ (see ``unified_schema``)."""
     tables = [t for t in tables if t is not None]
     if not tables:
         raise ValueError("no trial tables to concatenate")
-    return pa.concat_tables(tables, promote_options="permissive")
+    schema = unified_schema([t.schema for t in tables])
+    return pa.concat_tables([conform(t, schema) for t in tables])
 
 
 def ok_scores(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, Worker
 from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, error_batch
 
 from .errors import ExecutionError, SweepInterrupted
+from .execution import first_line
 from .round_work import RoundWork, WorkItem
 from .sharding import ShardSizer
 
@@ -117,7 +118,7 @@ class RoundRunner:
         except RayTaskError as exc:
             raise ExecutionError(
                 f"worker {self.ex.names[shard.worker]} failed outside the objective on trials "
-                f"{shard.items[0].key}..{shard.items[-1].key}: {exc}"
+                f"{shard.items[0].key}..{shard.items[-1].key}: {first_line(exc)}"
             ) from None
         self.queues[shard.worker].remove(shard)
         self.sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)

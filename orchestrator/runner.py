@@ -16,7 +16,7 @@ from .config import SweepConfig
 from .api import new_run_dir, tune
 from .coordinator import RoundReport
 from .result import TuneResult
-from .sealed import evaluate_test, rows_fingerprint
+from .sealed import evaluate_test, rows_fingerprint, sealed_record
 from .store import RunStore, atomic_write
 from .tasks import EstimatorTask, split_table
 
@@ -40,8 +40,10 @@ def run_config(
     on_round: Callable[[RoundReport], None] | None = None,
     on_progress: Callable[[int, int, int, int], None] | None = None,
     evaluate_test_set: bool = True,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunOutcome:
-    """Run ``config`` end to end and return the outcome."""
+    """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config.storage, config.name)
     common = dict(
         mode=config.mode, rounds=config.rounds, samples_per_round=config.samples_per_round,
@@ -49,15 +51,16 @@ def run_config(
         sampler=config.sampler, narrowing=config.narrowing, tolerance=config.tolerance,
         patience=config.patience, name=config.name, on_round=on_round, on_progress=on_progress,
         config_record=config.to_dict(), budget=config.budget,
+        trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):
         return RunOutcome(tune(config.load_objective(), config.space, **common), None, False)
     prepared = task.prepare(config.seed, config.budget.param if config.budget else None)
-    if (run_dir / "run.json").exists():  # let tune refuse it before anything is written
+    if not resume and (run_dir / "run.json").exists():  # tune refuses it, writing nothing
         return RunOutcome(tune(prepared.objective, config.space, **common), None, False)
-    # Which rows were test, validation or train is recorded before any trial runs.
-    atomic_write(run_dir / SPLIT_FILE, lambda fh: _write_parquet(split_table(prepared.split), fh))
+    if not resume:  # which rows are test, validation or train, recorded before any trial
+        atomic_write(run_dir / SPLIT_FILE, lambda fh: _write_parquet(split_table(prepared.split), fh))
     result = tune(prepared.objective, config.space, data=prepared.data, **common)
     store = RunStore.open(run_dir)
     store.update_metadata(split={
@@ -68,7 +71,9 @@ def run_config(
         "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
     })
     sealed = task.split.test > 0
-    test = evaluate_test(run_dir, prepared) if sealed and evaluate_test_set else None
+    test = sealed_record(run_dir)
+    if test is None and sealed and evaluate_test_set:
+        test = evaluate_test(run_dir, prepared)
     return RunOutcome(result, test, sealed)
 
 

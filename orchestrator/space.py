@@ -26,6 +26,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from workers.evaluate import RESERVED_COLUMNS
+
 
 def _label(name: str | None, kind: str) -> str:
     return f"parameter {name!r}" if name else f"{kind} parameter"
@@ -234,8 +236,10 @@ class Choice:
             raise ValueError(f"{label}: `values` is empty; give at least one choice")
         seen: dict[str, Any] = {}
         for value in values:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{label}: choice {value!r} is not a finite number")
             try:
-                key = _encode_choice(value)
+                key = _encode_choice(float(value) if _is_plain_number(value) else value)
             except ValueError as exc:
                 raise ValueError(f"{label}: {exc}") from None
             if key in seen:
@@ -255,6 +259,13 @@ class Choice:
 
 
 Dimension = Union[Float, Int, Choice]
+
+#: Names a parameter may not take: they are columns of the trial table.
+RESERVED_NAMES = RESERVED_COLUMNS
+
+
+def _is_plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _native(value: Any) -> Any:
@@ -291,6 +302,11 @@ class SearchSpace(Mapping):
             if not isinstance(name, str) or not name.isidentifier():
                 raise ValueError(
                     f"parameter name {name!r} must be an identifier (letters, digits, _)"
+                )
+            if name in RESERVED_NAMES:
+                raise ValueError(
+                    f"parameter name {name!r} is taken by a column of the trial table; "
+                    f"rename it (reserved: {', '.join(sorted(RESERVED_NAMES))})"
                 )
             if not isinstance(dim, (Float, Int, Choice)):
                 raise ValueError(

@@ -37,15 +37,19 @@ class StopRule:
 def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bool:
     """Whether every numeric range is at most ``tolerance`` of its first width.
 
-    An integer range of at most three values counts as converged (rounding outward keeps it
-    from shrinking further). Choices never block convergence; a space of only choices never converges.
+    Parameters fixed from the start (``low == high``) do not count. An integer range that
+    has narrowed to at most three values counts as converged (rounding outward keeps it
+    from shrinking further). Choices never block convergence; a space without a numeric
+    range to narrow never converges.
     """
-    numeric = [n for n, d in space.items() if not isinstance(d, Choice)]
+    numeric = [n for n, d in original.items()
+               if not isinstance(d, Choice) and d.low != d.high]
     if not numeric:
         return False
     for name in numeric:
-        dim = space[name]
-        if isinstance(dim, Int) and dim.high - dim.low <= 2:
+        dim, first = space[name], original[name]
+        narrowed = (dim.low, dim.high) != (first.low, first.high)
+        if isinstance(dim, Int) and narrowed and dim.high - dim.low <= 2:
             continue
         if relative_width(space, original, name) > tolerance:
             return False

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import StoreError
+from .results import concat_trials, conform, unified_schema
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -84,6 +85,13 @@ def _read_parquet(path: Path) -> pa.Table | None:
         return None
 
 
+def _read_schema(path: Path) -> pa.Schema | None:
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException):
+        return None
+
+
 class StoreWarning(UserWarning):
     """A run folder had a damaged file that was skipped."""
 
@@ -110,7 +118,7 @@ class RunStore:
             (store.run_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create run folder {store.run_dir}: {exc.strerror}") from None
-        text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
+        text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
         atomic_write(store.run_dir / CONFIG_FILE, lambda fh: fh.write(text), binary=False)
         store.write_metadata(metadata)
         return store
@@ -146,7 +154,7 @@ class RunStore:
             return meta
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
-        text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
+        text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
         atomic_write(self.run_dir / METADATA_FILE, lambda fh: fh.write(text), binary=False)
 
     def update_metadata(self, **changes: Any) -> dict[str, Any]:
@@ -159,17 +167,37 @@ class RunStore:
         return self.run_dir / TRIALS_DIR / f"round-{round_index:05d}.parquet"
 
     def write_round(self, round_index: int, table: pa.Table) -> Path:
-        """Commit a whole round (then its partial commits are no longer needed)."""
+        """Commit a whole round (then its partial commits are no longer needed).
+
+        Every round file shares one schema, so any Parquet reader sees every column: when a
+        round brings a new metric column (or changes one's type), the earlier files are
+        rewritten with the wider schema first.
+        """
+        others = [p for p in self._round_files() if p != self.round_path(round_index)]
+        old = _read_schema(others[0]) if others else None
+        schema = unified_schema([s for s in (old, table.schema) if s is not None])
+        if old is not None and not schema.equals(old):
+            for path in others:
+                earlier = _read_parquet(path)
+                if earlier is not None:
+                    self._write(path, conform(earlier, schema))
         path = self.round_path(round_index)
-        atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+        self._write(path, conform(table, schema))
         self.clear_partials(round_index)
         return path
 
+    def _round_files(self) -> list[Path]:
+        folder = self.run_dir / TRIALS_DIR
+        return sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []
+
+    @staticmethod
+    def _write(path: Path, table: pa.Table) -> None:
+        atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+
     def load_rounds(self) -> dict[int, pa.Table]:
         """The committed rounds by index; torn files are skipped with a warning."""
-        folder = self.run_dir / TRIALS_DIR
         rounds = {}
-        for path in sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []:
+        for path in self._round_files():
             table = _read_parquet(path)
             if table is not None:
                 rounds[int(path.stem.split("-")[1])] = table
@@ -180,7 +208,7 @@ class RunStore:
         rounds = self.load_rounds()
         if not rounds:
             return None
-        table = pa.concat_tables(rounds.values(), promote_options="permissive")
+        table = concat_trials(list(rounds.values()))
         return table.sort_by([("round", "ascending"), ("trial_id", "ascending")])
 
     # -- partial commits inside a round --------------------------------------------------

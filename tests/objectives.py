@@ -34,3 +34,11 @@ def misleading_fidelity(config, budget):
     """Low budgets point to x=0.8, the full budget (100) to x=0.2 (minimum 0 there)."""
     w = math.log(budget) / math.log(100)
     return (config["x"] - (0.8 * (1 - w) + 0.2 * w)) ** 2 + 0.1 * (1 - w)
+
+
+def slow_bowl(config):
+    """shifted_bowl, 30 ms a trial: slow enough to be killed mid-round."""
+    import time
+
+    time.sleep(0.03)
+    return shifted_bowl(config)

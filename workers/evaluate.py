@@ -76,6 +76,8 @@ def _score_of(result: Any) -> tuple[str, float | None, str | None, Mapping[str, 
             return STATUS_INVALID, None, f"dict result has no 'score' key (keys: {keys})", None
         metrics = {k: v for k, v in result.items() if k != "score"}
         result = result["score"]
+    if getattr(result, "ndim", None) == 0 and hasattr(result, "item"):  # a 0-d numpy array
+        result = result.item()
     if not _is_number(result):
         return (
             STATUS_INVALID,
