@@ -10,6 +10,7 @@ continued from its partial commits. The public entry points are in :mod:`orchest
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ class Executor(Protocol):
     ) -> list[pa.RecordBatch]: ...
 
 
-COMMIT_EVERY_S = 2.0  # a running round commits its finished evaluations this often
+#: A running round commits its finished evaluations this often (seconds); the environment
+#: variable SWEEP_COMMIT_EVERY_S overrides it (the fault-injection tests commit often).
+COMMIT_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ class _SweepState:
 class _RoundCommitter:
     """Commits a running round's finished evaluations every ``every_s`` seconds."""
 
-    def __init__(self, store: RunStore, round_index: int, every_s: float = COMMIT_EVERY_S):
+    def __init__(self, store: RunStore, round_index: int, every_s: float | None = None):
+        if every_s is None:
+            every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
         self.seq = store.partial_count(round_index)
         self.buffer: list[pa.RecordBatch] = []

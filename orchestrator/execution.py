@@ -187,8 +187,10 @@ class RayExecutor:
                 f"{first_line(cause)}. Is its module importable from the folder you run sweep in?"
             ) from None
 
-    def replace_actor(self, index: int, *, kill: bool = False) -> None:
-        """Start worker ``index`` (again): after it died, or to stop a trial past its limit."""
+    def replace_actor(self, index: int, *, kill: bool = False) -> Any:
+        """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
+
+        Returns a reference that resolves once the new worker is ready."""
         if kill and self._actors[index] is not None:
             try:
                 ray.kill(self._actors[index], no_restart=True)
@@ -199,6 +201,7 @@ class RayExecutor:
             payload, name=self._names[index], param_names=self._param_names,
             import_paths=paths, data=data_ref,
         )
+        return self._actors[index].ready.remote()
 
     def submit(self, index: int, shard_id: int, items: list[Any]) -> Any:
         """Send a shard to worker ``index``; returns the reference to its result batch."""

@@ -4,9 +4,9 @@
   with room gets the next shard.
 - A worker that dies (killed, ``os._exit``, out of memory) is replaced. The shard it was
   running goes back to the queue, its configurations now one per shard, so the one that
-  kills its worker is isolated; after ``max_worker_deaths`` deaths a configuration gets a
-  ``failed`` row ("worker died") instead of another try. Shards that were only queued on
-  the dead worker go back without counting against anyone.
+  kills its worker is isolated; a configuration that kills its worker ``max_worker_deaths``
+  times on its own gets a ``failed`` row ("worker died") instead of another try. Shards
+  that were only queued on the dead worker go back without counting against anyone.
 - With ``trial_timeout_s``, a configuration still running past the limit is stopped by
   killing its worker (which is replaced) and gets a ``timeout`` row.
 - ``should_stop`` is polled; when it says so the round ends early with
@@ -47,6 +47,7 @@ class _Shard:
     items: list[WorkItem]
     sent_at: float
     ref: Any = None
+    alone: bool = False  # a retry: the only shard its worker holds, so a death is its own
 
 
 class RoundRunner:
@@ -71,28 +72,39 @@ class RoundRunner:
         self.pending: dict[Any, _Shard] = {}
         self.retry: deque[WorkItem] = deque()
         self.deaths: dict[int, int] = {}
+        self.starting: dict[int, Any] = {}  # worker -> ready ref of a replacement
         self.batches: list[pa.RecordBatch] = []
         self.done = self.not_ok = 0
 
     # -- sending -------------------------------------------------------------------------
     def _next_items(self) -> list[WorkItem]:
-        if self.retry:
-            return [self.retry.popleft()]
         if self.ex.trial_timeout_s:
             return self.work.take(1)
         return self.work.take(self.sizer.next_size(self.work.ready_count()))
 
     def fill(self) -> None:
-        """Give every worker with room its next shard (least loaded first)."""
+        """Give every worker with room its next shard (least loaded first).
+
+        Retries after a worker death go one configuration at a time to an idle worker, and
+        nothing is queued behind them, so a second death is known to be theirs.
+        """
         for worker in sorted(range(len(self.queues)), key=lambda w: len(self.queues[w])):
-            while len(self.queues[worker]) < self.ex.inflight:
+            queue = self.queues[worker]
+            if self.retry:
+                if not queue:
+                    self._send(worker, [self.retry.popleft()], alone=True)
+                continue
+            while len(queue) < self.ex.inflight and not (queue and queue[-1].alone):
                 items = self._next_items()
                 if not items:
                     return
-                shard = _Shard(self.ex.next_shard_id(), worker, items, time.monotonic())
-                shard.ref = self.ex.submit(worker, shard.shard_id, items)
-                self.queues[worker].append(shard)
-                self.pending[shard.ref] = shard
+                self._send(worker, items)
+
+    def _send(self, worker: int, items: list[WorkItem], alone: bool = False) -> None:
+        shard = _Shard(self.ex.next_shard_id(), worker, items, time.monotonic(), alone=alone)
+        shard.ref = self.ex.submit(worker, shard.shard_id, items)
+        self.queues[worker].append(shard)
+        self.pending[shard.ref] = shard
 
     # -- receiving -----------------------------------------------------------------------
     def accept(self, batch: pa.RecordBatch) -> None:
@@ -109,11 +121,13 @@ class RoundRunner:
         try:
             batch = ray.get(shard.ref)
         except _DIED:
+            self._collect_finished(shard.worker)  # results that made it out before the death
             lost = [shard, *self._worker_lost(shard.worker, kill=False)]
-            lost.sort(key=lambda s: s.sent_at)
-            self._count_death(lost[0])  # the first one sent is the one that was running
-            for other in lost[1:]:  # only queued there: back without blame
-                self.retry.extend(other.items)
+            if len(lost) == 1 and shard.alone:
+                self._count_death(shard)  # it ran alone: the death is its own
+            else:  # which configuration killed it is unknown: retry each on its own
+                self.retry.extend(item for s in sorted(lost, key=lambda s: s.sent_at)
+                                  for item in s.items)
             return
         except RayTaskError as exc:
             raise ExecutionError(
@@ -124,6 +138,23 @@ class RoundRunner:
         self.sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)
         self.accept(batch)
 
+    def _collect_finished(self, worker: int) -> None:
+        """Accept the worker's shards whose results are already in (not lost with it)."""
+        held = [s for s in self.pending.values() if s.worker == worker]
+        if not held:
+            return
+        ready, _ = ray.wait([s.ref for s in held], num_returns=len(held), timeout=0)
+        for shard in held:
+            if shard.ref not in ready:
+                continue
+            try:
+                batch = ray.get(shard.ref)
+            except (*_DIED, RayTaskError):
+                continue
+            self.pending.pop(shard.ref, None)
+            self.queues[worker].remove(shard)
+            self.accept(batch)
+
     def _worker_lost(self, worker: int, *, kill: bool) -> list[_Shard]:
         """Replace a worker; return the shards it still held (oldest first)."""
         lost = sorted((s for s in self.pending.values() if s.worker == worker),
@@ -131,7 +162,7 @@ class RoundRunner:
         for shard in lost:
             self.pending.pop(shard.ref, None)
         self.queues[worker].clear()
-        self.ex.replace_actor(worker, kill=kill)
+        self.starting[worker] = self.ex.replace_actor(worker, kill=kill)
         return lost
 
     def _count_death(self, shard: _Shard) -> None:
@@ -148,11 +179,24 @@ class RoundRunner:
             self.accept(error_batch([i.key for i in gave_up], STATUS_FAILED, error,
                                     shard_id=shard.shard_id, worker=self.ex.names[shard.worker]))
 
+    def _started_workers(self) -> None:
+        """A replacement's clock starts once it is up (its start-up is not the trial's)."""
+        if not self.starting:
+            return
+        ready, _ = ray.wait(list(self.starting.values()), num_returns=len(self.starting),
+                            timeout=0)
+        for worker, ref in list(self.starting.items()):
+            if ref in ready:
+                del self.starting[worker]
+                for shard in self.queues[worker]:
+                    shard.sent_at = time.monotonic()
+
     def _timeouts(self) -> None:
         limit = self.ex.trial_timeout_s
+        self._started_workers()
         now = time.monotonic()
         for worker, queue in enumerate(self.queues):
-            if not queue or now - queue[0].sent_at <= limit:
+            if worker in self.starting or not queue or now - queue[0].sent_at <= limit:
                 continue
             running, *queued = self._worker_lost(worker, kill=True)
             for other in queued:

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import StoreError
+from .faults import crash_point
 from .results import concat_trials, conform, unified_schema
 
 METADATA_FILE = "run.json"
@@ -65,6 +66,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        crash_point("write")
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -184,6 +186,7 @@ class RunStore:
         path = self.round_path(round_index)
         self._write(path, conform(table, schema))
         self.clear_partials(round_index)
+        crash_point("round")
         return path
 
     def _round_files(self) -> list[Path]:
@@ -219,6 +222,7 @@ class RunStore:
         """Commit finished evaluations of a running round (raw result rows)."""
         path = self._partial_dir(round_index) / f"part-{seq:06d}.parquet"
         atomic_write(path, lambda fh: pq.write_table(table, fh))
+        crash_point("partial")
 
     def load_partials(self, round_index: int) -> list[pa.Table]:
         """A running round's partial commits, in the order they were written."""

@@ -42,3 +42,69 @@ def slow_bowl(config):
 
     time.sleep(0.03)
     return shifted_bowl(config)
+
+
+class DiesOnce:
+    """shifted_bowl, but the first attempt at x > 0.8 kills its worker process (os._exit).
+
+    A marker file per configuration (in ``markers``) remembers the first attempt.
+    """
+
+    def __init__(self, markers):
+        self.markers = str(markers)
+
+    def __call__(self, config):
+        import hashlib
+        import os
+        from pathlib import Path
+
+        if config["x"] > 0.8:
+            marker = Path(self.markers) / hashlib.sha1(repr(config).encode()).hexdigest()
+            if not marker.exists():
+                marker.write_text("died here once")
+                os._exit(1)
+        return shifted_bowl(config)
+
+
+def always_dies_above(config):
+    """Kills its worker every time x > 0.9; otherwise (x - 0.3) ** 2."""
+    import os
+
+    if config["x"] > 0.9:
+        os._exit(1)
+    return (config["x"] - OPT_X) ** 2
+
+
+def hangs_above(config):
+    """Hangs (sleeps 60 s) when x > 0.85; otherwise (x - 0.3) ** 2."""
+    import time
+
+    if config["x"] > 0.85:
+        time.sleep(60)
+    return (config["x"] - OPT_X) ** 2
+
+
+class _Unpicklable(Exception):
+    def __init__(self, lock):
+        super().__init__("carries a lock")
+        self.lock = lock
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle this exception")
+
+
+def bad_outputs(config):
+    """A different kind of bad output per region of x (and fine scores elsewhere)."""
+    import threading
+
+    import numpy as np
+
+    x = config["x"]
+    cases = [
+        lambda: None, lambda: "0.5", lambda: float("nan"), lambda: float("inf"),
+        lambda: np.array([1.0, 2.0]), lambda: {"loss": 1.0},
+        lambda: (_ for _ in ()).throw(_Unpicklable(threading.Lock())),
+        lambda: (_ for _ in ()).throw(SystemExit(3)),
+    ]
+    k = int(x * 10)
+    return cases[k]() if k < len(cases) else x

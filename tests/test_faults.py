@@ -1,0 +1,296 @@
+"""Fault injection: dead workers, killed coordinators, torn files, hung trials, two
+coordinators, signals. Each ends with every configuration committed exactly once and the
+same result as a run without the fault."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator import Choice, Float, TuneResult, tune
+from orchestrator.execution import RayExecutor
+from orchestrator.serial import SerialExecutor
+from orchestrator.store import StoreWarning
+from tests.objectives import DiesOnce, always_dies_above, bad_outputs, hangs_above, shifted_bowl
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "act": Choice(["a", "b"])}
+COLS = ["round", "trial_id", "config_id", "x", "lr", "act", "score", "status"]
+
+
+def same_run(a, b):
+    assert a.table.select(COLS).equals(b.table.select(COLS))
+    assert a.ranges.equals(b.ranges)
+    assert a.best_config == b.best_config
+
+
+def one_row_each(result, per_round):
+    ids = result.table.column("trial_id").to_pylist()
+    assert ids == list(range(len(ids))) and len(ids) == result.rounds_run * per_round
+
+
+# -- workers that die ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference(ray_cluster, tmp_path_factory):
+    return tune(shifted_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
+                workers=2, run_dir=tmp_path_factory.mktemp("ref") / "run")
+
+
+@pytest.mark.ray
+def test_os_exit_inside_the_objective_loses_nothing(reference, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    result = tune(DiesOnce(markers), SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
+                  workers=2, run_dir=tmp_path / "run")
+    assert len(list(markers.iterdir())) > 0  # workers really died
+    one_row_each(result, 24)
+    same_run(result, reference)
+
+
+@pytest.mark.ray
+def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
+    import ray
+
+    executor = RayExecutor(shifted_bowl, param_names=list(SPACE), workers=2)
+    killed = []
+
+    def kill_once(round_index, done, total, not_ok):
+        if round_index == 1 and not killed and done >= 2:
+            killed.append(True)
+            ray.kill(executor._actors[0], no_restart=True)
+
+    result = tune(shifted_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
+                  run_dir=tmp_path / "run", executor=executor, on_progress=kill_once)
+    assert killed
+    one_row_each(result, 24)
+    same_run(result, reference)
+
+
+@pytest.mark.ray
+def test_a_configuration_that_always_kills_its_worker_gets_a_failed_row(ray_cluster, tmp_path):
+    result = tune(always_dies_above, {"x": Float(0.0, 1.0)}, mode="min", rounds=1,
+                  samples_per_round=20, seed=1, workers=2, run_dir=tmp_path / "run")
+    rows = result.table.to_pylist()
+    assert len(rows) == 20
+    killers = [r for r in rows if r["x"] > 0.9]
+    assert killers and all(r["status"] == "failed" and "worker died" in r["error"] for r in killers)
+    assert all(r["status"] == "ok" for r in rows if r["x"] <= 0.9)
+
+
+@pytest.mark.ray
+def test_a_hung_objective_times_out_and_the_round_finishes(ray_cluster, tmp_path):
+    started = time.monotonic()
+    result = tune(hangs_above, {"x": Float(0.0, 1.0)}, mode="min", rounds=2,
+                  samples_per_round=12, seed=2, workers=2, trial_timeout_s=1.0,
+                  run_dir=tmp_path / "run")
+    assert time.monotonic() - started < 40
+    rows = result.table.to_pylist()
+    hung = [r for r in rows if r["x"] > 0.85]
+    assert hung and all(r["status"] == "timeout" and "trial_timeout_s=1" in r["error"] for r in hung)
+    assert len(rows) == 24 and all(r["status"] == "ok" for r in rows if r["x"] <= 0.85)
+
+
+@pytest.mark.ray
+def test_bad_objective_outputs_become_rows_and_the_sweep_goes_on(ray_cluster, tmp_path):
+    result = tune(bad_outputs, {"x": Float(0.0, 1.0)}, mode="max", rounds=1,
+                  samples_per_round=60, seed=0, workers=2, run_dir=tmp_path / "run")
+    by_case = {}
+    for r in result.table.to_pylist():
+        by_case.setdefault(int(r["x"] * 10), set()).add((r["status"], r["error"]))
+    expected = {
+        0: ("invalid", "score must be a finite number, got NoneType: None"),
+        1: ("invalid", "score must be a finite number, got str: '0.5'"),
+        2: ("invalid", "score is nan"),
+        3: ("invalid", "score is inf"),
+        4: ("invalid", "score must be a finite number, got ndarray"),
+        5: ("invalid", "dict result has no 'score' key (keys: loss)"),
+        6: ("failed", "_Unpicklable: carries a lock"),
+        7: ("failed", "SystemExit: 3"),
+    }
+    for case, (status, error) in expected.items():
+        assert case in by_case
+        assert all(s == status and e.startswith(error) for s, e in by_case[case]), by_case[case]
+    assert result.best_score is not None and result.best_score >= 0.8
+
+
+# -- a killed coordinator, resumed ---------------------------------------------------------
+CONFIG = """\
+objective: "tests.objectives:slow_bowl"
+mode: min
+space:
+  x:   {type: float, low: 0, high: 1}
+  lr:  {type: float, low: 1e-5, high: 1e-1, log: true}
+  act: {type: choice, values: [a, b]}
+rounds: 4
+samples_per_round: 30
+workers: 2
+seed: 4
+"""
+
+
+def sweep(*args, env=None, timeout=240):
+    """Run the sweep command in its own process group; clean that group up afterwards."""
+    exe = Path(sys.executable).with_name("sweep")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestrator.cli"]
+    proc = subprocess.Popen(cmd + [str(a) for a in args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc.pid)
+    return proc.returncode, out, err
+
+
+def kill_group(pgid):
+    """End whatever is left of a process group we started (Ray helpers of a killed driver)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def cli_reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cliref")
+    (d / "c.yaml").write_text(CONFIG)
+    code, out, err = sweep("run", d / "c.yaml", "--run-dir", d / "run")
+    assert code == 0, err
+    return TuneResult.load(d / "run"), d / "c.yaml"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("crash_at", ["partial:2", "round:2", "write:3", "partial:7"])
+def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_path, crash_at):
+    reference, config = cli_reference
+    run = tmp_path / "run"
+    code, _, _ = sweep("run", config, "--run-dir", run,
+                       env={"SWEEP_CRASH_AT": crash_at, "SWEEP_COMMIT_EVERY_S": "0.1"})
+    assert code == 137  # died at the crash point, like kill -9
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["state"] == "running"  # nobody had a chance to say otherwise
+    code, out, err = sweep("resume", run)
+    assert code == 0, err
+    assert "resuming" in out and "taking over the lock" in err
+    result = TuneResult.load(run)
+    one_row_each(result, 30)
+    same_run(result, reference)
+    code, out, _ = sweep("resume", run)
+    assert code == 0 and "already finished" in out
+
+
+@pytest.mark.e2e
+def test_sigkill_mid_round_then_resume(cli_reference, tmp_path):
+    reference, config = cli_reference
+    run = tmp_path / "run"
+    exe = Path(sys.executable).with_name("sweep")
+    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "SWEEP_COMMIT_EVERY_S": "0.1"},
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((run / "trials").glob("_partial/round-00001/part-*.parquet")):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        kill_group(proc.pid)
+    code, _, err = sweep("resume", run)
+    assert code == 0, err
+    result = TuneResult.load(run)
+    one_row_each(result, 30)
+    same_run(result, reference)
+
+
+@pytest.mark.e2e
+def test_sigint_stops_after_committing_and_says_how_to_resume(cli_reference, tmp_path):
+    reference, config = cli_reference
+    run = tmp_path / "run"
+    exe = Path(sys.executable).with_name("sweep")
+    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "trials" / "round-00000.parquet").exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        kill_group(proc.pid)
+    assert proc.returncode == 130
+    assert f"Resume with: sweep resume {run}" in err
+    assert json.loads((run / "run.json").read_text())["state"] == "interrupted"
+    code, _, err = sweep("resume", run)
+    assert code == 0, err
+    same_run(TuneResult.load(run), reference)
+
+
+@pytest.mark.e2e
+def test_a_second_coordinator_on_the_same_run_is_refused(cli_reference, tmp_path):
+    _, config = cli_reference
+    run = tmp_path / "run"
+    exe = Path(sys.executable).with_name("sweep")
+    first = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / ".lock").exists():
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.02)
+        code, _, err = sweep("resume", run)
+        assert code == 2 and "is in use by another sweep (pid" in err
+        code, _, err = sweep("run", config, "--run-dir", run)
+        assert code == 2 and "already holds a sweep run" in err
+        first.wait(timeout=120)
+    finally:
+        kill_group(first.pid)
+    assert first.returncode == 0
+
+
+# -- damaged files -------------------------------------------------------------------------
+def serial_run(tmp_path, name, resume=False):
+    return tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=10, seed=3,
+                run_dir=tmp_path / name, resume=resume,
+                executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+
+
+def test_a_torn_parquet_file_and_a_stray_temp_file_are_survived(tmp_path):
+    reference = serial_run(tmp_path, "ref")
+    damaged = serial_run(tmp_path, "run")
+    path = tmp_path / "run" / "trials" / "round-00003.parquet"
+    path.write_bytes(path.read_bytes()[:100])  # the newest round file, torn
+    (tmp_path / "run" / "trials" / ".round-00004.parquet.x1.tmp").write_bytes(b"PAR1 half")
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**meta, "state": "running"}))
+    with pytest.warns(StoreWarning, match="round-00003.parquet"):
+        assert TuneResult.load(tmp_path / "run").table.num_rows == 30  # still readable
+    with pytest.warns(StoreWarning, match="round-00003.parquet"):
+        resumed = serial_run(tmp_path, "run", resume=True)
+    same_run(resumed, reference)
+    assert pq.read_table(path).num_rows == 10
+
+
+def test_a_damaged_run_json_falls_back_to_the_first_record(tmp_path):
+    serial_run(tmp_path, "run")
+    (tmp_path / "run" / "run.json").write_text('{"half": ')
+    with pytest.warns(StoreWarning, match="run.json is unreadable"):
+        assert TuneResult.load(tmp_path / "run").table.num_rows == 40
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    serial_run(tmp_path, "run")
+    with pytest.raises(Exception, match="it was started with seed=3, not 4"):
+        tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=10, seed=4,
+             run_dir=tmp_path / "run", resume=True,
+             executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
