@@ -80,6 +80,13 @@ class _RoundProgress:
                   f"({now - self._round_started:.0f} s)", flush=True)
 
 
+def _load_objective(config: Any, where: Any) -> None:
+    try:
+        config.load_objective()
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .tasks import EstimatorTask
@@ -92,7 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "
                 f"{len(split.folds)} fold(s), {len(split.test_rows)} sealed for the test)")
     else:
-        config.load_objective()
+        _load_objective(config, args.config)
         what = f"objective {config.objective}"
     print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
           f"{config.samples_per_round} samples, mode={config.mode}, {what}")
@@ -181,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {config.seed}")
     if isinstance(config.objective, str):
-        config.load_objective()  # fail on a bad import path before Ray starts
+        _load_objective(config, args.config)  # fail on a bad import path before Ray starts
     run_dir = args.run_dir or new_run_dir(config.storage, config.name)
     return _run(config, args, run_dir, resume=False)
 
@@ -203,7 +210,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise ConfigError(f"{args.run_dir}: the run's stored config is not usable: {exc}") from None
     if isinstance(config.objective, str):
-        config.load_objective()
+        _load_objective(config, args.run_dir)
     return _run(config, args, args.run_dir, resume=True)
 
 
