@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Choice, EliteBox, Float, Int, NoNarrowing, SearchSpace
@@ -196,3 +196,31 @@ def test_properties_never_invert_stay_in_limits_keep_the_best_grow_at_edges(dim,
         assert new.low < dim.low
     if at_edge == "high" and (dim.hard_high is None or dim.hard_high > dim.high):
         assert new.high > dim.high
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    low=st.floats(1e-4, 10), ratio=st.floats(2, 1e4), limit=st.floats(1.0, 100.0),
+    target=st.floats(0, 1), seed=st.integers(0, 2**32 - 1), log=st.booleans(),
+)
+def test_properties_hold_over_many_rounds_with_hard_limits(low, ratio, limit, target, seed, log):
+    high = low * ratio
+    dim = Float(low, high, log=log, hard_low=low / limit, hard_high=high * limit)
+    space = original = SearchSpace({"p": dim})
+    lo_s, hi_s = dim.scaled_limits
+    goal = lo_s + target * (hi_s - lo_s)  # an optimum anywhere within the hard limits
+    rng = np.random.default_rng(seed)
+    previous, configs, scores = None, [], []
+    for r in range(6):
+        current = space["p"]
+        values = current.sample_from_unit(rng.random(12))
+        configs += [{"p": v} for v in values]
+        scores += [float((current.to_scaled(v) - goal) ** 2) for v in values]
+        h = history(original, configs, scores)
+        ctx = NarrowingContext(original=original, mode="min", round_index=r,
+                               samples_per_round=12, previous=previous)
+        new = EliteBox().propose(space, h, ctx).space["p"]
+        best = configs[int(np.argmin(scores))]["p"]
+        assert new.low <= best <= new.high
+        assert dim.hard_low <= new.low <= new.high <= dim.hard_high
+        previous, space = space, SearchSpace({"p": new})

@@ -108,3 +108,19 @@ def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
     with pytest.warns(StoreWarning, match=f"left by process {dead}, which is gone"):
         with store.locked():
             assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()
+
+
+def test_every_round_file_shares_one_schema_for_any_parquet_reader(tmp_path):
+    import duckdb
+
+    store = RunStore.create(tmp_path / "run", {})
+    store.write_round(0, table(0))
+    late = table(1, extra="acc")
+    store.write_round(1, late)
+    drift = table(2).append_column("acc", pa.array(["n/a"] * 3))  # number before, text now
+    store.write_round(2, drift)
+    dataset = ds.dataset(tmp_path / "run" / "trials").to_table()
+    assert dataset.schema.field("acc").type == pa.string()
+    assert sorted(dataset.column("acc").to_pylist(), key=str) == ["1"] * 3 + ["n/a"] * 3 + [None] * 3
+    got = duckdb.sql(f"select count(acc) from '{tmp_path}/run/trials/*.parquet'").fetchall()[0][0]
+    assert got == 6
