@@ -105,3 +105,14 @@ def test_to_dict_round_trips():
                            "space": {"x": {"type": "float", "low": 0.1, "high": 1, "log": True, "hard_low": 0.01}}})
     again = parse_config(config.to_dict())
     assert again == config
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("{min_elite: 2.5}", "min_elite must be a whole number >= 1, got 2.5"),
+    ("{margin: .nan}", "margin must be a finite number"),
+    ("{shrink: 0.5}", r"shrink must be a pair \[min, max\]"),
+])
+def test_narrowing_settings_are_checked_up_front(tmp_path, settings, message):
+    path = write(tmp_path, GOOD + f"narrowing: {settings}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

@@ -108,3 +108,39 @@ def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message
 def test_mode_is_required(tmp_path):
     with pytest.raises(TypeError, match="mode"):
         tune(shifted_bowl, SPACE)  # noqa
+
+
+def test_mixed_int_and_float_choices_keep_their_types_and_prune(tmp_path):
+    space = {"c": Choice([1, 2.5, 4]), "x": Float(0.0, 1.0)}
+    result = run(tmp_path, objective=lambda c: abs(c["c"] - 1) + c["x"], space=space, rounds=4)
+    values = {type(v) for v in result.table.column("c").to_pylist()}
+    assert values == {str}  # stored as JSON text, decoded on the way out
+    assert type(result.best_config["c"]) is int and result.best_config["c"] == 1
+    assert result.final_space["c"].values == (1,)
+
+
+def test_fixed_values_stay_fixed(tmp_path):
+    space = {"n": Int(5, 5), "w": Float(0.5, 0.5), "x": Float(0.0, 1.0)}
+    result = run(tmp_path, objective=lambda c: c["x"] + c["n"], space=space, rounds=3)
+    assert set(result.table.column("n").to_pylist()) == {5}
+    assert (result.final_space["n"].low, result.final_space["n"].high) == (5, 5)
+
+
+def test_workers_are_checked_before_anything_is_written(tmp_path):
+    for workers in (0, 2.5, "2"):
+        with pytest.raises(ConfigError, match="workers must be a whole number >= 1"):
+            tune(shifted_bowl, SPACE, mode="min", workers=workers, run_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_show_reports_a_run_whose_first_round_is_running(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from orchestrator.store import RunStore
+
+    RunStore.create(tmp_path / "r", {"name": "r", "state": "running", "config": {}})
+    exe = Path(sys.executable).with_name("sweep")
+    proc = subprocess.run([str(exe), "show", str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "no round committed yet - the first round is running" in proc.stdout
