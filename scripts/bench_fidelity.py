@@ -37,9 +37,9 @@ the cumulative compute at the first full-budget evaluation scoring at least as w
 total compute of that seed (curves that spend more are cut there). Wall time: Ray is started
 once before anything is timed; sweeps and random search use 2 Ray workers (each ``tune``
 call starts its own worker actors), halving uses ``n_jobs=2``, Optuna runs sequentially
-(``n_jobs=1``, TPE is sequential; one BLAS thread). Targets (issue): (a) the sweep reaches S_rs with at least
-3x less compute than random search's N * bmax (median over seeds); (b) its median best score
-at equal compute is no worse than every other method's.
+(``n_jobs=1``, TPE is sequential; one BLAS thread). Targets (issue): (a) the sweep reaches
+S_rs with at least 3x less compute than random search's N * bmax (median over seeds); (b) its
+median best score at equal compute is no worse than every other method's.
 
 Run from the repository root (needs the ``bench`` extra: optuna)::
 
@@ -58,6 +58,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -210,7 +211,10 @@ class LogIntLayer:
         return (min(self.high, int(value)),)
 
 
-def mlp_halving(data: tuple[np.ndarray, ...]) -> Callable[[int, int, int, int], tuple[Any, Any, Any]]:
+HalvingFactory = Callable[[int, int, int, int], tuple[Any, Any, Any]]
+
+
+def mlp_halving(data: tuple[np.ndarray, ...]) -> HalvingFactory:
     """A factory of HalvingRandomSearchCV runs on the fixed train/validation split."""
     X_tr, X_va, y_tr, y_va = data
     X, y = np.vstack([X_tr, X_va]), np.concatenate([y_tr, y_va])
@@ -261,7 +265,7 @@ class Task:
     objective: Callable[[dict[str, Any], float], float]
     steps: Callable[[dict[str, Any], int], Iterator[float]]
     suggest: Callable[[optuna.Trial], dict[str, Any]]
-    halving: Callable[[int, int, int, int], tuple[Any, Any, Any]]
+    halving: HalvingFactory  # (seed, n_candidates, bmin, bmax) -> (search, X, y)
     halving_sign: float  # halving maximises; multiply its scores by this for the task's score
     seeds: list[int]
     settings: list[Setting]
@@ -450,7 +454,9 @@ class SeedResult:
     info: dict[str, Any]
 
 
-def seed_results(task: Task, seed: int, run_root: str, log: Callable[[str], None]) -> dict[str, Any]:
+def seed_results(
+    task: Task, seed: int, run_root: str, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Every method on one seed; S_rs and the equal compute come from this seed's runs."""
     rs = run_random_search(task, seed, task.n_configs, run_root)
     s_rs = rs.best_within(math.inf, task.mode)
@@ -592,12 +598,28 @@ def machine_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {"cores": os.cpu_count(), "cpu": cpu, "platform": platform.platform(),
                              "python": platform.python_version(),
                              "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-    for dist in ("sweep-orchestrator", "ray", "numpy", "scipy", "scikit-learn", "optuna", "pyarrow"):
+    for dist in ("sweep-orchestrator", "ray", "numpy", "scipy", "scikit-learn", "optuna",
+                 "pyarrow"):
         try:
             facts[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             facts[dist] = None
+    facts["commit"] = git_commit()
     return facts
+
+
+def git_commit() -> str | None:
+    """The repository's commit, with ``+dirty`` if the product code has local changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--",
+                                "orchestrator", "workers"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 # -- command line --------------------------------------------------------------------------

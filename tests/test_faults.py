@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -185,24 +186,37 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_pat
     assert code == 0 and "already finished" in out
 
 
+@contextmanager
+def running_sweep(config, run, env=None):
+    """A `sweep run` in the background (own process group, output captured), cleaned up."""
+    exe = Path(sys.executable).with_name("sweep")
+    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+        kill_group(proc.pid)
+
+
+def wait_for(proc, ready):
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+
+
 @pytest.mark.e2e
 def test_sigkill_mid_round_then_resume(cli_reference, tmp_path):
     reference, config = cli_reference
     run = tmp_path / "run"
-    exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "SWEEP_COMMIT_EVERY_S": "0.1"},
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not list((run / "trials").glob("_partial/round-00001/part-*.parquet")):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
+    with running_sweep(config, run, env={"SWEEP_COMMIT_EVERY_S": "0.1"}) as proc:
+        wait_for(proc, lambda: list((run / "trials").glob("_partial/round-00001/part-*")))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        kill_group(proc.pid)
     code, _, err = sweep("resume", run)
     assert code == 0, err
     result = TuneResult.load(run)
@@ -214,19 +228,10 @@ def test_sigkill_mid_round_then_resume(cli_reference, tmp_path):
 def test_sigint_stops_after_committing_and_says_how_to_resume(cli_reference, tmp_path):
     reference, config = cli_reference
     run = tmp_path / "run"
-    exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "trials" / "round-00000.parquet").exists():
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
+    with running_sweep(config, run) as proc:
+        wait_for(proc, (run / "trials" / "round-00000.parquet").exists)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        kill_group(proc.pid)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert f"Resume with: sweep resume {run}" in err
     assert json.loads((run / "run.json").read_text())["state"] == "interrupted"
@@ -239,22 +244,13 @@ def test_sigint_stops_after_committing_and_says_how_to_resume(cli_reference, tmp
 def test_a_second_coordinator_on_the_same_run_is_refused(cli_reference, tmp_path):
     _, config = cli_reference
     run = tmp_path / "run"
-    exe = Path(sys.executable).with_name("sweep")
-    first = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / ".lock").exists():
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.02)
+    with running_sweep(config, run) as first:
+        wait_for(first, (run / ".lock").exists)
         code, _, err = sweep("resume", run)
         assert code == 2 and "is in use by another sweep (pid" in err
         code, _, err = sweep("run", config, "--run-dir", run)
         assert code == 2 and "already holds a sweep run" in err
         first.wait(timeout=120)
-    finally:
-        kill_group(first.pid)
     assert first.returncode == 0
 
 
