@@ -133,6 +133,12 @@ class _StopOnSignal:
               "(press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
 
     def __call__(self) -> bool:
+        # Polled by the sweep loop. ray.init installs its own SIGTERM handler (which exits
+        # at once); take the signals back so SIGTERM stops as gracefully as Ctrl+C.
+        if self._previous and threading.current_thread() is threading.main_thread():
+            for sig in self._previous:
+                if signal.getsignal(sig) != self._handle:
+                    signal.signal(sig, self._handle)
         return self.signal is not None
 
     @property

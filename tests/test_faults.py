@@ -241,6 +241,25 @@ def test_sigint_stops_after_committing_and_says_how_to_resume(cli_reference, tmp
 
 
 @pytest.mark.e2e
+def test_sigterm_stops_gracefully_and_a_second_signal_stops_at_once(cli_reference, tmp_path):
+    _, config = cli_reference
+    run = tmp_path / "run"
+    with running_sweep(config, run) as proc:
+        wait_for(proc, (run / "trials" / "round-00000.parquet").exists)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Resume with: sweep resume" in err
+    with running_sweep(config, tmp_path / "again") as proc:
+        wait_for(proc, (tmp_path / "again" / ".lock").exists)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # the second one does not wait for anything
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - started < 20
+    assert "sweep resume" in err
+
+
+@pytest.mark.e2e
 def test_a_second_coordinator_on_the_same_run_is_refused(cli_reference, tmp_path):
     _, config = cli_reference
     run = tmp_path / "run"
