@@ -88,6 +88,7 @@ def tune(
     trial_timeout_s: float | None = None,
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    worker_resources: dict[str, Any] | None = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -146,7 +147,8 @@ def tune(
         from .execution import RayExecutor
 
         executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
-                               address=address, data=data, trial_timeout_s=trial_timeout_s)
+                               address=address, data=data, trial_timeout_s=trial_timeout_s,
+                               worker_resources=worker_resources)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")

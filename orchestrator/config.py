@@ -100,6 +100,24 @@ def _timeout(value: Any) -> float | None:
     return seconds
 
 
+_RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources")
+
+
+def _worker_resources(spec: Any) -> dict[str, Any] | None:
+    """``{num_cpus: 1, num_gpus: 0.25, memory: bytes, resources: {name: amount}}``."""
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"worker_resources: expected a mapping like {{num_cpus: 1, num_gpus: 0}}, got {spec!r}")
+    _check_keys("worker_resources", spec, _RESOURCE_KEYS)
+    for key in ("num_cpus", "num_gpus", "memory"):
+        if key in spec and (_number(f"worker_resources.{key}", spec[key]) < 0):
+            raise ConfigError(f"worker_resources.{key}: must be >= 0, got {spec[key]!r}")
+    if "resources" in spec and not isinstance(spec["resources"], Mapping):
+        raise ConfigError("worker_resources.resources: expected a mapping of names to amounts")
+    return dict(spec)
+
+
 # -- search space ------------------------------------------------------------------------
 _NUMERIC_KEYS = ("type", "low", "high", "log", "hard_low", "hard_high")
 _CHOICE_KEYS = ("type", "values")
@@ -258,6 +276,7 @@ _TOP_KEYS = (
     "patience",
     "budget",
     "trial_timeout_s",
+    "worker_resources",
 )
 
 
@@ -280,6 +299,7 @@ class SweepConfig:
     patience: int | None = None
     budget: Any = None  # a fidelity.Budget, or None
     trial_timeout_s: float | None = None
+    worker_resources: dict[str, Any] | None = None
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -369,6 +389,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         patience=_int("patience", data.get("patience"), minimum=1, allow_none=True),
         budget=budget,
         trial_timeout_s=_timeout(data.get("trial_timeout_s")),
+        worker_resources=_worker_resources(data.get("worker_resources")),
     )
 
 

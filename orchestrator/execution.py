@@ -111,6 +111,7 @@ class RayExecutor:
         data: Any = None,
         trial_timeout_s: float | None = None,
         max_worker_deaths: int = 2,
+        worker_resources: dict[str, Any] | None = None,
     ) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 1):
@@ -123,6 +124,8 @@ class RayExecutor:
         self._inflight = 1 if trial_timeout_s else inflight
         self._data = data
         self.trial_timeout_s = trial_timeout_s
+        self._resources = dict(worker_resources or {})
+        self._count = 0
         self.max_worker_deaths = max_worker_deaths
         self._spawn_args: tuple[Any, ...] = ()
         self._actors: list[Any] = []
@@ -155,9 +158,7 @@ class RayExecutor:
 
     def _start_actors(self) -> None:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        count = self._requested or max(1, int(cpus))
-        # More workers than CPUs share the CPUs rather than wait forever for one.
-        per_actor = min(1.0, cpus / count) if cpus > 0 else 0
+        options = self._actor_options(cpus)
         try:
             payload = ray.cloudpickle.dumps(self._objective)
         except Exception as exc:
@@ -168,7 +169,8 @@ class RayExecutor:
         paths = objective_import_paths(self._objective)
         # Shared data goes into the object store once; each actor reads it from there.
         data_ref = None if self._data is None else ray.put(self._data)
-        self._spawn_args = (ray.remote(SweepWorker), per_actor, payload, paths, data_ref)
+        self._spawn_args = (ray.remote(SweepWorker), options, payload, paths, data_ref)
+        count = self._count
         for i in range(count):
             self._actors.append(None)
             self._names.append(f"w{i}")
@@ -187,6 +189,35 @@ class RayExecutor:
                 f"{first_line(cause)}. Is its module importable from the folder you run sweep in?"
             ) from None
 
+    def _actor_options(self, cpus: float) -> dict[str, Any]:
+        """Ray options of each worker actor, and how many there are (``self._count``).
+
+        ``worker_resources`` (num_cpus, num_gpus - fractions allowed -, memory, resources)
+        come from the config; the default is one CPU each, one worker per CPU. More workers
+        than CPUs share them rather than wait forever. On a cluster, workers spread over
+        the nodes.
+        """
+        res = self._resources
+        need = float(res.get("num_cpus", 1.0))
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        if self._requested:
+            count = self._requested
+        elif res.get("num_gpus"):
+            count = max(1, int(gpus / float(res["num_gpus"])))
+        else:
+            count = max(1, int(cpus / need)) if need > 0 else max(1, int(cpus))
+        self._count = count
+        options: dict[str, Any] = {"num_cpus": min(need, cpus / count) if cpus > 0 else 0}
+        if res.get("num_gpus"):
+            options["num_gpus"] = float(res["num_gpus"])
+        if res.get("memory"):
+            options["memory"] = int(res["memory"])
+        if res.get("resources"):
+            options["resources"] = dict(res["resources"])
+        if self._address is not None:
+            options["scheduling_strategy"] = "SPREAD"
+        return options
+
     def replace_actor(self, index: int, *, kill: bool = False) -> Any:
         """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
 
@@ -196,8 +227,8 @@ class RayExecutor:
                 ray.kill(self._actors[index], no_restart=True)
             except Exception:  # already gone
                 pass
-        remote_cls, per_actor, payload, paths, data_ref = self._spawn_args
-        self._actors[index] = remote_cls.options(num_cpus=per_actor).remote(
+        remote_cls, options, payload, paths, data_ref = self._spawn_args
+        self._actors[index] = remote_cls.options(**options).remote(
             payload, name=self._names[index], param_names=self._param_names,
             import_paths=paths, data=data_ref,
         )

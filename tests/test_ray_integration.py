@@ -94,3 +94,12 @@ def test_an_objective_that_cannot_load_on_workers_is_a_clear_error(ray_cluster, 
     with pytest.raises(ExecutionError, match="cannot be sent to the workers.*no pickling here"):
         tune(lambda c: bool(thing) + c["x"], {"x": Float(0, 1)}, mode="min", rounds=1,
              samples_per_round=2, workers=1, run_dir=tmp_path / "bad")
+
+
+def test_worker_resources_set_the_actors_and_their_number(ray_cluster, tmp_path):
+    import json
+
+    result = tune(shifted_bowl, SPACE, mode="min", rounds=1, samples_per_round=16, seed=0,
+                  worker_resources={"num_cpus": 0.5}, run_dir=tmp_path / "half")
+    assert json.loads((result.run_dir / "run.json").read_text())["workers"] == 4
+    assert len(set(result.table.column("worker").to_pylist())) >= 2
