@@ -9,6 +9,7 @@ everything that decides something is pure and importable without a cluster.
 
 from .config import SweepConfig, load_config, parse_config, resolve_objective
 from .api import tune
+from .store import StoreWarning
 from .coordinator import RoundReport, SweepPlan, run_sweep
 from .errors import (
     ConfigError,
@@ -16,6 +17,7 @@ from .errors import (
     ObjectiveImportError,
     StoreError,
     SweepError,
+    SweepInterrupted,
 )
 from .narrowing import Decision, EliteBox, NarrowingContext, NarrowingRule, NoNarrowing, Proposal
 from .result import TuneResult
@@ -60,9 +62,11 @@ __all__ = [
     "SearchSpace",
     "SobolSampler",
     "StopRule",
+    "StoreWarning",
     "StoreError",
     "SweepConfig",
     "SweepError",
+    "SweepInterrupted",
     "SweepPlan",
     "SweepSearchCV",
     "TuneResult",

@@ -24,6 +24,7 @@ from .result import TuneResult
 from .sampling import Sampler, make_sampler
 from .space import Dimension, SearchSpace, as_space
 from .stopping import StopRule
+from .storage import Location
 from .store import RunStore
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
@@ -43,14 +44,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def new_run_dir(storage: str | os.PathLike, name: str) -> Path:
-    """``storage/<name>-<UTC timestamp>``, with a suffix if that folder exists."""
+def new_run_dir(storage: str | os.PathLike, name: str) -> Path | str:
+    """``storage/<name>-<UTC timestamp>``, with a suffix if that folder exists.
+
+    ``storage`` may be a local folder or a URI (``s3://bucket/runs``); so is the result.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = Path(storage) / f"{name}-{stamp}"
-    path, i = base, 2
-    while path.exists():
-        path, i = Path(f"{base}-{i}"), i + 1
-    return path
+    parent = Location.of(storage)
+    base = parent.child(f"{name}-{stamp}")
+    loc, i = base, 2
+    while loc.exists() or RunStore.holds_run(loc):
+        loc, i = parent.child(f"{name}-{stamp}-{i}"), i + 1
+    return loc.as_path()
 
 
 
@@ -152,13 +157,13 @@ def tune(
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
-        store = _reopen(Path(run_dir), record)
+        store = _reopen(run_dir, record)
         if store.metadata().get("state") == "finished":
             return TuneResult.load(store.run_dir)
         with store.locked():
             return _run_locked(plan, executor, store, on_round, on_progress, should_stop)
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(storage, name)
-    if (run_dir / "run.json").exists() or (run_dir / "config.json").exists():
+    run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
+    if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
     with executor as running:  # workers up (or a clear error) before anything is written
         store = RunStore.create(run_dir, {
@@ -170,7 +175,7 @@ def tune(
             return _run_locked(plan, running, store, on_round, on_progress, should_stop)
 
 
-def _reopen(run_dir: Path, record: dict[str, Any]) -> RunStore:
+def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:
     """Open a run to resume; its settings must match (else it would sample other configs)."""
     store = RunStore.open(run_dir)
     stored = store.metadata().get("config", {})

@@ -231,7 +231,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.run_dir:
         run_dir = args.run_dir
     else:
-        run_dir = str(new_run_dir(os.path.abspath(args.storage or config.storage), config.name))
+        from .storage import is_uri
+
+        storage = args.storage or config.storage
+        run_dir = str(new_run_dir(storage if is_uri(storage) else os.path.abspath(storage),
+                                  config.name))
     extra = ("--workers", str(args.workers)) if args.workers else ()
     sub = jobs.submit(args.config, address=args.address, run_dir=run_dir,
                       working_dir=args.working_dir, excludes=tuple(args.exclude or ()),

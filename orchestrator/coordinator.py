@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .errors import ConfigError
+from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget, at_budget, comparable
 from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
 from .ranges import initial_rows, ranges_rows
@@ -275,6 +275,8 @@ def run_sweep(
     state = restore_state(plan, store)
     started = time.monotonic()
     while state.reason is None:
+        if should_stop is not None and should_stop():
+            raise SweepInterrupted("stopped on request; finished rounds are committed")
         table = _evaluate_round(plan, executor, state, ctx)
         store.write_round(state.round_index, table)
         proposal, state.reason = _advance(plan, state, table)

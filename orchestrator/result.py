@@ -34,7 +34,7 @@ class TuneResult:
     table: pa.Table
     ranges: pa.Table
     final_space: SearchSpace
-    run_dir: Path
+    run_dir: Path | str  # a local folder, or the URI of one (s3://...)
     rounds_run: int
     stop_reason: str
 

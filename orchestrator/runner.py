@@ -17,7 +17,8 @@ from .api import new_run_dir, tune
 from .coordinator import RoundReport
 from .result import TuneResult
 from .sealed import evaluate_test, rows_fingerprint, sealed_record
-from .store import RunStore, atomic_write
+from .storage import Location
+from .store import RunStore
 from .tasks import EstimatorTask, split_table
 
 SPLIT_FILE = "split.parquet"
@@ -44,7 +45,7 @@ def run_config(
     should_stop: Callable[[], bool] | None = None,
 ) -> RunOutcome:
     """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config.storage, config.name)
+    run_dir = run_dir if run_dir is not None else new_run_dir(config.storage, config.name)
     common = dict(
         mode=config.mode, rounds=config.rounds, samples_per_round=config.samples_per_round,
         seed=config.seed, workers=config.workers, address=address, run_dir=run_dir,
@@ -58,10 +59,11 @@ def run_config(
     if not isinstance(task, EstimatorTask):
         return RunOutcome(tune(config.load_objective(), config.space, **common), None, False)
     prepared = task.prepare(config.seed, config.budget.param if config.budget else None)
-    if not resume and (run_dir / "run.json").exists():  # tune refuses it, writing nothing
+    if not resume and RunStore.holds_run(run_dir):  # tune refuses it, writing nothing
         return RunOutcome(tune(prepared.objective, config.space, **common), None, False)
     if not resume:  # which rows are test, validation or train, recorded before any trial
-        atomic_write(run_dir / SPLIT_FILE, lambda fh: _write_parquet(split_table(prepared.split), fh))
+        table = split_table(prepared.split)
+        Location.of(run_dir).child(SPLIT_FILE).write_atomic(lambda fh: _write_parquet(table, fh))
     result = tune(prepared.objective, config.space, data=prepared.data, **common)
     store = RunStore.open(run_dir)
     store.update_metadata(split={

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import SweepError
 from .fidelity import Budget
-from .store import RunStore, atomic_write
+from .store import RunStore
 from .tasks import EstimatorTask, PreparedTask
 
 TEST_FILE = "test.json"
@@ -38,10 +38,10 @@ def rows_fingerprint(rows: np.ndarray) -> str:
 
 def sealed_record(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The recorded test evaluation of a run, or None if its test set is still sealed."""
-    path = RunStore.open(run_dir).run_dir / TEST_FILE
-    if not path.exists():
+    loc = RunStore.open(run_dir).file(TEST_FILE)
+    if not loc.exists():
         return None
-    return json.loads(path.read_text())
+    return json.loads(loc.read_text())
 
 
 def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = None) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
     record.update(trial_id=best.best_trial_id, validation_score=best.best_score,
                   evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     text = json.dumps(record, indent=2, sort_keys=True)
-    atomic_write(store.run_dir / TEST_FILE, lambda fh: fh.write(text), binary=False)
+    store.file(TEST_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
     store.update_metadata(test=record)
     return record
 

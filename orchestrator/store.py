@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ import pyarrow.parquet as pq
 from .errors import StoreError
 from .faults import crash_point
 from .results import concat_trials, conform, unified_schema
+from .storage import Location, atomic_write
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -46,52 +45,25 @@ RANGES_FILE = "ranges.parquet"
 LOCK_FILE = ".lock"
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not every platform opens folders
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
-    """Write ``path`` through ``write(fileobj)`` so that it appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        crash_point("write")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _read_parquet(path: Path) -> pa.Table | None:
+def _read_parquet(loc: Location) -> pa.Table | None:
     """A Parquet file's table, or None (with a warning naming it) if it is torn or unreadable."""
     try:
-        return pq.read_table(path)
+        return loc.read_parquet()
     except (OSError, pa.ArrowException) as exc:
-        warnings.warn(f"skipping unreadable file {path} ({exc}); resume re-runs what it held",
+        warnings.warn(f"skipping unreadable file {loc} ({exc}); resume re-runs what it held",
                       StoreWarning, stacklevel=3)
         return None
 
 
-def _read_schema(path: Path) -> pa.Schema | None:
+def _read_schema(loc: Location) -> pa.Schema | None:
     try:
-        return pq.read_schema(path)
+        return loc.read_parquet_schema()
     except (OSError, pa.ArrowException):
         return None
+
+
+def _write_parquet(loc: Location, table: pa.Table) -> None:
+    loc.write_atomic(lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
 class StoreWarning(UserWarning):
@@ -99,39 +71,56 @@ class StoreWarning(UserWarning):
 
 
 class RunStore:
-    """Reads and writes one run directory. Use :meth:`create` or :meth:`open`."""
+    """Reads and writes one run folder (local path or URI). Use :meth:`create` or :meth:`open`.
 
-    def __init__(self, run_dir: str | os.PathLike) -> None:
-        self.run_dir = Path(run_dir)
+    ``run_dir`` is a ``pathlib.Path`` for local runs and the URI text otherwise.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike | Location) -> None:
+        self.loc = Location.of(run_dir)
+        self.run_dir = self.loc.as_path()
+
+    def file(self, name: str) -> Location:
+        """A file of the run (e.g. ``split.parquet``, ``test.json``)."""
+        return self.loc.child(name)
 
     # -- creating and opening ------------------------------------------------------------
+    @classmethod
+    def holds_run(cls, run_dir: str | os.PathLike | Location) -> bool:
+        loc = Location.of(run_dir)
+        return loc.child(METADATA_FILE).exists() or loc.child(CONFIG_FILE).exists()
+
     @classmethod
     def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> "RunStore":
         """Start a new run in ``run_dir`` (which must not hold a run already)."""
         store = cls(run_dir)
-        if (store.run_dir / METADATA_FILE).exists() or (store.run_dir / CONFIG_FILE).exists():
+        if cls.holds_run(store.loc):
             raise StoreError(
                 f"{store.run_dir} already holds a sweep run; choose another --run-dir, or "
                 f"continue it with: sweep resume {store.run_dir}"
             )
-        if store.run_dir.exists() and not store.run_dir.is_dir():
+        if store.loc.is_file():
             raise StoreError(f"{store.run_dir} exists and is not a folder")
         try:
-            (store.run_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
+            store.loc.child(TRIALS_DIR).makedirs()
         except OSError as exc:
-            raise StoreError(f"cannot create run folder {store.run_dir}: {exc.strerror}") from None
+            raise StoreError(f"cannot create run folder {store.run_dir}: {exc}") from None
         text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
-        atomic_write(store.run_dir / CONFIG_FILE, lambda fh: fh.write(text), binary=False)
+        store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
         store.write_metadata(metadata)
         return store
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike) -> "RunStore":
         """Open an existing run; a clear :class:`StoreError` if it is not one."""
-        store = cls(run_dir)
-        if not store.run_dir.is_dir():
+        try:
+            store = cls(run_dir)
+            found = store.loc.is_dir()
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise StoreError(f"cannot open run folder {run_dir}: {exc}") from None
+        if not found:
             raise StoreError(f"run folder {store.run_dir} does not exist")
-        if not any((store.run_dir / f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
+        if not any(store.file(f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
             raise StoreError(
                 f"{store.run_dir} is not a sweep run (no {METADATA_FILE}); "
                 "pass the folder that `sweep run` printed"
@@ -142,11 +131,11 @@ class RunStore:
     # -- metadata ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """run.json; if it is damaged, the run's first record (config.json) with a warning."""
-        path = self.run_dir / METADATA_FILE
+        path = self.file(METADATA_FILE)
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            first = self.run_dir / CONFIG_FILE
+            first = self.file(CONFIG_FILE)
             try:
                 meta = json.loads(first.read_text())
             except (OSError, ValueError):
@@ -157,7 +146,7 @@ class RunStore:
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
-        atomic_write(self.run_dir / METADATA_FILE, lambda fh: fh.write(text), binary=False)
+        self.file(METADATA_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
 
     def update_metadata(self, **changes: Any) -> dict[str, Any]:
         metadata = {**self.metadata(), **changes}
@@ -165,45 +154,43 @@ class RunStore:
         return metadata
 
     # -- trials --------------------------------------------------------------------------
-    def round_path(self, round_index: int) -> Path:
-        return self.run_dir / TRIALS_DIR / f"round-{round_index:05d}.parquet"
+    def round_path(self, round_index: int) -> Path | str:
+        return self._round_loc(round_index).as_path()
 
-    def write_round(self, round_index: int, table: pa.Table) -> Path:
+    def _round_loc(self, round_index: int) -> Location:
+        return self.loc.child(TRIALS_DIR, f"round-{round_index:05d}.parquet")
+
+    def write_round(self, round_index: int, table: pa.Table) -> Path | str:
         """Commit a whole round (then its partial commits are no longer needed).
 
         Every round file shares one schema, so any Parquet reader sees every column: when a
         round brings a new metric column (or changes one's type), the earlier files are
         rewritten with the wider schema first.
         """
-        others = [p for p in self._round_files() if p != self.round_path(round_index)]
+        target = self._round_loc(round_index)
+        others = [f for f in self._round_files() if f.path != target.path]
         old = _read_schema(others[0]) if others else None
         schema = unified_schema([s for s in (old, table.schema) if s is not None])
         if old is not None and not schema.equals(old):
-            for path in others:
-                earlier = _read_parquet(path)
+            for loc in others:
+                earlier = _read_parquet(loc)
                 if earlier is not None:
-                    self._write(path, conform(earlier, schema))
-        path = self.round_path(round_index)
-        self._write(path, conform(table, schema))
+                    _write_parquet(loc, conform(earlier, schema))
+        _write_parquet(target, conform(table, schema))
         self.clear_partials(round_index)
         crash_point("round")
-        return path
+        return target.as_path()
 
-    def _round_files(self) -> list[Path]:
-        folder = self.run_dir / TRIALS_DIR
-        return sorted(folder.glob("round-*.parquet")) if folder.is_dir() else []
-
-    @staticmethod
-    def _write(path: Path, table: pa.Table) -> None:
-        atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+    def _round_files(self) -> list[Location]:
+        return self.loc.child(TRIALS_DIR).list("round-*.parquet")
 
     def load_rounds(self) -> dict[int, pa.Table]:
         """The committed rounds by index; torn files are skipped with a warning."""
         rounds = {}
-        for path in self._round_files():
-            table = _read_parquet(path)
+        for loc in self._round_files():
+            table = _read_parquet(loc)
             if table is not None:
-                rounds[int(path.stem.split("-")[1])] = table
+                rounds[int(loc.name.split("-")[1].split(".")[0])] = table
         return rounds
 
     def load_trials(self) -> pa.Table | None:
@@ -215,48 +202,46 @@ class RunStore:
         return table.sort_by([("round", "ascending"), ("trial_id", "ascending")])
 
     # -- partial commits inside a round --------------------------------------------------
-    def _partial_dir(self, round_index: int) -> Path:
-        return self.run_dir / TRIALS_DIR / PARTIAL_DIR / f"round-{round_index:05d}"
+    def _partial_dir(self, round_index: int) -> Location:
+        return self.loc.child(TRIALS_DIR, PARTIAL_DIR, f"round-{round_index:05d}")
 
     def write_partial(self, round_index: int, seq: int, table: pa.Table) -> None:
         """Commit finished evaluations of a running round (raw result rows)."""
-        path = self._partial_dir(round_index) / f"part-{seq:06d}.parquet"
-        atomic_write(path, lambda fh: pq.write_table(table, fh))
+        loc = self._partial_dir(round_index).child(f"part-{seq:06d}.parquet")
+        loc.write_atomic(lambda fh: pq.write_table(table, fh))
         crash_point("partial")
 
     def load_partials(self, round_index: int) -> list[pa.Table]:
         """A running round's partial commits, in the order they were written."""
-        folder = self._partial_dir(round_index)
-        paths = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-        return [t for t in map(_read_parquet, paths) if t is not None]
+        files = self._partial_dir(round_index).list("part-*.parquet")
+        return [t for t in map(_read_parquet, files) if t is not None]
 
     def partial_count(self, round_index: int) -> int:
         """How many partial files a round has (readable or not): the next one's number."""
-        folder = self._partial_dir(round_index)
-        return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+        return len(self._partial_dir(round_index).list("part-*.parquet"))
 
     def clear_partials(self, round_index: int) -> None:
         folder = self._partial_dir(round_index)
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists() or not folder.local:
+            folder.remove_tree()
 
     # -- ranges --------------------------------------------------------------------------
     def write_ranges(self, table: pa.Table) -> None:
-        atomic_write(self.run_dir / RANGES_FILE, lambda fh: pq.write_table(table, fh))
+        self.file(RANGES_FILE).write_atomic(lambda fh: pq.write_table(table, fh))
 
     def load_ranges(self) -> pa.Table | None:
-        path = self.run_dir / RANGES_FILE
-        return _read_parquet(path) if path.exists() else None
+        loc = self.file(RANGES_FILE)
+        return _read_parquet(loc) if loc.exists() else None
 
     # -- one coordinator per run ---------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator["RunStore"]:
         """Hold the run's lock (fails fast if another live coordinator holds it)."""
-        acquire_lock(self.run_dir / LOCK_FILE)
+        acquire_lock(self.file(LOCK_FILE), self.run_dir)
         try:
             yield self
         finally:
-            release_lock(self.run_dir / LOCK_FILE)
+            release_lock(self.file(LOCK_FILE))
 
 
 def _alive(pid: int) -> bool:
@@ -269,42 +254,57 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def acquire_lock(path: Path) -> None:
-    """Create the lock file with this host and pid; take over a lock left by a dead process."""
+def acquire_lock(lock: Location, folder: Any) -> None:
+    """Create the lock file with this host and pid; take over a lock left by a dead process.
+
+    On a local or shared filesystem the lock is created exclusively (O_EXCL). Object stores
+    have no exclusive create: there the lock is advisory (checked, then written).
+    """
     record = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
     for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _lock_owner(path)
+        if not _create_exclusive(lock, json.dumps(record)):
+            owner = _lock_owner(lock)
             if owner is None or (owner.get("host") == record["host"] and not _alive(int(owner["pid"]))):
                 what = "unreadable" if owner is None else f"left by process {owner['pid']}, which is gone"
-                warnings.warn(f"taking over the lock of {path.parent} ({what})", StoreWarning,
+                warnings.warn(f"taking over the lock of {lock} ({what})", StoreWarning,
                               stacklevel=3)
-                path.unlink(missing_ok=True)
+                lock.remove()
                 continue
             raise StoreError(
-                f"{path.parent} is in use by another sweep (pid {owner.get('pid')} on host "
+                f"{folder} is in use by another sweep (pid {owner.get('pid')} on host "
                 f"{owner.get('host')}); wait for it to finish, or stop it first. If that process "
-                f"is really gone, remove {path}"
-            ) from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+                f"is really gone, remove {lock}"
+            )
         return
-    raise StoreError(f"could not take the lock {path}")
+    raise StoreError(f"could not take the lock {lock}")
 
 
-def _lock_owner(path: Path) -> dict[str, Any] | None:
+def _create_exclusive(lock: Location, text: str) -> bool:
+    if not lock.local:
+        if lock.exists():
+            return False
+        lock.write_atomic(lambda fh: fh.write(text), binary=False)
+        return True
     try:
-        owner = json.loads(path.read_text())
+        fd = os.open(lock.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _lock_owner(lock: Location) -> dict[str, Any] | None:
+    try:
+        owner = json.loads(lock.read_text())
         return owner if isinstance(owner, dict) and "pid" in owner else None
     except (OSError, ValueError):
         return None
 
 
-def release_lock(path: Path) -> None:
-    owner = _lock_owner(path)
+def release_lock(lock: Location) -> None:
+    owner = _lock_owner(lock)
     if owner is not None and owner.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
+        lock.remove()

@@ -1,0 +1,217 @@
+"""Where a run lives: a local folder, or any filesystem pyarrow supports (``s3://``,
+``gs://``, ``hdfs://``, ...), behind one small interface the run store uses for all its I/O.
+
+What "atomic" means on each:
+
+- **local disk / shared filesystem (NFS...)**: temporary file in the same folder, flush,
+  fsync, rename over the target, fsync the folder - a reader sees the old file or the new
+  one, and a crash loses at most the write in progress.
+- **object stores (S3, GCS)**: one PUT per file; an object appears whole or not at all, so
+  files are written in place (there is no rename, and no fsync to do).
+- **other pyarrow filesystems (HDFS, ...)**: temporary file, then a rename (atomic on HDFS).
+
+A URI may carry pyarrow's options, e.g.
+``s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1``;
+credentials come from the usual environment (``AWS_ACCESS_KEY_ID``, ...).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import posixpath
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from .faults import crash_point
+
+_DIRECT_PUT = ("s3", "gcs")  # object stores: a PUT is atomic
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
+    """Write ``path`` through ``write(fileobj)`` so that it appears whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        crash_point("write")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def is_uri(location: str | os.PathLike) -> bool:
+    text = str(location)
+    scheme = urlsplit(text).scheme
+    return bool(scheme) and len(scheme) > 1 and scheme != "file"
+
+
+class Location:
+    """A folder or file on a local disk or a pyarrow filesystem."""
+
+    def __init__(self, fs: pafs.FileSystem | None, path: str, query: str = "", scheme: str = ""):
+        self.fs = fs  # None: the local disk (with fsync'ed atomic writes)
+        self.path = path
+        self._query = query
+        self._scheme = scheme
+
+    @classmethod
+    def of(cls, location: str | os.PathLike | "Location") -> "Location":
+        if isinstance(location, Location):
+            return location
+        text = str(location)
+        if not is_uri(text):
+            return cls(None, str(Path(text.removeprefix("file://"))))
+        fs, path = pafs.FileSystem.from_uri(text)
+        parts = urlsplit(text)
+        return cls(fs, path, parts.query, parts.scheme)
+
+    @property
+    def local(self) -> bool:
+        return self.fs is None
+
+    def __str__(self) -> str:
+        if self.local:
+            return self.path
+        query = f"?{self._query}" if self._query else ""
+        return f"{self._scheme}://{self.path}{query}"
+
+    def child(self, *parts: str) -> "Location":
+        join = os.path.join if self.local else posixpath.join
+        return Location(self.fs, join(self.path, *parts), self._query, self._scheme)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path.rstrip("/")) if not self.local else Path(self.path).name
+
+    def as_path(self) -> Path | str:
+        """A ``pathlib.Path`` for local locations, else the URI text."""
+        return Path(self.path) if self.local else str(self)
+
+    # -- queries -------------------------------------------------------------------------
+    def _info(self) -> pafs.FileInfo:
+        return self.fs.get_file_info(self.path)
+
+    def exists(self) -> bool:
+        if self.local:
+            return os.path.exists(self.path)
+        return self._info().type != pafs.FileType.NotFound
+
+    def is_dir(self) -> bool:
+        if self.local:
+            return os.path.isdir(self.path)
+        info = self._info()
+        if info.type == pafs.FileType.Directory:
+            return True
+        # object stores have no folders: a prefix with objects under it counts as one
+        return info.type == pafs.FileType.NotFound and bool(self.list())
+
+    def is_file(self) -> bool:
+        if self.local:
+            return os.path.isfile(self.path)
+        return self._info().type == pafs.FileType.File
+
+    def list(self, pattern: str = "*") -> list["Location"]:
+        """Files directly in this folder whose names match ``pattern``, sorted."""
+        if self.local:
+            folder = Path(self.path)
+            return [Location(None, str(p)) for p in sorted(folder.glob(pattern)) if p.is_file()] \
+                if folder.is_dir() else []
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
+        except OSError:
+            return []
+        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+        return [self.child(n) for n in names if fnmatch.fnmatch(n, pattern)]
+
+    # -- reading -------------------------------------------------------------------------
+    def read_bytes(self) -> bytes:
+        if self.local:
+            return Path(self.path).read_bytes()
+        with self.fs.open_input_stream(self.path) as fh:
+            return fh.read()
+
+    def read_text(self) -> str:
+        return self.read_bytes().decode()
+
+    def read_parquet(self) -> pa.Table:
+        return pq.read_table(self.path, filesystem=self.fs)
+
+    def read_parquet_schema(self) -> pa.Schema:
+        if self.local:
+            return pq.read_schema(self.path)
+        with self.fs.open_input_file(self.path) as fh:
+            return pq.read_schema(fh)
+
+    # -- writing -------------------------------------------------------------------------
+    def makedirs(self) -> None:
+        if self.local:
+            os.makedirs(self.path, exist_ok=True)
+        elif self.fs.type_name not in _DIRECT_PUT:
+            self.fs.create_dir(self.path, recursive=True)
+
+    def write_atomic(self, write: Callable[[Any], None], *, binary: bool = True) -> None:
+        """Write through ``write(fileobj)`` so that the file appears whole or not at all."""
+        if self.local:
+            atomic_write(Path(self.path), write, binary=binary)
+            return
+        buffer = io.BytesIO() if binary else io.StringIO()
+        write(buffer)
+        data = buffer.getvalue()
+        data = data if isinstance(data, bytes) else data.encode()
+        parent = posixpath.dirname(self.path)
+        if self.fs.type_name in _DIRECT_PUT:
+            target = self.path
+        else:
+            self.fs.create_dir(parent, recursive=True)
+            target = posixpath.join(parent, f".{self.name}.{secrets.token_hex(4)}.tmp")
+        with self.fs.open_output_stream(target) as fh:
+            fh.write(data)
+        if target != self.path:
+            self.fs.move(target, self.path)
+
+    def remove(self) -> None:
+        if self.local:
+            Path(self.path).unlink(missing_ok=True)
+        elif self.exists():
+            self.fs.delete_file(self.path)
+
+    def remove_tree(self) -> None:
+        if self.local:
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        try:
+            self.fs.delete_dir(self.path)
+        except (OSError, FileNotFoundError):
+            for item in self.list():
+                item.remove()
