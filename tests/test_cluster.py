@@ -122,3 +122,14 @@ def test_submit_refuses_a_config_outside_the_working_dir(cluster, tmp_path):
     (tmp_path / "c.yaml").write_text("objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n")
     proc = sweep("submit", tmp_path / "c.yaml", "--address", cluster)
     assert proc.returncode == 2 and "is outside the working directory" in proc.stderr
+
+
+def test_a_working_dir_too_large_to_ship_is_refused_before_sending(tmp_path):
+    (tmp_path / "c.yaml").write_text("objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n")
+    with open(tmp_path / "data.bin", "wb") as fh:  # sparse: large, but costs no disk
+        fh.truncate(101 * 2**20)
+    proc = sweep("submit", "c.yaml", "--address", "http://127.0.0.1:9", cwd=tmp_path)
+    assert proc.returncode == 2 and "would ship 101 MiB (limit 100 MiB)" in proc.stderr
+    proc = sweep("submit", "c.yaml", "--address", "http://127.0.0.1:9", "--exclude", "*.bin",
+                 cwd=tmp_path)
+    assert proc.returncode == 1 and "cannot reach the Ray Jobs API at http://127.0.0.1:9" in proc.stderr
