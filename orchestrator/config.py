@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,7 +40,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, ObjectiveImportError
+from .errors import ConfigError
+from .objectives import resolve_objective
 from .narrowing import EliteBox, NarrowingRule, NoNarrowing
 from .sampling import SAMPLERS
 from .space import Choice, Dimension, Float, Int, SearchSpace
@@ -224,39 +224,6 @@ def narrowing_to_dict(rule: NarrowingRule) -> Any:
     if isinstance(rule, EliteBox):
         return {"rule": "elite_box", **{k: getattr(rule, k) for k in _RULE_FIELDS}}
     return repr(rule)
-
-
-# -- objective ---------------------------------------------------------------------------
-def resolve_objective(path: str, where: str = "objective") -> Callable[..., Any]:
-    """Import ``"package.module:function"`` and return the callable."""
-    if not isinstance(path, str) or path.count(":") != 1:
-        raise ObjectiveImportError(
-            f"{where}: expected an import path 'module:function', got {path!r}"
-        )
-    module_name, attr = path.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ObjectiveImportError(
-            f"{where}: cannot import module {module_name!r} ({exc}); run sweep from the folder "
-            "that contains it, or install it"
-        ) from None
-    except Exception as exc:
-        raise ObjectiveImportError(
-            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            options = [n for n in dir(module) if not n.startswith("_")]
-            raise ObjectiveImportError(
-                f"{where}: module {module_name!r} has no attribute {attr!r}"
-                f"{_suggest(attr, options) if options else ''}"
-            )
-        target = getattr(target, part)
-    if not callable(target):
-        raise ObjectiveImportError(f"{where}: {path!r} is not callable")
-    return target
 
 
 # -- the whole config --------------------------------------------------------------------
