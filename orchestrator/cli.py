@@ -256,6 +256,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"\ntop {len(top)} trials:")
     print(_table([[r["round"], r["trial_id"], _fmt(r["score"])] + [_fmt(r[n]) for n in names]
                   for r in top], ["round", "trial", "score", *names]))
+    from .importance import format_importance
+
+    print("\nimportance (share of the score's variation, from a random forest on the trials):")
+    print(format_importance(result.importance()))
     print("\nranges per round:")
     rows = []
     for r in result.ranges.to_pylist():

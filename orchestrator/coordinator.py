@@ -339,6 +339,7 @@ def _finish(
         run_dir=store.run_dir,
         rounds_run=state.round_index,
         stop_reason=reason,
+        space=state.original,
     )
 
 

@@ -37,6 +37,18 @@ class TuneResult:
     run_dir: Path | str  # a local folder, or the URI of one (s3://...)
     rounds_run: int
     stop_reason: str
+    space: SearchSpace | None = None  # the configured (first) ranges
+
+    def importance(self, *, seed: int = 0) -> dict[str, float] | None:
+        """Each hyperparameter's share of the score's variation (see ``orchestrator.importance``).
+
+        With budgets, only trials of one budget (the highest with enough of them) are used.
+        """
+        from .fidelity import comparable
+        from .importance import MIN_TRIALS, importance
+
+        space = self.space or self.final_space
+        return importance(comparable(self.table, 2 * MIN_TRIALS), space, seed=seed)
 
     def top(self, k: int = 5) -> pa.Table:
         """The ``k`` best ok trials, best first."""
@@ -73,4 +85,5 @@ class TuneResult:
             run_dir=store.run_dir,
             rounds_run=int(meta.get("rounds_run", len(set(table.column("round").to_pylist())))),
             stop_reason=str(meta.get("stop_reason") or meta.get("state", "")),
+            space=space,
         )
