@@ -31,57 +31,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _describe_space(space: Any) -> str:
-    return "  ".join(f"{name}={dim.describe()}" for name, dim in space.items())
-
-
-def _print_round(report: Any) -> None:
-    problems = {k: v for k, v in report.statuses.items() if k != "ok"}
-    statuses = ", ".join(f"{v} {k}" for k, v in problems.items()) or "0 failed"
-    best = "none yet" if report.best_score is None else _fmt(report.best_score)
-    if report.best_budget is not None:
-        best += f" at budget {_fmt(report.best_budget)}"
-    budgets = ""
-    if report.budgets:
-        budgets = "  budgets " + "/".join(_fmt(b) for b in report.budgets)
-    print(
-        f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} done  "
-        f"{statuses}  best {best}{budgets}  ({report.elapsed_s:.1f} s)",
-        flush=True,
-    )
-    moved = [d for d in report.decisions if d.action in ("shrink", "grow", "prune")]
-    label = "final" if report.stop_reason else "next"
-    print(f"  {label}: {_describe_space(report.next_space)}", flush=True)
-    if not moved and report.decisions:
-        print(f"  ({report.decisions[0].reason})", flush=True)
-
-
-class _RoundProgress:
-    """Prints how far a long round has got, at most every ``every_s`` seconds."""
-
-    def __init__(self, every_s: float = 10.0) -> None:
-        self.every_s = every_s
-        self._round = 0
-        self._round_started = self._last = self._previous_call = time.monotonic()
-
-    def __call__(self, round_index: int, done: int, total: int, not_ok: int) -> None:
-        now = time.monotonic()
-        if round_index != self._round:  # the previous round ended at its last report
-            self._round, self._round_started = round_index, self._previous_call
-            self._last = now
-        self._previous_call = now
-        if done < total and now - self._last >= self.every_s:
-            self._last = now
-            print(f"  round {round_index + 1}: {done}/{total} done, {not_ok} not ok "
-                  f"({now - self._round_started:.0f} s)", flush=True)
-
-
 def _load_objective(config: Any, where: Any) -> None:
     try:
         config.load_objective()
@@ -106,7 +55,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
           f"{config.samples_per_round} samples, mode={config.mode}, {what}")
     for name, dim in config.space.items():
-        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")
+        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")  # noqa: T201
     return 0
 
 
@@ -149,41 +98,22 @@ class _StopOnSignal:
 
 
 def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -> int:
+    from .progress import make_reporter
     from .runner import run_config
 
-    verb = "resuming" if resume else "sweep"
-    print(f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} samples, "
-          f"mode={config.mode}, results in {run_dir}", flush=True)
-    print(f"  start: {_describe_space(config.space)}", flush=True)
-    with _StopOnSignal() as stop:
+    out = make_reporter(json_events=args.json, quiet=args.quiet)
+    out.start(config, run_dir, resume=resume)
+    with _StopOnSignal() as stop, out:
         try:
             outcome = run_config(config, address=args.address, run_dir=run_dir,
-                                 on_round=_print_round, on_progress=_RoundProgress(),
+                                 on_round=out.round, on_progress=out.progress,
                                  resume=resume, should_stop=stop)
         except (SweepInterrupted, KeyboardInterrupt):
+            out.stopped(run_dir)
             print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
                   f"{run_dir}", file=sys.stderr)
             return stop.exit_code
-    return _print_outcome(outcome)
-
-
-def _print_outcome(outcome: Any) -> int:
-    result = outcome.result
-    print(f"stopped: {result.stop_reason}")
-    if result.best_config is None:
-        print("no trial finished ok; see the error column: sweep show " + str(result.run_dir))
-        return EXIT_FAILED
-    params = ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_config.items())
-    print(f"best configuration (trial {result.best_trial_id}): {params}")
-    if outcome.test is not None:
-        print(f"validation score {_fmt(result.best_score)}   test score "
-              f"{_fmt(outcome.test['score'])}  ({outcome.test['scoring']}; the sealed test set, "
-              f"{outcome.test['n_test_rows']} rows, evaluated once)")
-    else:
-        note = "" if outcome.sealed else "  (no test split: nothing sealed, no test score)"
-        print(f"best validation score {_fmt(result.best_score)}{note}")
-    print(f"results: {result.run_dir}  (sweep show {result.run_dir})")
-    return 0
+    return out.finish(outcome)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -230,6 +160,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from .progress import fmt as _fmt
+
     from .result import TuneResult
     from .store import RunStore
 
@@ -271,6 +203,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help="print only the final result")
+    group.add_argument("--json", action="store_true",
+                       help="machine-readable events, one JSON object per line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweep", description="Coarse-to-fine hyperparameter sweeps on Ray."
@@ -282,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
     run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
     run.add_argument("--seed", type=int, help="override the config's seed")
+    _output_flags(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a config without running anything")
     validate.add_argument("config")
@@ -290,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir")
     resume.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
     resume.add_argument("--workers", type=int, help="worker actors (default: as the run had)")
+    _output_flags(resume)
     resume.set_defaults(func=cmd_resume)
     show = sub.add_parser("show", help="print the best trials and the ranges of a run")
     show.add_argument("run_dir")

@@ -89,13 +89,32 @@ def test_run_refuses_bad_input_without_starting_anything(tmp_path):
 
 
 def test_long_rounds_report_progress_between_round_lines(capsys):
-    from orchestrator.cli import _RoundProgress
+    from orchestrator.progress import PlainReporter
 
-    progress = _RoundProgress(every_s=0.0)
-    progress(0, 3, 10, 1)
-    progress(0, 10, 10, 1)  # the round's last report prints nothing: the round line follows
-    progress(1, 4, 10, 0)
+    progress = PlainReporter(every_s=0.0)
+    progress.progress(0, 3, 10, 1)
+    progress.progress(0, 10, 10, 1)  # the round's last report prints nothing: the round line follows
+    progress.progress(1, 4, 10, 0)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("  round 1: 3/10 done, 1 not ok")
     assert lines[1].startswith("  round 2: 4/10 done, 0 not ok")
     assert len(lines) == 2
+
+
+@pytest.mark.e2e
+def test_json_events_and_quiet_output(tmp_path):
+    import json as _json
+
+    proc = sweep("run", QUADRATIC, "--workers", "2", "--run-dir", tmp_path / "j", "--json")
+    assert proc.returncode == 0, proc.stderr
+    events = [_json.loads(line) for line in proc.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "finished"
+    rounds = [e for e in events if e["event"] == "round"]
+    assert [e["round"] for e in rounds] == list(range(events[-1]["rounds_run"]))
+    assert all(e["trials"] == 32 and "next_ranges" in e for e in rounds)
+    assert any(e["event"] == "progress" for e in events)
+    assert events[-1]["best_config"]["act"] == "tanh"
+    quiet = sweep("run", QUADRATIC, "--workers", "2", "--run-dir", tmp_path / "q", "--quiet")
+    assert quiet.returncode == 0 and "round 1/" not in quiet.stdout
+    assert quiet.stdout.startswith("stopped:") and "best validation score" in quiet.stdout
