@@ -203,6 +203,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out = write_report(args.run_dir, args.output, png_dir=args.png)
+    print(f"report: {out}" + (f"; plots in {args.png}" if args.png else ""))
+    return 0
+
+
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", action="store_true", help="print only the final result")
@@ -236,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_dir")
     show.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
     show.set_defaults(func=cmd_show)
+    report = sub.add_parser("report", help="write an HTML report of a run (plots embedded)")
+    report.add_argument("run_dir")
+    report.add_argument("-o", "--output", default="report.html", help="the HTML file (report.html)")
+    report.add_argument("--png", help="also write every plot as a PNG file into this folder")
+    report.set_defaults(func=cmd_report)
     from .cli_jobs import add_job_commands
 
     add_job_commands(sub)
