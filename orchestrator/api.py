@@ -23,13 +23,14 @@ from .narrowing import NarrowingRule, make_rule
 from .result import TuneResult
 from .sampling import Sampler, make_sampler
 from .space import Dimension, SearchSpace, as_space
+from .stages import parse_stages, stages_to_dict
 from .stopping import StopRule
 from .storage import Location
 from .store import RunStore
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
-               "budget", "tolerance", "patience")
+               "budget", "tolerance", "patience", "stages")
 
 
 def _versions() -> dict[str, str]:
@@ -94,6 +95,7 @@ def tune(
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
     worker_resources: dict[str, Any] | None = None,
+    stages: Any = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -129,6 +131,8 @@ def tune(
             stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
             sampler=make_sampler(sampler), rule=make_rule(narrowing),
             budget=Budget.parse(budget),
+            stages=stages if not isinstance(stages, (str, list, dict)) else
+            parse_stages(stages, as_space(space)),
         )
     except ConfigError:
         raise
@@ -147,6 +151,7 @@ def tune(
         "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
         "budget": plan.budget.to_dict() if plan.budget else None,
         "trial_timeout_s": trial_timeout_s,
+        "stages": stages_to_dict(plan.stages),
     }
     if executor is None:
         from .execution import RayExecutor

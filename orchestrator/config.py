@@ -100,6 +100,12 @@ def _timeout(value: Any) -> float | None:
     return seconds
 
 
+def _stages(spec: Any, space: SearchSpace) -> Any:
+    from .stages import parse_stages
+
+    return parse_stages(spec, space)
+
+
 _RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources")
 
 
@@ -244,6 +250,7 @@ _TOP_KEYS = (
     "budget",
     "trial_timeout_s",
     "worker_resources",
+    "stages",
 )
 
 
@@ -267,6 +274,7 @@ class SweepConfig:
     budget: Any = None  # a fidelity.Budget, or None
     trial_timeout_s: float | None = None
     worker_resources: dict[str, Any] | None = None
+    stages: Any = None  # stages.Stage tuple or stages.AutoStages
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -282,6 +290,9 @@ class SweepConfig:
         out["space"] = space_to_dict(self.space)
         out["narrowing"] = narrowing_to_dict(self.narrowing)
         out["budget"] = self.budget.to_dict() if self.budget is not None else None
+        from .stages import stages_to_dict
+
+        out["stages"] = stages_to_dict(self.stages)
         return out
 
 
@@ -357,6 +368,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         budget=budget,
         trial_timeout_s=_timeout(data.get("trial_timeout_s")),
         worker_resources=_worker_resources(data.get("worker_resources")),
+        stages=_stages(data.get("stages"), space),
     )
 
 

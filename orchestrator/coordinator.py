@@ -26,6 +26,7 @@ from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
 from .round_work import RoundWork
+from .stages import apply_stages
 from .sampling import Sampler, columns_to_rows, sample_round
 from .space import SearchSpace
 from .stopping import StopRule, stop_reason
@@ -58,6 +59,7 @@ class SweepPlan:
     sampler: Sampler
     rule: NarrowingRule
     budget: Budget | None = None
+    stages: Any = None  # stages.Stage tuple, stages.AutoStages, or None
 
     @property
     def min_comparable(self) -> int:
@@ -111,6 +113,8 @@ class _SweepState:
     next_trial_id: int = 0
     round_index: int = 0
     reason: str | None = None  # why the sweep stopped (set when a replay finds it stopped)
+    frozen: dict[str, Any] = field(default_factory=dict)  # staged tuning: fixed parameters
+    saved: dict[str, Any] = field(default_factory=dict)  # their ranges before freezing
 
 
 class _RoundCommitter:
@@ -219,6 +223,9 @@ def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Prop
     )
     ranked_trials = comparable(state.history, plan.min_comparable)
     proposal = plan.rule.propose(state.space, ranked_trials, context)
+    proposal = apply_stages(plan.stages, round_index=state.round_index + 1, proposal=proposal,
+                            history=ranked_trials, original=state.original, mode=plan.mode,
+                            frozen=state.frozen, saved=state.saved)
     reason = stop_reason(
         plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
         original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
@@ -245,7 +252,13 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
     Narrowing is deterministic, so replaying the rounds rebuilds the same ranges; the first
     missing (or unreadable) round is where the sweep continues.
     """
-    state = _SweepState(original=plan.space, space=plan.space, ranges=[initial_rows(plan.space)])
+    state = _SweepState(original=plan.space, space=plan.space)
+    first = apply_stages(plan.stages, round_index=0, proposal=Proposal(plan.space, ()),
+                         history=None, original=plan.space, mode=plan.mode,
+                         frozen=state.frozen, saved=state.saved)
+    state.space = first.space
+    state.ranges = [initial_rows(plan.space) if not first.decisions else
+                    ranges_rows(0, first.space, plan.space, first.decisions)]
     rounds = store.load_rounds()
     while state.round_index in rounds and state.reason is None:
         table = rounds[state.round_index]

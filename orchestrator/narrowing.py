@@ -35,7 +35,7 @@ import pyarrow as pa
 from .results import decode_column, ranked
 from .space import Choice, Dimension, Float, Int, SearchSpace, _encode_choice, _fmt
 
-ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "converged")
+ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "freeze", "release")
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,17 @@ def _choices_table(result: TuneResult) -> str:
     return _table(rows, ["round", "parameter", "choices", "action", "reason"]) if rows else ""
 
 
+def _decisions_table(result: TuneResult) -> str:
+    """Every decision that changed a range's kind: growth, pruning, freezing, releasing."""
+    rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["action"], r["reason"]]
+            for r in result.ranges.to_pylist()
+            if r["action"] in ("grow", "prune", "freeze", "release")]
+    if not rows:
+        return ""
+    return "<h3>Growth, pruning and staged decisions</h3>" + _table(
+        rows, ["round", "parameter", "action", "reason"])
+
+
 def _top_table(result: TuneResult, k: int = 10) -> str:
     names = list(result.space)
     rows = [[r["round"] + 1, r["trial_id"], r["score"], *[r[n] for n in names]]
@@ -238,7 +249,7 @@ def build_report(run_dir: Any, figs: dict[str, bytes] | None = None) -> str:
         "scores-per-round": ("Scores per round", _img(figs["scores_per_round.png"], "scores per round")),
         "ranges": ("Ranges per round", "".join(_img(figs[f"range_{n}.png"], f"range of {n}")
                                                 for n in names if f"range_{n}.png" in figs)
-                   + _choices_table(result)),
+                   + _choices_table(result) + _decisions_table(result)),
         "score-vs-parameter": ("Score against each hyperparameter",
                                "".join(_img(figs[f"score_vs_{n}.png"], f"score vs {n}") for n in names)),
         "parallel-coordinates": ("Top trials, parallel coordinates",
