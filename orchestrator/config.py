@@ -100,6 +100,21 @@ def _timeout(value: Any) -> float | None:
     return seconds
 
 
+def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
+    """``sampler: grid`` checked up front: the first round's grid must fit in a round."""
+    if sampler != "grid":
+        return sampler
+    from .sampling import GridSampler, grid_size
+
+    size = grid_size(space, points)
+    if isinstance(n, int) and size > n:
+        raise ConfigError(
+            f"sampler: the grid has {size} configurations with grid_points={points}, more than "
+            f"samples_per_round={n}; lower grid_points or raise samples_per_round"
+        )
+    return GridSampler(points)
+
+
 def _stages(spec: Any, space: SearchSpace) -> Any:
     from .stages import parse_stages
 
@@ -251,6 +266,7 @@ _TOP_KEYS = (
     "trial_timeout_s",
     "worker_resources",
     "stages",
+    "grid_points",
 )
 
 
@@ -266,7 +282,7 @@ class SweepConfig:
     samples_per_round: int = 32
     seed: int = 0
     workers: int | None = None
-    sampler: str = "random"
+    sampler: Any = "random"  # "random", "sobol", or "grid" (a GridSampler once parsed)
     storage: str = "runs"
     narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
     tolerance: float = 0.02
@@ -289,6 +305,10 @@ class SweepConfig:
             out["objective"] = self.objective.to_dict()
         out["space"] = space_to_dict(self.space)
         out["narrowing"] = narrowing_to_dict(self.narrowing)
+        if not isinstance(self.sampler, str):
+            out["sampler"] = self.sampler.name
+            if self.sampler.name == "grid":
+                out["grid_points"] = self.sampler.points
         out["budget"] = self.budget.to_dict() if self.budget is not None else None
         from .stages import stages_to_dict
 
@@ -345,6 +365,9 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     sampler = data.get("sampler", "random")
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
+    points = _int("grid_points", data.get("grid_points", 5), minimum=1)
+    if "grid_points" in data and sampler != "grid":
+        raise ConfigError("grid_points: only used with sampler: grid")
     storage = data.get("storage", "runs")
     if not isinstance(storage, str) or not storage:
         raise ConfigError(f"storage: expected a folder path, got {storage!r}")
@@ -360,7 +383,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         samples_per_round=_int("samples_per_round", data.get("samples_per_round", 32), minimum=1),
         seed=_int("seed", data.get("seed", 0), minimum=0),
         workers=_int("workers", data.get("workers"), minimum=1, allow_none=True),
-        sampler=sampler,
+        sampler=_grid(sampler, points, space, data.get("samples_per_round", 32)),
         storage=storage,
         narrowing=parse_narrowing(data.get("narrowing")),
         tolerance=tolerance,

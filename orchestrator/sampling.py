@@ -9,6 +9,7 @@ ranges) - never on the number of workers or the order in which results arrive.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any, Protocol
 
@@ -67,7 +68,56 @@ class SobolSampler:
         return _from_unit(space, unit)
 
 
-SAMPLERS: dict[str, type] = {"random": RandomSampler, "sobol": SobolSampler}
+class GridSampler:
+    """Every choice and ``points`` values per numeric parameter, laid over the current ranges.
+
+    Values are evenly spaced in each parameter's scale (log-spaced on log ranges); integers
+    are rounded and deduplicated. The grid is the whole round: it must not exceed the round's
+    ``n`` samples (:func:`grid_size` says how large it is). Random draws are not used.
+    """
+
+    name = "grid"
+
+    def __init__(self, points: int = 5) -> None:
+        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+            raise ValueError(f"grid_points must be a whole number >= 1, got {points!r}")
+        self.points = points
+
+    def axis(self, dim: Any) -> list[Any]:
+        if hasattr(dim, "values"):
+            return [_plain(v) for v in dim.values]
+        lo, hi = dim.to_scaled([dim.low, dim.high])
+        values = dim.from_scaled(np.linspace(lo, hi, self.points)) if self.points > 1 \
+            else dim.from_scaled([(lo + hi) / 2])
+        if dim.kind == "int":
+            return sorted({int(round(float(v))) for v in values})
+        return [float(v) for v in np.clip(values, dim.low, dim.high)]
+
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
+        axes = [self.axis(space[name]) for name in space]
+        size = int(np.prod([len(a) for a in axes]))
+        if size > n:
+            shape = " x ".join(str(len(a)) for a in axes)
+            raise ValueError(
+                f"the grid has {size} configurations ({shape}) but a round has "
+                f"samples_per_round={n}; lower grid_points or raise samples_per_round"
+            )
+        columns: Columns = {name: [] for name in space}
+        for combo in itertools.product(*axes):
+            for name, value in zip(space, combo):
+                columns[name].append(value)
+        return columns
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def grid_size(space: SearchSpace, points: int) -> int:
+    return int(np.prod([len(GridSampler(points).axis(space[n])) for n in space]))
+
+
+SAMPLERS: dict[str, type] = {"random": RandomSampler, "sobol": SobolSampler, "grid": GridSampler}
 
 
 def make_sampler(sampler: str | Sampler) -> Sampler:
