@@ -9,6 +9,7 @@ everything that decides something is pure and importable without a cluster.
 
 from .config import SweepConfig, load_config, parse_config, resolve_objective
 from .api import tune
+from .extend import extend
 from .store import StoreWarning
 from .coordinator import RoundReport, SweepPlan, run_sweep
 from .errors import (
@@ -71,6 +72,7 @@ __all__ = [
     "SweepSearchCV",
     "TuneResult",
     "evaluate_test",
+    "extend",
     "load_config",
     "parse_config",
     "resolve_objective",

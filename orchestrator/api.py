@@ -23,6 +23,7 @@ from .narrowing import NarrowingRule, make_rule
 from .result import TuneResult
 from .sampling import Sampler, make_sampler
 from .space import Dimension, SearchSpace, as_space
+from .extend import Edit
 from .stages import parse_stages, stages_to_dict
 from .stopping import StopRule
 from .storage import Location
@@ -30,7 +31,7 @@ from .store import RunStore
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
-               "budget", "tolerance", "patience", "stages")
+               "budget", "tolerance", "patience", "stages", "edits")
 
 
 def _versions() -> dict[str, str]:
@@ -96,6 +97,7 @@ def tune(
     should_stop: Callable[[], bool] | None = None,
     worker_resources: dict[str, Any] | None = None,
     stages: Any = None,
+    edits: Any = (),
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -133,6 +135,7 @@ def tune(
             budget=Budget.parse(budget),
             stages=stages if not isinstance(stages, (str, list, dict)) else
             parse_stages(stages, as_space(space)),
+            edits=tuple(e if isinstance(e, Edit) else Edit.from_dict(e) for e in edits or ()),
         )
     except ConfigError:
         raise
@@ -152,6 +155,7 @@ def tune(
         "budget": plan.budget.to_dict() if plan.budget else None,
         "trial_timeout_s": trial_timeout_s,
         "stages": stages_to_dict(plan.stages),
+        "edits": [e.to_dict() for e in plan.edits],
     }
     if executor is None:
         from .execution import RayExecutor

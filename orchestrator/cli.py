@@ -2,6 +2,7 @@
 
     sweep run CONFIG [--address A] [--workers N] [--run-dir DIR] [--seed S]
     sweep resume RUN_DIR [--address A] [--workers N]
+    sweep continue RUN_DIR --rounds N [--set P.low=V] [--set P.high=V] [--set P=V] [--release P]
     sweep validate CONFIG
     sweep show RUN_DIR [--top K]
     sweep submit CONFIG --address http://HEAD:8265 [--storage DIR | --run-dir DIR] [--wait]
@@ -203,6 +204,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_continue(args: argparse.Namespace) -> int:
+    from .extend import extend, parse_sets
+    from .progress import make_reporter
+
+    bounds, freeze, release = parse_sets(args.set or (), args.release or ())
+    out = make_reporter(json_events=args.json, quiet=args.quiet)
+    with _StopOnSignal() as stop, out:
+        try:
+            outcome = extend(args.run_dir, rounds=args.rounds, ranges=bounds, freeze=freeze,
+                             release=release, address=args.address, on_round=out.round,
+                             on_progress=out.progress, should_stop=stop)
+        except (SweepInterrupted, KeyboardInterrupt):
+            print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
+                  f"{args.run_dir}", file=sys.stderr)
+            return stop.exit_code
+    return out.finish(outcome)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -244,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_dir")
     show.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
     show.set_defaults(func=cmd_show)
+    more = sub.add_parser("continue", help="run more rounds of a finished sweep, with edits")
+    more.add_argument("run_dir")
+    more.add_argument("--rounds", type=int, required=True, help="how many more rounds")
+    more.add_argument("--set", action="append", metavar="P.low=V|P.high=V|P=V",
+                      help="replace a bound, or freeze a parameter at a value (repeatable)")
+    more.add_argument("--release", action="append", metavar="P",
+                      help="unfreeze a parameter (back to its last range; repeatable)")
+    more.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
+    _output_flags(more)
+    more.set_defaults(func=cmd_continue)
     report = sub.add_parser("report", help="write an HTML report of a run (plots embedded)")
     report.add_argument("run_dir")
     report.add_argument("-o", "--output", default="report.html", help="the HTML file (report.html)")

@@ -115,6 +115,17 @@ def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
     return GridSampler(points)
 
 
+def _edits(spec: Any) -> tuple[Any, ...]:
+    from .extend import Edit
+
+    if not spec:
+        return ()
+    try:
+        return tuple(Edit.from_dict(e) for e in spec)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"edits: not a list of edits written by `sweep continue` ({exc})") from None
+
+
 def _stages(spec: Any, space: SearchSpace) -> Any:
     from .stages import parse_stages
 
@@ -267,6 +278,7 @@ _TOP_KEYS = (
     "worker_resources",
     "stages",
     "grid_points",
+    "edits",
 )
 
 
@@ -291,6 +303,7 @@ class SweepConfig:
     trial_timeout_s: float | None = None
     worker_resources: dict[str, Any] | None = None
     stages: Any = None  # stages.Stage tuple or stages.AutoStages
+    edits: tuple[Any, ...] = ()  # written by `sweep continue` (extend.Edit)
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -313,6 +326,7 @@ class SweepConfig:
         from .stages import stages_to_dict
 
         out["stages"] = stages_to_dict(self.stages)
+        out["edits"] = [e.to_dict() for e in self.edits]
         return out
 
 
@@ -392,6 +406,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         trial_timeout_s=_timeout(data.get("trial_timeout_s")),
         worker_resources=_worker_resources(data.get("worker_resources")),
         stages=_stages(data.get("stages"), space),
+        edits=_edits(data.get("edits")),
     )
 
 

@@ -26,6 +26,7 @@ from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
 from .round_work import RoundWork
+from .extend import apply_edit
 from .stages import apply_stages
 from .sampling import Sampler, columns_to_rows, sample_round
 from .space import SearchSpace
@@ -60,6 +61,10 @@ class SweepPlan:
     rule: NarrowingRule
     budget: Budget | None = None
     stages: Any = None  # stages.Stage tuple, stages.AutoStages, or None
+    edits: tuple[Any, ...] = ()  # extend.Edit: hand-made changes, each at its round
+
+    def edit_at(self, round_index: int) -> Any:
+        return next((e for e in self.edits if e.round == round_index), None)
 
     @property
     def min_comparable(self) -> int:
@@ -226,10 +231,14 @@ def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Prop
     proposal = apply_stages(plan.stages, round_index=state.round_index + 1, proposal=proposal,
                             history=ranked_trials, original=state.original, mode=plan.mode,
                             frozen=state.frozen, saved=state.saved)
+    edit = plan.edit_at(state.round_index + 1)
+    proposal = apply_edit(edit, proposal, state.frozen, state.saved)
     reason = stop_reason(
         plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
         original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
     )
+    if edit is not None and reason is not None and state.round_index + 1 < plan.stop.rounds:
+        reason = None  # the sweep was continued past where it stopped
     state.ranges.append(
         ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions,
                     sampled=reason is None)

@@ -53,7 +53,7 @@ def run_config(
         patience=config.patience, name=config.name, on_round=on_round, on_progress=on_progress,
         config_record=config.to_dict(), budget=config.budget,
         trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
-        worker_resources=config.worker_resources, stages=config.stages,
+        worker_resources=config.worker_resources, stages=config.stages, edits=config.edits,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):
