@@ -98,6 +98,7 @@ def tune(
     worker_resources: dict[str, Any] | None = None,
     stages: Any = None,
     edits: Any = (),
+    initial_decisions: Any = (),
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -136,6 +137,7 @@ def tune(
             stages=stages if not isinstance(stages, (str, list, dict)) else
             parse_stages(stages, as_space(space)),
             edits=tuple(e if isinstance(e, Edit) else Edit.from_dict(e) for e in edits or ()),
+            initial_decisions=tuple(initial_decisions),
         )
     except ConfigError:
         raise

@@ -128,6 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0, got {config.seed}")
     if isinstance(config.objective, str):
         _load_objective(config, args.config)  # fail on a bad import path before Ray starts
+    if args.warm_start:
+        from .warm import warm_start
+
+        config = warm_start(config, args.warm_start)
     run_dir = args.run_dir or new_run_dir(config.storage, config.name)
     return _run(config, args, run_dir, resume=False)
 
@@ -248,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
     run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
     run.add_argument("--seed", type=int, help="override the config's seed")
+    run.add_argument("--warm-start", metavar="RUN_DIR",
+                     help="start from the final ranges of another run")
     _output_flags(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a config without running anything")
@@ -284,8 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    print(f"sweep: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import warnings
+
+    warnings.showwarning = _show_warning  # one line, no source excerpt
     if getattr(args, "workers", None) is not None and args.workers < 1:
         print(f"sweep: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return EXIT_USAGE

@@ -279,6 +279,7 @@ _TOP_KEYS = (
     "stages",
     "grid_points",
     "edits",
+    "warm_start",
 )
 
 
@@ -304,6 +305,7 @@ class SweepConfig:
     worker_resources: dict[str, Any] | None = None
     stages: Any = None  # stages.Stage tuple or stages.AutoStages
     edits: tuple[Any, ...] = ()  # written by `sweep continue` (extend.Edit)
+    warm_start: dict[str, Any] | None = None  # {run, parameters}: where the ranges came from
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -407,6 +409,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         worker_resources=_worker_resources(data.get("worker_resources")),
         stages=_stages(data.get("stages"), space),
         edits=_edits(data.get("edits")),
+        warm_start=data.get("warm_start"),
     )
 
 

@@ -62,6 +62,7 @@ class SweepPlan:
     budget: Budget | None = None
     stages: Any = None  # stages.Stage tuple, stages.AutoStages, or None
     edits: tuple[Any, ...] = ()  # extend.Edit: hand-made changes, each at its round
+    initial_decisions: tuple[Decision, ...] = ()  # why round 0 has its ranges (warm start)
 
     def edit_at(self, round_index: int) -> Any:
         return next((e for e in self.edits if e.round == round_index), None)
@@ -266,8 +267,9 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
                          history=None, original=plan.space, mode=plan.mode,
                          frozen=state.frozen, saved=state.saved)
     state.space = first.space
-    state.ranges = [initial_rows(plan.space) if not first.decisions else
-                    ranges_rows(0, first.space, plan.space, first.decisions)]
+    decisions = {d.parameter: d for d in (*plan.initial_decisions, *first.decisions)}
+    state.ranges = [initial_rows(plan.space) if not decisions else
+                    ranges_rows(0, first.space, plan.space, list(decisions.values()))]
     rounds = store.load_rounds()
     while state.round_index in rounds and state.reason is None:
         table = rounds[state.round_index]

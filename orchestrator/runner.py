@@ -20,6 +20,7 @@ from .sealed import evaluate_test, rows_fingerprint, sealed_record
 from .storage import Location
 from .store import RunStore
 from .tasks import EstimatorTask, split_table
+from .warm import warm_decisions
 
 SPLIT_FILE = "split.parquet"
 
@@ -54,6 +55,7 @@ def run_config(
         config_record=config.to_dict(), budget=config.budget,
         trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
         worker_resources=config.worker_resources, stages=config.stages, edits=config.edits,
+        initial_decisions=warm_decisions(config.warm_start, config.space),
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):
