@@ -99,6 +99,7 @@ def tune(
     stages: Any = None,
     edits: Any = (),
     initial_decisions: Any = (),
+    review: Callable[..., Any] | None = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -172,7 +173,7 @@ def tune(
         if store.metadata().get("state") == "finished":
             return TuneResult.load(store.run_dir)
         with store.locked():
-            return _run_locked(plan, executor, store, on_round, on_progress, should_stop)
+            return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review)
     run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
     if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
@@ -183,7 +184,7 @@ def tune(
             "versions": _versions(), "address": address, "host": platform.node(),
         })
         with store.locked():
-            return _run_locked(plan, running, store, on_round, on_progress, should_stop)
+            return _run_locked(plan, running, store, on_round, on_progress, should_stop, review)
 
 
 def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:
@@ -216,6 +217,7 @@ def _run_locked(
     on_round: Callable[[RoundReport], None] | None,
     on_progress: Callable[[int, int, int, int], None] | None,
     should_stop: Callable[[], bool] | None,
+    review: Callable[..., Any] | None = None,
 ) -> TuneResult:
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
                                  updated_at=_now())
@@ -225,7 +227,7 @@ def _run_locked(
                                   workers_start_s=round(running.startup_s, 4))
             return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
                              on_round=on_round, on_progress=on_progress,
-                             should_stop=should_stop)
+                             should_stop=should_stop, review=review)
     except (KeyboardInterrupt, SweepInterrupted):
         store.update_metadata(state="interrupted", updated_at=_now())
         raise

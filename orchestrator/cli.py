@@ -102,13 +102,20 @@ def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -
     from .progress import make_reporter
     from .runner import run_config
 
-    out = make_reporter(json_events=args.json, quiet=args.quiet)
+    review = None
+    if getattr(args, "review", False):
+        from .progress import PlainReporter
+        from .review import TerminalReview
+
+        review, out = TerminalReview(), PlainReporter()  # a live bar would fight the prompt
+    else:
+        out = make_reporter(json_events=args.json, quiet=args.quiet)
     out.start(config, run_dir, resume=resume)
     with _StopOnSignal() as stop, out:
         try:
             outcome = run_config(config, address=args.address, run_dir=run_dir,
                                  on_round=out.round, on_progress=out.progress,
-                                 resume=resume, should_stop=stop)
+                                 resume=resume, should_stop=stop, review=review)
         except (SweepInterrupted, KeyboardInterrupt):
             out.stopped(run_dir)
             print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
@@ -128,6 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0, got {config.seed}")
     if isinstance(config.objective, str):
         _load_objective(config, args.config)  # fail on a bad import path before Ray starts
+    if args.review and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ConfigError("--review needs a terminal (it waits for your answer after each "
+                          "round); run without --review, or use sweep continue to edit ranges")
     if args.warm_start:
         from .warm import warm_start
 
@@ -252,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
     run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
     run.add_argument("--seed", type=int, help="override the config's seed")
+    run.add_argument("--review", action="store_true",
+                     help="after each round, accept, edit ($EDITOR) or stop (terminal only)")
     run.add_argument("--warm-start", metavar="RUN_DIR",
                      help="start from the final ranges of another run")
     _output_flags(run)

@@ -254,6 +254,28 @@ class _RunContext:
     on_round: Callable[[RoundReport], None] | None = None
     on_progress: Callable[[int, int, int, int], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    review: Callable[[SearchSpace, Proposal, int], Any] | None = None
+
+
+def _reviewed(ctx: _RunContext, state: _SweepState, proposal: Proposal) -> Proposal:
+    """Let ``ctx.review`` accept the proposed ranges, edit them, or stop the sweep.
+
+    An edit is applied like ``sweep continue``'s (manual decisions) and written into the run's
+    config, so a resume replays it.
+    """
+    edit = ctx.review(state.space, proposal, state.round_index + 1)
+    if edit is None:
+        return proposal
+    if edit == "quit":
+        raise SweepInterrupted("stopped at the review; the next round's ranges are committed")
+    proposal = apply_edit(edit, proposal, state.frozen, state.saved)
+    meta = ctx.store.metadata()
+    config = dict(meta["config"])
+    config["edits"] = [*config.get("edits", []), edit.to_dict()]
+    ctx.store.update_metadata(config=config)
+    state.ranges[-1] = ranges_rows(state.round_index + 1, proposal.space, state.original,
+                                   proposal.decisions)
+    return proposal
 
 
 def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
@@ -293,9 +315,10 @@ def run_sweep(
     on_round: Callable[[RoundReport], None] | None = None,
     on_progress: Callable[[int, int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    review: Callable[[SearchSpace, Proposal, int], Any] | None = None,
 ) -> TuneResult:
     """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``."""
-    ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop)
+    ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop, review)
     state = restore_state(plan, store)
     started = time.monotonic()
     while state.reason is None:
@@ -316,6 +339,9 @@ def run_sweep(
                 elapsed_s=time.monotonic() - started, stop_reason=state.reason,
                 budgets=_round_budgets(table), best_budget=best.get("budget") if best else None,
             ))
+        if review is not None and state.reason is None:
+            proposal = _reviewed(ctx, state, proposal)
+            store.write_ranges(pa.concat_tables(state.ranges))
         state.previous, state.space = state.space, proposal.space
         state.round_index += 1
     store.write_ranges(pa.concat_tables(state.ranges))

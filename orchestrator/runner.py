@@ -44,6 +44,7 @@ def run_config(
     evaluate_test_set: bool = True,
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    review: Callable[..., Any] | None = None,
 ) -> RunOutcome:
     """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
     run_dir = run_dir if run_dir is not None else new_run_dir(config.storage, config.name)
@@ -55,7 +56,7 @@ def run_config(
         config_record=config.to_dict(), budget=config.budget,
         trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
         worker_resources=config.worker_resources, stages=config.stages, edits=config.edits,
-        initial_decisions=warm_decisions(config.warm_start, config.space),
+        initial_decisions=warm_decisions(config.warm_start, config.space), review=review,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):
