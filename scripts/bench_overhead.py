@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Overhead benchmark: sweep versus one Ray task per trial versus the physical minimum.
+"""Overhead benchmark: sweep versus other ways to run trials versus the physical minimum.
 
-Two scenarios, each run three ways in one process, printed side by side:
+Three scenarios, each run several ways in one process, printed side by side:
 
 - ``trivial``: an objective that returns ``config["x"]`` (pure per-trial overhead).
 - ``sleep``: an objective that sleeps ``--sleep-ms`` and returns ``config["x"]`` (the
   physical minimum is ``N * c / W`` seconds: N trials of c seconds on W workers).
+- ``short sleep``: the same with ``--short-sleep-ms`` (10 ms) over ``--short-sleep-n``
+  trials, where the per-trial overhead is a larger share of the trial.
 
 Methods:
 
@@ -15,8 +17,18 @@ Methods:
   and metadata writes) - the product's real cost.
 - ``ray task``: one bare ``@ray.remote(num_cpus=1)`` task per trial, all submitted, then
   one ``ray.get``. For the trivial case this uses ``--ray-task-n`` trials (it is slow).
+- ``ray tune``: ``ray.tune.Tuner`` with a function trainable returning ``{"score": ...}``,
+  ``param_space={"x": tune.uniform(0, 1)}`` and ``TuneConfig(num_samples=N)``, otherwise
+  Tune's defaults (storage in a temporary directory, console output off). Slow, so it uses
+  ``--tune-n`` (trivial) and ``--tune-sleep-n`` (sleep) trials.
+- ``optuna``: ``study.optimize(objective, n_trials=N, n_jobs=W)``, ``RandomSampler``,
+  in-memory storage (threads in this process). Trivial case: ``--optuna-n`` trials.
+- ``joblib``: ``joblib.Parallel(n_jobs=W)(delayed(objective)(config) ...)`` (loky
+  processes, automatic batching). Trivial case: ``--joblib-n`` trials.
 - ``in-process serial loop`` (trivial) / ``physical minimum`` (sleep): the objective
   called N times in this process, or ``N * c / W`` computed.
+
+A baseline run at another N than the scenario's says so in the note column.
 
 Ray is started once (``address="local"``, 2 CPUs) before anything is timed, and every
 method gets one small untimed warm-up run, so Ray start-up and first-import costs are
@@ -25,11 +37,18 @@ Ray took to start the W worker actors (recorded by the sweep as ``workers_start_
 ``run.json``), a fixed per-sweep cost of Ray spawning processes. Targets (issue), Ray
 start-up excluded: >= 10,000 trivial trials/s through sweep at N = 100,000 (checked on the
 whole call), and >= 95 % of the physical minimum for 100 ms trials at N = 200, W = 2
-(checked with the workers started; the whole-call figure is printed beside it).
+(checked with the workers started; the whole-call figure is printed beside it). Also
+checked: sweep's trivial trials/s (whole call) is >= 100x Ray Tune's.
+
+With ``--million``, a 1,000,000-trial trivial sweep (10 rounds of 100,000, W = 2,
+``narrowing="none"``) runs first, before anything else, and its wall time and the peak RSS
+of this (the coordinator's) process are printed; target: peak RSS < 2 GiB. The peak is the
+process's high-water mark, so it includes Ray's driver and the imports (printed beside it).
 
 Run from the repository root::
 
-    .venv/bin/python scripts/bench_overhead.py            # full run (about a minute)
+    .venv/bin/python scripts/bench_overhead.py            # full run (2-3 minutes)
+    .venv/bin/python scripts/bench_overhead.py --million  # + the 1M-trial memory check
     .venv/bin/python scripts/bench_overhead.py --quick    # smoke run (seconds)
     .venv/bin/python scripts/bench_overhead.py --json bench.json
     .venv/bin/python scripts/bench_overhead.py --profile 25   # + cProfile of the driver
@@ -38,6 +57,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -45,6 +65,7 @@ import logging
 import os
 import platform
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -53,8 +74,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
+import optuna
 import ray
+from ray import tune as ray_tune
 
 from orchestrator import Float, tune
 
@@ -62,12 +86,11 @@ TRIVIAL_TARGET_TPS = 10_000.0
 TRIVIAL_TARGET_N = 100_000
 SLEEP_TARGET_EFFICIENCY = 0.95
 SLEEP_TARGET = {"n": 200, "sleep_ms": 100.0, "workers": 2}
+TUNE_RATIO_TARGET = 100.0  # sweep trivial trials/s >= 100x Ray Tune's
+MILLION = {"rounds": 10, "samples_per_round": 100_000, "workers": 2}
+MILLION_RSS_TARGET_MIB = 2048.0
 RAY_CPUS = 2
 WARMUP_N = 200
-
-# Read by ``sleepy``; set once from the command line before any objective is pickled
-# (cloudpickle sends functions of ``__main__`` by value, with this global's value).
-SLEEP_S = 0.1
 
 Objective = Callable[[dict[str, Any]], Any]
 
@@ -77,10 +100,18 @@ def trivial(config: dict[str, Any]) -> float:
     return config["x"]
 
 
-def sleepy(config: dict[str, Any]) -> float:
-    """An objective that costs exactly ``SLEEP_S`` seconds of wall time, no CPU."""
-    time.sleep(SLEEP_S)
-    return config["x"]
+def sleeper(seconds: float) -> Objective:
+    """An objective that costs ``seconds`` of wall time and no CPU, and returns ``x``.
+
+    A closure, so the duration travels with the function when Ray, Tune or joblib pickle it
+    (a module global would be pickled with whatever value it had at that moment).
+    """
+
+    def sleepy(config: dict[str, Any]) -> float:
+        time.sleep(seconds)
+        return config["x"]
+
+    return sleepy
 
 
 @dataclass
@@ -108,28 +139,33 @@ class Target:
     passed: bool
     at_target_settings: bool
     note: str = ""
+    at_most: bool = False  # the target is an upper bound (memory), not a lower one
 
 
 # -- the three ways to run N trials ---------------------------------------------------------
 
 
 def run_sweep(
-    objective: Objective, n: int, workers: int, warm_n: int = 0
+    objective: Objective, n: int, workers: int, warm_n: int = 0, rounds: int = 1
 ) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one ``tune`` call over ``n`` trials, and facts from its result.
 
     With ``warm_n``, an untimed ``tune`` over ``warm_n`` trials runs first (driver imports
-    and first-call costs; every ``tune`` call still starts its own worker actors).
+    and first-call costs; every ``tune`` call still starts its own worker actors). The
+    ``n`` trials are ``rounds`` rounds of ``n // rounds``; ``peak_rss_mib`` is this
+    process's high-water mark right after the call.
     """
     if warm_n:
         run_sweep(objective, warm_n, workers)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as run_dir:
         t0 = time.perf_counter()
         result = tune(
-            objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=1, samples_per_round=n,
-            seed=0, workers=workers, run_dir=run_dir, narrowing="none",
+            objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=rounds,
+            samples_per_round=n // rounds, seed=0, workers=workers, run_dir=run_dir,
+            narrowing="none",
         )
         wall = time.perf_counter() - t0
+        peak = peak_rss_mib()
         meta = json.loads((Path(run_dir) / "run.json").read_text())
     table = result.table
     statuses = table.column("status").to_pylist()
@@ -140,6 +176,7 @@ def run_sweep(
         "objective_s": float(durations.sum()),
         "shards": len(set(table.column("shard").to_pylist())),
         "workers_start_s": float(meta["workers_start_s"]),
+        "peak_rss_mib": peak,
     }
     if facts["rows"] != n or facts["not_ok"]:
         raise RuntimeError(f"sweep returned {facts['rows']} rows, {facts['not_ok']} not ok")
@@ -175,9 +212,82 @@ def run_in_process(objective: Objective, n: int) -> float:
     return time.perf_counter() - t0
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def make_configs(n: int) -> list[dict[str, float]]:
     rng = np.random.default_rng(0)
     return [{"x": float(v)} for v in rng.random(n)]
+
+
+# -- the other libraries' ways to run N trials ----------------------------------------------
+
+
+def run_ray_tune(objective: Objective, n: int, warm_n: int = 0) -> float:
+    """Wall seconds of one ``Tuner.fit`` over ``n`` samples, Tune's defaults otherwise.
+
+    Only the storage (a fresh temporary directory) and the console output (off, it would
+    interleave with the table) are set; Tune's default ``reuse_actors=False`` starts one
+    actor process per trial. With ``warm_n``, an untimed fit runs first.
+    """
+    if warm_n:
+        run_ray_tune(objective, warm_n)
+
+    def trainable(config: dict[str, Any]) -> dict[str, Any]:
+        return {"score": objective(config)}
+
+    with tempfile.TemporaryDirectory(prefix="bench-tune-") as storage:
+        tuner = ray_tune.Tuner(
+            trainable, param_space={"x": ray_tune.uniform(0, 1)},
+            tune_config=ray_tune.TuneConfig(num_samples=n),
+            run_config=ray_tune.RunConfig(storage_path=storage, name="bench", verbose=0),
+        )
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # Tune prints tables despite verbose=0
+            grid = tuner.fit()
+        wall = time.perf_counter() - t0
+    if len(grid) != n or grid.num_errors:
+        raise RuntimeError(f"ray tune ran {len(grid)} trials, {grid.num_errors} errors")
+    return wall
+
+
+def run_optuna(objective: Objective, n: int, workers: int, warm_n: int = 0) -> float:
+    """Wall seconds of ``study.optimize`` over ``n`` trials on ``workers`` threads.
+
+    In-memory storage, ``RandomSampler``; with ``warm_n``, an untimed study runs first.
+    """
+    if warm_n:
+        run_optuna(objective, warm_n, workers)
+
+    def optuna_objective(trial: optuna.Trial) -> float:
+        return objective({"x": trial.suggest_float("x", 0.0, 1.0)})
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))
+    t0 = time.perf_counter()
+    study.optimize(optuna_objective, n_trials=n, n_jobs=workers)
+    wall = time.perf_counter() - t0
+    if len(study.trials) != n:
+        raise RuntimeError(f"optuna ran {len(study.trials)} trials for {n}")
+    return wall
+
+
+def run_joblib(objective: Objective, n: int, workers: int, warm_n: int = 0) -> float:
+    """Wall seconds of ``joblib.Parallel(n_jobs=workers)`` over ``n`` trials.
+
+    With ``warm_n``, an untimed call runs first, so the loky worker processes (reused
+    across calls) are up before the clock starts.
+    """
+    if warm_n:
+        run_joblib(objective, warm_n, workers)
+    configs = make_configs(n)
+    t0 = time.perf_counter()
+    results = joblib.Parallel(n_jobs=workers)(joblib.delayed(objective)(c) for c in configs)
+    wall = time.perf_counter() - t0
+    if len(results) != n:
+        raise RuntimeError(f"joblib returned {len(results)} results for {n} trials")
+    return wall
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -193,24 +303,71 @@ def trivial_scenario(args: argparse.Namespace) -> list[Row]:
     note = "" if args.ray_task_n == args.trivial_n else f"N = --ray-task-n ({args.ray_task_n:,})"
     rows.append(Row("trivial", "ray task per trial", args.ray_task_n, w, wall,
                     args.ray_task_n / wall, note=note))
+    ns = {"ray tune": (args.tune_n, "--tune-n"), "optuna": (args.optuna_n, "--optuna-n"),
+          "joblib": (args.joblib_n, "--joblib-n")}
+    rows += baseline_rows("trivial", trivial, ns, args.trivial_n, w, None, WARMUP_N)
     wall = run_in_process(trivial, args.trivial_n)
     rows.append(Row("trivial", "in-process serial loop", args.trivial_n, 1, wall,
                     args.trivial_n / wall, note="reference: the objective's own cost"))
     return rows
 
 
-def sleep_scenario(args: argparse.Namespace) -> list[Row]:
-    n, w, c = args.sleep_n, args.workers, args.sleep_ms / 1000.0
-    label = f"sleep {args.sleep_ms:g} ms"
+def sleep_scenario(args: argparse.Namespace, sleep_ms: float, n: int) -> list[Row]:
+    w, c = args.workers, sleep_ms / 1000.0
+    label = f"sleep {sleep_ms:g} ms"
+    sleepy = sleeper(c)
     minimum = n * c / w
     rows = []
     wall, facts = run_sweep(sleepy, n, w, 2 * w)
     rows += sweep_rows(label, n, w, wall, facts, minimum)
     wall = run_ray_tasks(sleepy, n, w, 2 * w)
     rows.append(Row(label, "ray task per trial", n, w, wall, n / wall, minimum / wall))
+    ns = {"ray tune": (min(n, args.tune_sleep_n), "--tune-sleep-n"),
+          "optuna": (n, ""), "joblib": (n, "")}
+    rows += baseline_rows(label, sleepy, ns, n, w, c, 2 * w)
     rows.append(Row(label, "physical minimum N*c/W", n, w, minimum, n / minimum, 1.0,
                     note="computed, not run"))
     return rows
+
+
+def baseline_rows(scenario: str, objective: Objective, ns: dict[str, tuple[int, str]],
+                  scenario_n: int, w: int, cost_s: float | None, warm_n: int) -> list[Row]:
+    """One row per other library: Ray Tune, Optuna, joblib, each at its own N.
+
+    ``ns`` maps a method to its N and the flag that sets it (named in the note when the N
+    differs from the scenario's); ``cost_s`` is one trial's cost (None: trivial).
+    """
+    runs: dict[str, Callable[[int], float]] = {
+        "ray tune": lambda n: run_ray_tune(objective, n, 2 * w),
+        "optuna": lambda n: run_optuna(objective, n, w, warm_n),
+        "joblib": lambda n: run_joblib(objective, n, w, warm_n),
+    }
+    rows = []
+    for method, run in runs.items():
+        n, flag = ns[method]
+        wall = run(n)
+        efficiency = None if cost_s is None else n * cost_s / w / wall
+        note = "" if n == scenario_n else f"N = {flag} ({n:,})"
+        rows.append(Row(scenario, method, n, w, wall, n / wall, efficiency, note=note))
+    return rows
+
+
+def million_scenario(args: argparse.Namespace) -> tuple[Row, float, float]:
+    """The 1,000,000-trial trivial sweep: its row, and peak RSS (MiB) before and after.
+
+    Run first, so that the process's high-water mark after it is this sweep's (plus Ray's
+    driver, the imports and one small warm-up sweep, measured as the "before" figure).
+    """
+    rounds, per_round, w = MILLION["rounds"], MILLION["samples_per_round"], MILLION["workers"]
+    n = rounds * per_round
+    run_sweep(trivial, WARMUP_N, w)
+    before = peak_rss_mib()
+    wall, facts = run_sweep(trivial, n, w, rounds=rounds)
+    peak = facts["peak_rss_mib"]
+    note = (f"{rounds} rounds x {per_round:,}, coordinator peak RSS {peak:,.0f} MiB "
+            f"(before: {before:,.0f} MiB)")
+    row = Row("trivial 1M", "sweep, whole tune call", n, w, wall, n / wall, note=note)
+    return row, before, peak
 
 
 def sweep_rows(scenario: str, n: int, w: int, wall: float, facts: dict[str, Any],
@@ -250,14 +407,17 @@ def profiled(top: int, fn: Callable[[], Any]) -> Any:
 # -- targets and output ---------------------------------------------------------------------
 
 
-def find_row(rows: Sequence[Row], scenario_prefix: str, method: str) -> Row:
-    return next(r for r in rows if r.scenario.startswith(scenario_prefix) and r.method == method)
+def find_row(rows: Sequence[Row], scenario: str, method: str) -> Row:
+    """The last row of ``scenario`` (an exact label) and ``method``."""
+    return next(r for r in reversed(rows) if r.scenario == scenario and r.method == method)
 
 
-def evaluate_targets(rows: Sequence[Row], args: argparse.Namespace) -> list[Target]:
+def evaluate_targets(rows: Sequence[Row], args: argparse.Namespace,
+                     peak_mib: float | None = None) -> list[Target]:
+    """The issue's targets; the 1M-trial memory target only with its peak RSS measured."""
     trivial_row = find_row(rows, "trivial", "sweep, whole tune call")
     trivial_ok = args.trivial_n == TRIVIAL_TARGET_N
-    sleep_row = find_row(rows, "sleep", "sweep, workers started")
+    sleep_row = find_row(rows, f"sleep {args.sleep_ms:g} ms", "sweep, workers started")
     settings = {"n": args.sleep_n, "sleep_ms": args.sleep_ms, "workers": args.workers}
     sleep_ok = settings == SLEEP_TARGET
     efficiency = sleep_row.efficiency or 0.0
@@ -270,7 +430,25 @@ def evaluate_targets(rows: Sequence[Row], args: argparse.Namespace) -> list[Targ
                SLEEP_TARGET_EFFICIENCY, "fraction", efficiency >= SLEEP_TARGET_EFFICIENCY,
                sleep_ok, "" if sleep_ok else
                f"measured at N = {args.sleep_n}, {args.sleep_ms:g} ms, W = {args.workers}"),
-    ]
+        tune_ratio_target(rows, args),
+    ] + ([] if peak_mib is None else [million_target(peak_mib)])
+
+
+def tune_ratio_target(rows: Sequence[Row], args: argparse.Namespace) -> Target:
+    """Sweep's trivial trials/s (whole call) over Ray Tune's, each at its own N."""
+    sweep_row = find_row(rows, "trivial", "sweep, whole tune call")
+    tune_row = find_row(rows, "trivial", "ray tune")
+    ratio = sweep_row.trials_per_s / tune_row.trials_per_s
+    ok = args.trivial_n == TRIVIAL_TARGET_N
+    return Target("sweep trivial trials/s vs Ray Tune's (whole call)", ratio,
+                  TUNE_RATIO_TARGET, "x", ratio >= TUNE_RATIO_TARGET, ok,
+                  f"sweep at N = {sweep_row.n:,}, Ray Tune at N = {tune_row.n:,}")
+
+
+def million_target(peak_mib: float) -> Target:
+    return Target("coordinator peak RSS, 1,000,000 trivial trials (10 rounds, W = 2)",
+                  peak_mib, MILLION_RSS_TARGET_MIB, "MiB", peak_mib < MILLION_RSS_TARGET_MIB,
+                  True, at_most=True)
 
 
 def format_seconds(seconds: float) -> str:
@@ -282,8 +460,9 @@ def format_rows(rows: Sequence[Row]) -> str:
     lines = [header]
     for r in rows:
         eff = "-" if r.efficiency is None else f"{100 * r.efficiency:.1f} %"
+        tps = f"{r.trials_per_s:,.0f}" if r.trials_per_s >= 10 else f"{r.trials_per_s:.2f}"
         lines.append((r.scenario, r.method, f"{r.n:,}", str(r.workers), format_seconds(r.wall_s),
-                      f"{r.trials_per_s:,.0f}", eff, r.note))
+                      tps, eff, r.note))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     right = {2, 3, 4, 5, 6}
     out = []
@@ -301,10 +480,15 @@ def format_targets(targets: Sequence[Target]) -> str:
     for t in targets:
         if t.unit == "fraction":
             measured, goal = f"{100 * t.measured:.1f} %", f">= {100 * t.target:.0f} %"
+        elif t.unit == "x":
+            measured, goal = f"{t.measured:,.0f}x", f">= {t.target:,.0f}x"
         else:
-            measured, goal = f"{t.measured:,.0f} {t.unit}", f">= {t.target:,.0f} {t.unit}"
+            bound = "<" if t.at_most else ">="
+            measured, goal = f"{t.measured:,.0f} {t.unit}", f"{bound} {t.target:,.0f} {t.unit}"
         verdict = "PASS" if t.passed else "MISS"
         caveat = "" if t.at_target_settings else f"  (not the target settings: {t.note})"
+        if t.at_target_settings and t.note:
+            caveat = f"  ({t.note})"
         out.append(f"  {verdict}  {t.name}: measured {measured}, target {goal}{caveat}")
     return "\n".join(out)
 
@@ -375,36 +559,70 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=SLEEP_TARGET["workers"], help="W")
     p.add_argument("--ray-task-n", type=int, default=20_000,
                    help="trivial trials for the one-Ray-task-per-trial baseline")
+    p.add_argument("--short-sleep-ms", type=float, default=10.0,
+                   help="cost of one trial of the second, shorter sleep scenario")
+    p.add_argument("--short-sleep-n", type=int, default=500,
+                   help="trials of the shorter sleep scenario")
+    p.add_argument("--tune-n", type=int, default=40,
+                   help="trivial trials through Ray Tune (about 1 trial/s on 2 CPUs)")
+    p.add_argument("--tune-sleep-n", type=int, default=20,
+                   help="sleep trials through Ray Tune (at most the scenario's N)")
+    p.add_argument("--optuna-n", type=int, default=2_000, help="trivial trials through Optuna")
+    p.add_argument("--joblib-n", type=int, default=20_000, help="trivial trials through joblib")
+    p.add_argument("--million", action="store_true",
+                   help="also run 1,000,000 trivial trials through sweep (10 rounds, W = 2) "
+                        "first and report the coordinator's peak RSS")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 5,000 trivial (and Ray-task) trials, 20 sleep trials of 20 ms")
+                   help="smoke run: 5,000 trivial (and Ray-task, joblib) trials, 20 sleep trials "
+                        "of 20 ms, 100 of 10 ms, 20 Ray Tune trials (10 sleep), 500 Optuna")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--profile", type=int, default=0, metavar="TOP",
                    help="cProfile the trivial sweep call on the driver; print TOP entries")
     args = p.parse_args(argv)
     if args.quick:
         args.trivial_n, args.ray_task_n, args.sleep_n, args.sleep_ms = 5_000, 5_000, 20, 20.0
-    for name in ("trivial_n", "sleep_n", "workers", "ray_task_n"):
+        args.short_sleep_n, args.tune_n, args.tune_sleep_n = 100, 20, 10
+        args.optuna_n, args.joblib_n = 500, 5_000
+    for name in ("trivial_n", "sleep_n", "workers", "ray_task_n", "short_sleep_n", "tune_n",
+                 "tune_sleep_n", "optuna_n", "joblib_n"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.sleep_ms < 0:
-        p.error("--sleep-ms must be >= 0")
+    if args.sleep_ms < 0 or args.short_sleep_ms < 0:
+        p.error("--sleep-ms and --short-sleep-ms must be >= 0")
     return args
 
 
+def run_scenarios(args: argparse.Namespace) -> tuple[list[Row], float | None]:
+    """Every scenario's rows (the 1M-trial sweep first, with ``--million``), and its peak."""
+    rows: list[Row] = []
+    peak = None
+    if args.million:
+        row, _, peak = million_scenario(args)
+        rows.append(row)
+    rows += trivial_scenario(args)
+    rows += sleep_scenario(args, args.short_sleep_ms, args.short_sleep_n)
+    rows += sleep_scenario(args, args.sleep_ms, args.sleep_n)
+    return rows, peak
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    global SLEEP_S
     args = parse_args(argv)
-    SLEEP_S = args.sleep_ms / 1000.0
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     before = {"load_before": load_average(), "other_ray_nodes": other_ray_nodes()}
     ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False,
              logging_level=logging.WARNING)
     try:
-        rows = trivial_scenario(args) + sleep_scenario(args)
+        rows, peak = run_scenarios(args)
     finally:
         ray.shutdown()
-    targets = evaluate_targets(rows, args)
+    targets = evaluate_targets(rows, args, peak)
     print(format_rows(rows))
     print()
+    if peak is not None:
+        million = rows[0]
+        print(f"1,000,000-trial sweep: wall {million.wall_s:.1f} s, "
+              f"{million.trials_per_s:,.0f} trials/s, coordinator peak RSS {peak:,.0f} MiB")
+        print()
     print(format_targets(targets))
     print()
     print(load_warning(before["load_before"], before["other_ray_nodes"]))
