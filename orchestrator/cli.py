@@ -111,11 +111,16 @@ def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -
     else:
         out = make_reporter(json_events=args.json, quiet=args.quiet)
     out.start(config, run_dir, resume=resume)
+    return _supervised(out, run_dir, lambda stop: run_config(
+        config, address=args.address, run_dir=run_dir, on_round=out.round,
+        on_progress=out.progress, resume=resume, should_stop=stop, review=review))
+
+
+def _supervised(out: Any, run_dir: Any, call: Any) -> int:
+    """Run ``call(should_stop)`` under Ctrl+C/SIGTERM handling; report how it ended."""
     with _StopOnSignal() as stop, out:
         try:
-            outcome = run_config(config, address=args.address, run_dir=run_dir,
-                                 on_round=out.round, on_progress=out.progress,
-                                 resume=resume, should_stop=stop, review=review)
+            outcome = call(stop)
         except (SweepInterrupted, KeyboardInterrupt):
             out.stopped(run_dir)
             print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
@@ -184,7 +189,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
     store = RunStore.open(args.run_dir)
     meta = store.metadata()
-    if store.load_trials() is None:
+    if not store.has_rounds():
         running = meta.get("state") == "running"
         print(f"run {store.run_dir}: {meta.get('name')} ({meta.get('state')}); no round "
               f"committed yet" + (" - the first round is running" if running else ""))
@@ -224,16 +229,9 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
     bounds, freeze, release = parse_sets(args.set or (), args.release or ())
     out = make_reporter(json_events=args.json, quiet=args.quiet)
-    with _StopOnSignal() as stop, out:
-        try:
-            outcome = extend(args.run_dir, rounds=args.rounds, ranges=bounds, freeze=freeze,
-                             release=release, address=args.address, on_round=out.round,
-                             on_progress=out.progress, should_stop=stop)
-        except (SweepInterrupted, KeyboardInterrupt):
-            print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
-                  f"{args.run_dir}", file=sys.stderr)
-            return stop.exit_code
-    return out.finish(outcome)
+    return _supervised(out, args.run_dir, lambda stop: extend(
+        args.run_dir, rounds=args.rounds, ranges=bounds, freeze=freeze, release=release,
+        address=args.address, on_round=out.round, on_progress=out.progress, should_stop=stop))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -31,7 +31,6 @@ the fix; unknown keys get a did-you-mean suggestion.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .objectives import resolve_objective
 from .narrowing import EliteBox, NarrowingRule, NoNarrowing
 from .sampling import SAMPLERS
@@ -61,8 +60,7 @@ _Loader.add_implicit_resolver(
 
 
 def _suggest(key: str, allowed: Any) -> str:
-    match = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else f"; expected one of: {', '.join(allowed)}"
+    return did_you_mean(key, allowed, f"; expected one of: {', '.join(allowed)}")
 
 
 def _check_keys(where: str, mapping: Mapping, allowed: tuple[str, ...]) -> None:

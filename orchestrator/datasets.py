@@ -8,7 +8,6 @@ file or column.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 BUILTIN = {
     "iris": "load_iris",
@@ -85,8 +84,8 @@ def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
     table = _read_table(path, where)
     target = str(spec["target"])
     if target not in table.column_names:
-        hint = difflib.get_close_matches(target, table.column_names, n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else f"; columns: {', '.join(table.column_names)}"
+        extra = did_you_mean(target, table.column_names,
+                             f"; columns: {', '.join(table.column_names)}")
         raise ConfigError(f"{where}.target: {path.name} has no column {target!r}{extra}")
     features = spec.get("features") or [c for c in table.column_names if c != target]
     for name in features:
@@ -111,10 +110,8 @@ def load_dataset(spec: Any, where: str = "objective.dataset") -> Dataset:
     """A built-in dataset by name, or ``{path, target[, features]}`` for a Parquet/CSV file."""
     if isinstance(spec, str):
         if spec not in BUILTIN:
-            hint = difflib.get_close_matches(spec, BUILTIN, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(
-                f"{where}: unknown dataset {spec!r}{extra} (built in: {', '.join(BUILTIN)}; "
+                f"{where}: unknown dataset {spec!r}{did_you_mean(spec, BUILTIN)} (built in: {', '.join(BUILTIN)}; "
                 "or give {path: file.parquet, target: column})"
             )
         return _builtin(spec)

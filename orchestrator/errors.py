@@ -7,6 +7,21 @@ these at the execution boundary.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: object, options: Iterable[object], otherwise: str = "") -> str:
+    """``"; did you mean 'x'?"`` for the closest option, else ``otherwise``."""
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f"; did you mean {match[0]!r}?" if match else otherwise
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's text (Ray's errors carry pages of detail)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
 
 class SweepError(Exception):
     """Base class of every error the orchestrator raises on purpose."""

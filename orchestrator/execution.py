@@ -23,7 +23,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskErro
 
 from workers.actor import SweepWorker
 
-from .errors import ExecutionError
+from .errors import ExecutionError, first_line
 from .round_work import RoundWork
 from .sharding import ShardSizer
 
@@ -45,12 +45,6 @@ def objective_import_paths(objective: Any) -> list[str]:
             root = root.parent
         paths.append(str(root))
     return list(dict.fromkeys(paths))
-
-
-def first_line(error: BaseException | str) -> str:
-    """The first line of an error's text (Ray's errors carry pages of detail)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _check_reachable(address: str) -> None:

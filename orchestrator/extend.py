@@ -24,7 +24,7 @@ import yaml
 
 from .errors import ConfigError, StoreError
 from .narrowing import Decision, Proposal
-from .space import Choice, Dimension, SearchSpace, _encode_choice
+from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,6 @@ class Edit:
     def from_dict(cls, spec: Mapping[str, Any]) -> "Edit":
         return cls(int(spec["round"]), {k: tuple(v) for k, v in spec.get("bounds", {}).items()},
                    dict(spec.get("freeze", {})), tuple(spec.get("release", ())))
-
-
-def _fixed(dim: Dimension, value: Any) -> Dimension:
-    return dim.with_values([value]) if isinstance(dim, Choice) else dim.with_bounds(value, value)
 
 
 def apply_edit(edit: Edit | None, proposal: Proposal, frozen: dict[str, Any],
@@ -71,7 +67,7 @@ def apply_edit(edit: Edit | None, proposal: Proposal, frozen: dict[str, Any],
             frozen[name] = value
             decisions[name] = Decision(name, "manual", f"frozen by hand at {value!r}")
     for name, value in frozen.items():  # what is frozen stays fixed, whatever narrowing said
-        dims[name] = _fixed(saved.get(name, dims[name]), value)
+        dims[name] = fixed_at(saved.get(name, dims[name]), value)
     return Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ExecutionError
+from .errors import ConfigError, ExecutionError, first_line
 
 #: Never shipped with a job: environments, VCS data, caches, run folders.
 DEFAULT_EXCLUDES = (".venv", "venv", ".git", "__pycache__", "*.pyc", ".pytest_cache",
@@ -50,7 +50,7 @@ def connect(address: str | None) -> Any:
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError, ...
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         hint = ""
         if "auth" in text.lower() or "token" in text.lower():
             hint = "; give the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
@@ -130,20 +130,15 @@ def submit(
         job_id = client.submit_job(entrypoint=shlex.join(command), runtime_env=runtime_env,
                                    metadata={METADATA_KEY: config_path.stem, "run_dir": run_dir})
     except Exception as exc:
-        raise ExecutionError(f"the cluster refused the job: {_first_line(exc)}") from None
+        raise ExecutionError(f"the cluster refused the job: {first_line(exc)}") from None
     return Submission(job_id, run_dir, client.get_address())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _call(client: Any, method: str, job_id: str) -> Any:
     try:
         return getattr(client, method)(job_id)
     except RuntimeError as exc:
-        raise ExecutionError(f"job {job_id}: {_first_line(exc)}") from None
+        raise ExecutionError(f"job {job_id}: {first_line(exc)}") from None
 
 
 def status(job_id: str, address: str | None) -> tuple[str, str]:
@@ -182,7 +177,7 @@ def sweeps(address: str | None) -> list[dict[str, Any]]:
     try:
         jobs = connect(address).list_jobs()
     except RuntimeError as exc:
-        raise ExecutionError(f"cannot list jobs: {_first_line(exc)}") from None
+        raise ExecutionError(f"cannot list jobs: {first_line(exc)}") from None
     out = [
         {"job_id": j.submission_id, "status": str(getattr(j.status, "value", j.status)),
          "sweep": (j.metadata or {}).get(METADATA_KEY), "run_dir": (j.metadata or {}).get("run_dir"),

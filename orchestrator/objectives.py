@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ObjectiveImportError
-
-
-def _suggest(key: str, allowed: Any) -> str:
-    match = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
+from .errors import ObjectiveImportError, did_you_mean
 
 
 def resolve_objective(path: str, where: str = "objective") -> Callable[..., Any]:
@@ -39,7 +33,7 @@ def resolve_objective(path: str, where: str = "objective") -> Callable[..., Any]
             options = [n for n in dir(module) if not n.startswith("_")]
             raise ObjectiveImportError(
                 f"{where}: module {module_name!r} has no attribute {attr!r}"
-                f"{_suggest(attr, options) if options else ''}"
+                f"{did_you_mean(attr, options)}"
             )
         target = getattr(target, part)
     if not callable(target):

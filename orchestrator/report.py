@@ -236,12 +236,21 @@ _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#2
           "section{margin-bottom:2em}pre{background:#f6f6f6;padding:.5em;overflow:auto}")
 
 
-def build_report(run_dir: Any, figs: dict[str, bytes] | None = None) -> str:
+def build_report(run_dir: Any) -> str:
     """The HTML text of the report of the run in ``run_dir``."""
+    return _render(*_gather(run_dir))
+
+
+def _gather(run_dir: Any) -> tuple[TuneResult, dict[str, Any], dict | None, dict[str, bytes]]:
+    """Everything a report shows, computed once (importance fits a forest)."""
     result = TuneResult.load(run_dir)
     meta = RunStore.open(run_dir).metadata()
     shares = result.importance()
-    figs = figs or figures(result, shares)
+    return result, meta, shares, figures(result, shares)
+
+
+def _render(result: TuneResult, meta: dict[str, Any], shares: dict | None,
+            figs: dict[str, bytes]) -> str:
     names = list(result.space)
     parts = {
         "summary": ("Summary", _summary(result, meta)),
@@ -269,10 +278,10 @@ def build_report(run_dir: Any, figs: dict[str, bytes] | None = None) -> str:
 
 def write_report(run_dir: Any, output: str | Path, png_dir: str | Path | None = None) -> Path:
     """Write the report (and, with ``png_dir``, every plot as a PNG file)."""
-    result = TuneResult.load(run_dir)
-    figs = figures(result)
+    gathered = _gather(run_dir)
+    figs = gathered[3]
     output = Path(output)
-    output.write_text(build_report(run_dir, figs), encoding="utf-8")
+    output.write_text(_render(*gathered), encoding="utf-8")
     if png_dir is not None:
         folder = Path(png_dir)
         folder.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,7 @@ from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, Worker
 
 from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, error_batch
 
-from .errors import ExecutionError, SweepInterrupted
-from .execution import first_line
+from .errors import ExecutionError, SweepInterrupted, first_line
 from .round_work import RoundWork, WorkItem
 from .sharding import ShardSizer
 

@@ -362,6 +362,11 @@ class SearchSpace(Mapping):
         return True
 
 
+def fixed_at(dim: Dimension, value: Any) -> Dimension:
+    """The dimension narrowed to one value (one choice, or ``low == high``)."""
+    return dim.with_values([value]) if isinstance(dim, Choice) else dim.with_bounds(value, value)
+
+
 def as_space(space: SearchSpace | Mapping[str, Dimension]) -> SearchSpace:
     """Accept a :class:`SearchSpace` or a plain dict of dimensions."""
     return space if isinstance(space, SearchSpace) else SearchSpace(space)

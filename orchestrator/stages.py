@@ -26,7 +26,7 @@ import pyarrow as pa
 from .errors import ConfigError
 from .narrowing import Decision, Proposal
 from .results import best_trial
-from .space import Choice, Dimension, SearchSpace
+from .space import Choice, Dimension, SearchSpace, fixed_at
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,6 @@ def stages_to_dict(stages: Any) -> Any:
     if isinstance(stages, AutoStages):
         return {"auto": {"after": stages.after, "threshold": stages.threshold, "keep": stages.keep}}
     return [{"params": list(s.params), "rounds": s.rounds, "fixed": dict(s.fixed)} for s in stages]
-
-
-def _fixed(dim: Dimension, value: Any) -> Dimension:
-    if isinstance(dim, Choice):
-        return dim.with_values([value])
-    return dim.with_bounds(value, value)
 
 
 def _middle(dim: Dimension) -> Any:
@@ -167,7 +161,7 @@ def _fix(proposal: Proposal, wanted: dict[str, tuple[Any, str | None]], frozen: 
     for name, (value, reason) in wanted.items():
         if name not in saved:
             saved[name] = dims[name]
-        dims[name] = _fixed(saved[name], value)
+        dims[name] = fixed_at(saved[name], value)
         if reason is not None or name not in frozen:
             decisions[name] = Decision(name, "freeze", f"fixed at {value!r}: {reason or 'stage'}")
         frozen[name] = value

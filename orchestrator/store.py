@@ -181,6 +181,10 @@ class RunStore:
         crash_point("round")
         return target.as_path()
 
+    def has_rounds(self) -> bool:
+        """Whether any round was committed (without reading it)."""
+        return bool(self._round_files())
+
     def _round_files(self) -> list[Location]:
         return self.loc.child(TRIALS_DIR).list("round-*.parquet")
 

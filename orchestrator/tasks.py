@@ -31,7 +31,7 @@ import numpy as np
 from workers.estimator import EstimatorObjective, TuningData
 
 from .datasets import Dataset, load_dataset
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .splits import Split, SplitSpec, make_split
 
 PREPROCESSORS = {
@@ -69,8 +69,7 @@ def _check_scoring(scoring: Any, where: str) -> str | None:
 
     names = sorted(get_scorer_names())
     if scoring not in names:
-        hint = difflib.get_close_matches(str(scoring), names, n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        extra = did_you_mean(scoring, names)
         raise ConfigError(f"{where}: unknown scoring {scoring!r}{extra} (see sklearn.metrics.get_scorer_names())")
     return scoring
 
@@ -84,10 +83,9 @@ def _check_params(cls: type, names: Iterable[str], where: str) -> None:
         accepted = sorted(p for p in inspect.signature(cls).parameters if p != "self")
     for name in names:
         if name not in accepted:
-            hint = difflib.get_close_matches(name, accepted, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(
-                f"{where}.{name}: {cls.__name__} does not accept a parameter {name!r}{extra} "
+                f"{where}.{name}: {cls.__name__} does not accept a parameter "
+                f"{name!r}{did_you_mean(name, accepted)} "
                 f"(it accepts: {', '.join(accepted)})"
             )
 
@@ -117,8 +115,7 @@ class EstimatorTask:
     def parse(cls, spec: Mapping[str, Any], where: str = "objective") -> "EstimatorTask":
         for key in spec:
             if key not in _KEYS:
-                hint = difflib.get_close_matches(str(key), _KEYS, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else f"; expected one of: {', '.join(_KEYS)}"
+                extra = did_you_mean(key, _KEYS, f"; expected one of: {', '.join(_KEYS)}")
                 raise ConfigError(f"{where}: unknown key {key!r}{extra}")
         for key in ("estimator", "dataset"):
             if key not in spec:
@@ -150,8 +147,7 @@ class EstimatorTask:
         steps = []
         for i, name in enumerate(self.preprocessing):
             if name not in PREPROCESSORS and "." not in str(name):
-                hint = difflib.get_close_matches(str(name), PREPROCESSORS, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                extra = did_you_mean(name, PREPROCESSORS)
                 raise ConfigError(
                     f"objective.preprocessing[{i}]: unknown preprocessing {name!r}{extra} "
                     f"(built in: {', '.join(PREPROCESSORS)}; or an import path of a transformer)"
