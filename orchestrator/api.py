@@ -80,7 +80,7 @@ def tune(
     workers: int | None = None,
     address: str | None = None,
     run_dir: str | os.PathLike | None = None,
-    sampler: str | Sampler = "random",
+    sampler: str | Sampler = "guided",
     narrowing: NarrowingRule | str | None = None,
     tolerance: float = 0.02,
     patience: int | None = None,

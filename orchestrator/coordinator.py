@@ -28,6 +28,7 @@ from .results import best_trial, build_round_table, concat_trials, config_at, ok
 from .round_work import RoundWork
 from .extend import apply_edit
 from .stages import apply_stages
+from .guided import Guide
 from .sampling import Sampler, columns_to_rows, sample_round
 from .space import SearchSpace
 from .stopping import StopRule, stop_reason
@@ -163,8 +164,12 @@ def _evaluate_round(
     """
     r = state.round_index
     if configs is None:
+        guide = None
+        if state.history is not None:
+            budgets = (plan.budget.min, plan.budget.max) if plan.budget else None
+            guide = Guide(state.history, state.original, plan.mode, budgets)
         columns = sample_round(state.space, plan.samples_per_round, seed=plan.seed,
-                               round_index=r, sampler=plan.sampler)
+                               round_index=r, sampler=plan.sampler, guide=guide)
         configs = columns_to_rows(columns)
         base = plan.budget.base(r, plan.stop.rounds) if plan.budget else None
     else:

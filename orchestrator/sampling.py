@@ -117,11 +117,21 @@ def grid_size(space: SearchSpace, points: int) -> int:
     return int(np.prod([len(GridSampler(points).axis(space[n])) for n in space]))
 
 
-SAMPLERS: dict[str, type] = {"random": RandomSampler, "sobol": SobolSampler, "grid": GridSampler}
+def _guided() -> Any:
+    from .guided import GuidedSampler
+
+    return GuidedSampler()
+
+
+#: Sampler names and how to build each. "guided" (the default) is random candidates in the
+#: box picked by a surrogate; "random" is plain uniform draws.
+SAMPLERS: dict[str, Any] = {"guided": _guided, "random": RandomSampler, "sobol": SobolSampler,
+                            "grid": GridSampler}
+DEFAULT_SAMPLER = "guided"
 
 
 def make_sampler(sampler: str | Sampler) -> Sampler:
-    """A sampler from its name (``"random"``, ``"sobol"``) or a sampler object."""
+    """A sampler from its name (``"guided"``, ``"random"``, ``"sobol"``) or a sampler object."""
     if not isinstance(sampler, str):
         if not callable(getattr(sampler, "sample", None)):
             raise ValueError(f"sampler {sampler!r} has no sample(space, n, rng) method")
@@ -135,12 +145,24 @@ def make_sampler(sampler: str | Sampler) -> Sampler:
 
 
 def sample_round(
-    space: SearchSpace, n: int, *, seed: int, round_index: int, sampler: str | Sampler = "random"
+    space: SearchSpace,
+    n: int,
+    *,
+    seed: int,
+    round_index: int,
+    sampler: str | Sampler = "random",
+    guide: Any = None,
 ) -> Columns:
-    """The configurations of round ``round_index``: deterministic in (seed, round, space)."""
+    """The configurations of round ``round_index``: deterministic in (seed, round, space) and,
+    for a sampler that learns from the trials so far, in ``guide`` (a
+    :class:`~orchestrator.guided.Guide`: the committed history)."""
     if n < 1:
         raise ValueError(f"samples per round must be >= 1, got {n}")
-    return make_sampler(sampler).sample(space, n, round_generator(seed, round_index))
+    chosen = make_sampler(sampler)
+    rng = round_generator(seed, round_index)
+    if guide is not None and callable(getattr(chosen, "sample_guided", None)):
+        return chosen.sample_guided(space, n, rng, guide)
+    return chosen.sample(space, n, rng)
 
 
 def columns_to_rows(columns: Columns) -> list[dict[str, Any]]:

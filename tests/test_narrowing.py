@@ -129,6 +129,17 @@ def test_choices_never_in_the_elite_are_pruned_but_one_stays():
     assert "dropped b, c" in proposal.decisions[0].reason
 
 
+def test_an_edit_that_left_only_losing_choices_keeps_the_best_of_them():
+    # `sweep continue --set act=c`: the history's elite is all "a", the range holds "b", "c"
+    full = SearchSpace({"act": Choice(["a", "b", "c"]), "x": Float(0, 1)})
+    configs = [{"act": "abc"[i % 3], "x": 0.01 * i} for i in range(30)]
+    scores = [{"a": 0.0, "b": 2.0, "c": 1.0}[c["act"]] + 0.01 * c["x"] for c in configs]
+    edited = SearchSpace({"act": Choice(["b", "c"]), "x": Float(0, 1)})
+    proposal = EliteBox(prune_after=5).propose(edited, history(full, configs, scores), context(full))
+    assert proposal.space["act"].values == ("c",)
+    assert "dropped b" in proposal.decisions[0].reason
+
+
 def test_choice_with_too_few_samples_is_kept():
     space = SearchSpace({"act": Choice(["a", "b"]), "x": Float(0, 1)})
     configs = [{"act": "a", "x": 0.1 * i} for i in range(10)] + [{"act": "b", "x": 0.5}]

@@ -1,4 +1,4 @@
-"""`sweep run --review` driven through a pseudo-terminal: accept, edit via a fake $EDITOR,
+"""`sweep run --review` driven through a pseudo-terminal: edit via a fake $EDITOR, accept,
 quit, then resume."""
 
 import os
@@ -27,13 +27,15 @@ workers: 2
 seed: 2
 """
 EDITOR = """\
-import sys, yaml
+import os, sys, yaml
 path = sys.argv[1]
 data = yaml.safe_load(open(path))
 x = data["x"]
 x["high"] = x["low"] + (x["high"] - x["low"]) / 2   # halve x's proposed range
-data["act"] = {"values": ["b"]}                      # freeze act
+chosen = data["act"]["values"][-1]                   # freeze act to one of the proposed two
+data["act"] = {"values": [chosen]}
 open(path, "w").write(yaml.safe_dump(data))
+open(os.environ["CHOSEN_FILE"], "w").write(chosen)
 """
 
 
@@ -60,12 +62,13 @@ class Terminal:
 
 
 @pytest.mark.e2e
-def test_review_accept_edit_quit_then_resume(tmp_path):
+def test_review_edit_accept_quit_then_resume(tmp_path):
     (tmp_path / "c.yaml").write_text(CONFIG)
     (tmp_path / "editor.py").write_text(EDITOR)
     run = tmp_path / "run"
     controller, terminal = os.openpty()
-    env = {**os.environ, "EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}"}
+    env = {**os.environ, "EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}",
+           "CHOSEN_FILE": str(tmp_path / "act.chosen")}  # the editor notes what it froze
     exe = Path(sys.executable).with_name("sweep")
     proc = subprocess.Popen([str(exe), "run", str(tmp_path / "c.yaml"), "--review", "--run-dir", str(run)],
                             stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, env=env,
@@ -75,13 +78,13 @@ def test_review_accept_edit_quit_then_resume(tmp_path):
     try:
         out = term.expect("[Enter] accept")
         assert "review before round 2" in out and "proposed" in out
-        os.write(controller, b"\n")  # accept
-        out = term.expect("[Enter] accept")
-        assert "review before round 3" in out
         os.write(controller, b"e\n")  # edit through the fake editor
-        out = term.expect("review before round 4")
+        out = term.expect("review before round 3")
         assert "applied:" in out
         term.expect("[Enter] accept")
+        os.write(controller, b"\n")  # accept
+        out = term.expect("[Enter] accept")
+        assert "review before round 4" in out
         os.write(controller, b"q\n")  # stop; resumable
         proc.wait(timeout=60)
     finally:
@@ -95,13 +98,14 @@ def test_review_accept_edit_quit_then_resume(tmp_path):
     assert proc.returncode == 130
     ranges = pq.read_table(run / "ranges.parquet").to_pylist()
     manual = {(r["round"], r["parameter"]) for r in ranges if r["action"] == "manual"}
-    assert {(2, "x"), (2, "act")} <= manual
+    assert {(1, "x"), (1, "act")} <= manual
     resumed = subprocess.run([str(exe), "resume", str(run)], capture_output=True, text=True,
                              cwd=ROOT, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     result = TuneResult.load(run)
     assert result.rounds_run == 5 and result.table.num_rows == 50
-    (x2,) = [r for r in ranges if r["round"] == 2 and r["parameter"] == "x"]
-    rows = [r for r in result.table.to_pylist() if r["round"] == 2]
-    assert all(x2["low"] <= r["x"] <= x2["high"] for r in rows)  # the edited range was used
-    assert all(r["act"] == "b" for r in result.table.to_pylist() if r["round"] >= 2)
+    (x1,) = [r for r in ranges if r["round"] == 1 and r["parameter"] == "x"]
+    rows = [r for r in result.table.to_pylist() if r["round"] == 1]
+    assert all(x1["low"] <= r["x"] <= x1["high"] for r in rows)  # the edited range was used
+    chosen = (tmp_path / "act.chosen").read_text()
+    assert all(r["act"] == chosen for r in result.table.to_pylist() if r["round"] >= 1)
