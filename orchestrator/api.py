@@ -21,7 +21,7 @@ from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget
 from .narrowing import NarrowingRule, make_rule
 from .result import TuneResult
-from .sampling import Sampler, make_sampler
+from .sampling import Sampler, make_sampler, resolve_sampler
 from .space import Dimension, SearchSpace, as_space
 from .extend import Edit
 from .stages import parse_stages, stages_to_dict
@@ -80,7 +80,7 @@ def tune(
     workers: int | None = None,
     address: str | None = None,
     run_dir: str | os.PathLike | None = None,
-    sampler: str | Sampler = "guided",
+    sampler: str | Sampler = "auto",
     narrowing: NarrowingRule | str | None = None,
     tolerance: float = 0.02,
     patience: int | None = None,
@@ -130,11 +130,12 @@ def tune(
     if not (callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))):
         raise ConfigError(f"objective must be callable, got {objective!r}")
     try:
+        parsed_budget = Budget.parse(budget)
         plan = SweepPlan(
             space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
             stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
-            sampler=make_sampler(sampler), rule=make_rule(narrowing),
-            budget=Budget.parse(budget),
+            sampler=make_sampler(resolve_sampler(sampler, parsed_budget)),
+            rule=make_rule(narrowing), budget=parsed_budget,
             stages=stages if not isinstance(stages, (str, list, dict)) else
             parse_stages(stages, as_space(space)),
             edits=tuple(e if isinstance(e, Edit) else Edit.from_dict(e) for e in edits or ()),

@@ -13,7 +13,7 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     samples_per_round: 32
     seed: 0
     workers: 2            # default: every CPU Ray reports
-    sampler: guided       # or random, sobol, grid
+    sampler: auto         # guided (auto without a budget), random (auto with one), sobol, grid
     storage: runs         # each run writes runs/<name>-<timestamp>/
     narrowing: elite_box  # or none, or {rule: elite_box, elite_fraction: 0.2, ...}
     tolerance: 0.02       # converged when every numeric range is this narrow
@@ -293,7 +293,7 @@ class SweepConfig:
     samples_per_round: int = 32
     seed: int = 0
     workers: int | None = None
-    sampler: Any = "guided"  # "guided", "random", "sobol", or "grid" (a GridSampler once parsed)
+    sampler: Any = "auto"  # "auto", "guided", "random", "sobol", or "grid" (a GridSampler once parsed)
     storage: str = "runs"
     narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
     tolerance: float = 0.02
@@ -376,7 +376,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
-    sampler = data.get("sampler", "guided")
+    sampler = data.get("sampler", "auto")
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
     points = _int("grid_points", data.get("grid_points", 5), minimum=1)

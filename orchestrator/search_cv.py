@@ -110,7 +110,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         address: str | None = None,
         workers: int | None = None,
         narrowing: Any = None,
-        sampler: str = "guided",
+        sampler: str = "auto",
         run_dir: str | None = None,
     ) -> None:
         self.estimator = estimator

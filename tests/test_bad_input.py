@@ -34,6 +34,8 @@ CONFIG_CASES = {
     "invalid mode": ('objective: "math:sqrt"\nmode: minimise\n' + SPACE,
                      "mode: expected 'min' or 'max', got 'minimise'"),
     "not YAML": ("space: [1, 2\n", "not valid YAML (line"),
+    "unknown sampler": ('objective: "math:sqrt"\nmode: min\nsampler: gided\n' + SPACE,
+                        "sampler: unknown sampler 'gided'; did you mean 'guided'?"),
 }
 
 

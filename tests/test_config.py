@@ -41,7 +41,7 @@ def test_defaults_fill_what_is_left_out(tmp_path):
     config = load_config(write(tmp_path, 'objective: "a:b"\nmode: max\nspace: {x: {type: float, low: 0, high: 1}}\n', "my run.yaml"))
     assert config.name == "my-run"
     assert (config.rounds, config.samples_per_round, config.seed, config.workers) == (8, 32, 0, None)
-    assert config.sampler == "guided" and config.patience is None
+    assert config.sampler == "auto" and config.patience is None
 
 
 @pytest.mark.parametrize("change, message", [

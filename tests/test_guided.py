@@ -115,3 +115,36 @@ def test_with_budgets_the_picks_follow_the_full_budget_not_the_cheap_ones():
 def test_settings_are_validated(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         GuidedSampler(**kwargs)
+
+
+def test_equal_scores_and_a_fixed_parameter_do_not_break_it():
+    space = SearchSpace({"x": Float(0.0, 1.0), "k": Int(3, 3)})
+    h, _ = random_history(space, lambda c: 1.0, 12)
+    g = GuidedSampler().sample_guided(space, 8, round_generator(0, 1), Guide(h, space, "min"))
+    assert len(g["x"]) == 8 and set(g["k"]) == {3} and all(0 <= x <= 1 for x in g["x"])
+
+
+def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
+    import json
+
+    from orchestrator import tune
+    from orchestrator.sampling import resolve_sampler
+    from orchestrator.serial import SerialExecutor
+
+    assert resolve_sampler("auto", None) == "guided"
+    assert resolve_sampler("auto", object()) == "random"
+    assert resolve_sampler("sobol", object()) == "sobol"
+    space = {"x": Float(0.0, 1.0)}
+
+    def plain(c):
+        return c["x"]
+
+    def budgeted(c, b):
+        return c["x"]
+
+    for name, objective, budget in (("one", plain, None), ("mf", budgeted, (1, 9))):
+        tune(objective, space, mode="min", rounds=2, samples_per_round=9, budget=budget,
+             executor=SerialExecutor(objective, param_names=["x"]), run_dir=tmp_path / name)
+    recorded = {n: json.loads((tmp_path / n / "run.json").read_text())["config"]["sampler"]
+                for n in ("one", "mf")}
+    assert recorded == {"one": "guided", "mf": "random"}
