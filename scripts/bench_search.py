@@ -43,7 +43,7 @@ thread each.
 
 Run from the repository root (needs the ``bench`` extra: optuna)::
 
-    .venv/bin/python scripts/bench_search.py                     # everything (~15 minutes)
+    .venv/bin/python scripts/bench_search.py                     # everything (~14 minutes)
     .venv/bin/python scripts/bench_search.py --quick             # smoke run (~1 minute)
     .venv/bin/python scripts/bench_search.py --tasks branin hartmann6 --seeds 20 --json out.json
 """
@@ -529,32 +529,27 @@ def print_summary(summary: dict[str, Any], task: Task) -> None:
 def print_overview(summaries: list[dict[str, Any]], methods: Sequence[str]) -> None:
     """Two tables over every task: final loss, and evaluations to reach random's median."""
     shown = [m for m in METHODS if m in methods]
-    head = "| task | " + " | ".join(LABELS[m] for m in shown) + " |"
-    rule = "| --- |" + " ---: |" * len(shown)
-    print("\nMedian final regret (synthetic) or validation log-loss (scikit-learn), "
-          "[25th - 75th percentile]:\n")
-    print(head + "\n" + rule)
-    for s in summaries:
-        cells = []
-        for m in shown:
-            e = s["methods"].get(m)
-            cells.append("-" if e is None else
-                         f"{_num(e['median'])} [{_num(e['q25'])} - {_num(e['q75'])}]")
-        print(f"| {s['task']} | " + " | ".join(cells) + " |")
-    print("\nEvaluations to reach random search's final median (median curve; seeds that "
-          "reach it):\n")
-    print(head + "\n" + rule)
-    for s in summaries:
-        cells = []
-        for m in shown:
-            e = s["methods"].get(m)
-            if e is None:
-                cells.append("-")
-                continue
-            r = e["evals_to_random_median"]
-            where = f"{r} of {s['budget']}" if r is not None else "not reached"
-            cells.append(f"{where} ({e['seeds_reaching']}/{e['seeds']})")
-        print(f"| {s['task']} | " + " | ".join(cells) + " |")
+
+    def loss(s: dict[str, Any], e: dict[str, Any]) -> str:
+        return f"{_num(e['median'])} [{_num(e['q25'])} - {_num(e['q75'])}]"
+
+    def reach(s: dict[str, Any], e: dict[str, Any]) -> str:
+        r = e["evals_to_random_median"]
+        where = f"{r} of {s['budget']}" if r is not None else "not reached"
+        return f"{where} ({e['seeds_reaching']}/{e['seeds']})"
+
+    for title, cell in (
+        ("Median final regret (synthetic) or validation log-loss (scikit-learn), "
+         "[25th - 75th percentile]", loss),
+        ("Evaluations to reach random search's final median (median curve; seeds that "
+         "reach it)", reach),
+    ):
+        print(f"\n{title}:\n")
+        print("| task | " + " | ".join(LABELS[m] for m in shown) + " |")
+        print("| --- |" + " ---: |" * len(shown))
+        for s in summaries:
+            cells = [cell(s, s["methods"][m]) if m in s["methods"] else "-" for m in shown]
+            print(f"| {s['task']} | " + " | ".join(cells) + " |")
 
 
 def check_targets(summaries: list[dict[str, Any]]) -> list[str]:
