@@ -21,7 +21,7 @@ from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget
 from .narrowing import NarrowingRule, make_rule
 from .result import TuneResult
-from .sampling import Sampler, make_sampler, resolve_sampler
+from .sampling import DEFAULT_SAMPLER, Sampler, make_sampler, resolve_sampler
 from .space import Dimension, SearchSpace, as_space
 from .extend import Edit
 from .stages import parse_stages, stages_to_dict
@@ -80,7 +80,7 @@ def tune(
     workers: int | None = None,
     address: str | None = None,
     run_dir: str | os.PathLike | None = None,
-    sampler: str | Sampler = "auto",
+    sampler: str | Sampler = DEFAULT_SAMPLER,
     narrowing: NarrowingRule | str | None = None,
     tolerance: float = 0.02,
     patience: int | None = None,

@@ -42,7 +42,7 @@ import yaml
 from .errors import ConfigError, did_you_mean
 from .objectives import resolve_objective
 from .narrowing import EliteBox, NarrowingRule, NoNarrowing
-from .sampling import SAMPLERS
+from .sampling import DEFAULT_SAMPLER, SAMPLERS
 from .space import Choice, Dimension, Float, Int, SearchSpace
 
 MODES = ("min", "max")
@@ -293,7 +293,7 @@ class SweepConfig:
     samples_per_round: int = 32
     seed: int = 0
     workers: int | None = None
-    sampler: Any = "auto"  # "auto", "guided", "random", "sobol", or "grid" (a GridSampler once parsed)
+    sampler: Any = DEFAULT_SAMPLER  # a name in SAMPLERS ("grid": a GridSampler once parsed)
     storage: str = "runs"
     narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
     tolerance: float = 0.02
@@ -376,7 +376,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     name = data.get("name", default_name)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
-    sampler = data.get("sampler", "auto")
+    sampler = data.get("sampler", DEFAULT_SAMPLER)
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
     points = _int("grid_points", data.get("grid_points", 5), minimum=1)

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from .results import decode_column, ok_scores
+from .sampling import RandomSampler, from_unit
 from .space import Choice, SearchSpace, _encode_choice
 
 Columns = dict[str, list[Any]]
@@ -72,11 +73,11 @@ class GuidedSampler:
                 raise ValueError(f"{key} must be a whole number >= 2, got {value!r}")
         if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
             raise ValueError(f"restarts must be a whole number >= 0, got {restarts!r}")
-        self.restarts = restarts
         if not 0 <= local_fraction < 1:
             raise ValueError(f"local_fraction must be in [0, 1), got {local_fraction!r}")
         if not local_scale > 0:
             raise ValueError(f"local_scale must be > 0, got {local_scale!r}")
+        self.restarts = restarts
         self.local_fraction = local_fraction
         self.local_scale = local_scale
         self.candidates = candidates
@@ -86,26 +87,27 @@ class GuidedSampler:
 
     # Without history the sampler is uniform in the box (the ``Sampler`` protocol).
     def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
-        return _uniform(space, n, rng)
+        return RandomSampler().sample(space, n, rng)
 
     def sample_guided(
         self, space: SearchSpace, n: int, rng: np.random.Generator, guide: Guide
     ) -> Columns:
-        history = guide.history
-        if history is None or ok_scores(history)[0].size < max(self.min_trials, 2):
-            return _uniform(space, n, rng)
+        uniform = RandomSampler()
+        ranked = _Ranked.of(guide)
+        if ranked is None or ranked.rows.size < max(self.min_trials, 2):
+            return uniform.sample(space, n, rng)
         guided = min(n, self.max_guided)
         size = max(self.candidates, 2 * guided)
         local = int(self.local_fraction * size)
-        pool = _uniform(space, size - local, rng)
+        pool = uniform.sample(space, size - local, rng)
         if local:
-            near = _near_best(space, guide, local, self.local_scale, rng)
+            near = _near_best(space, guide, ranked, local, self.local_scale, rng)
             for name in space:
                 pool[name].extend(near[name])
-        rest = _uniform(space, n - guided, rng) if n > guided else None
-        picks = self._pick(pool, space, guide, guided, rng)
+        rest = uniform.sample(space, n - guided, rng) if n > guided else None
+        picks = self._pick(pool, guide, ranked, guided, rng)
         if picks is None:  # the model could not be fitted: stay uniform in the box
-            return _uniform(space, n, rng)
+            return uniform.sample(space, n, rng)
         out = {name: [pool[name][i] for i in picks] for name in space}
         if rest is not None:
             for name in space:
@@ -114,25 +116,17 @@ class GuidedSampler:
 
     # -- the surrogate -------------------------------------------------------------------
     def _pick(
-        self, pool: Columns, space: SearchSpace, guide: Guide, n: int, rng: np.random.Generator
+        self, pool: Columns, guide: Guide, ranked: "_Ranked", n: int, rng: np.random.Generator
     ) -> list[int] | None:
-        from scipy.stats import rankdata
-
         history = guide.history
         assert history is not None
-        idx, scores = ok_scores(history)
-        if guide.budgets is not None:  # a budget may be missing on rows of a failed start
-            has = np.array([b is not None for b in history.column("budget").to_pylist()])[idx]
-            idx, scores = idx[has], scores[has]
-        if idx.size < 2:
-            return None
-        ranks = rankdata(-scores if guide.mode == "max" else scores) - 1  # 0 = best; ties share
+        idx, ranks = ranked.rows, ranked.ranks
         keep = np.arange(idx.size)
         if idx.size > self.max_train:  # the best half of the budget, and a spread of the rest
-            best = np.argsort(ranks, kind="stable")
             half = self.max_train // 2
             keep = np.sort(np.concatenate([
-                best[:half], rng.choice(best[half:], self.max_train - half, replace=False)]))
+                ranked.order[:half],
+                rng.choice(ranked.order[half:], self.max_train - half, replace=False)]))
         rows = idx[keep]
         x = features(guide.original, {name: _column(history, name, dim, rows)
                                       for name, dim in guide.original.items()})
@@ -159,22 +153,38 @@ class GuidedSampler:
         return chosen
 
 
-def _uniform(space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
-    unit = rng.random((n, len(space)))
-    return {name: space[name].sample_from_unit(unit[:, j]) for j, name in enumerate(space)}
+@dataclass(frozen=True)
+class _Ranked:
+    """The ok trials of the history (with a budget, in multi-fidelity sweeps), ranked once."""
+
+    rows: np.ndarray  # row indices into the history, in trial order
+    ranks: np.ndarray  # each row's rank, 0 = best; ties share the mean rank
+    order: np.ndarray  # positions into ``rows``, best first (ties in trial order)
+
+    @classmethod
+    def of(cls, guide: Guide) -> "_Ranked | None":
+        from scipy.stats import rankdata
+
+        if guide.history is None:
+            return None
+        idx, scores = ok_scores(guide.history)
+        if guide.budgets is not None:  # a budget may be missing on rows of a failed start
+            has = guide.history.column("budget").is_valid().to_numpy(zero_copy_only=False)[idx]
+            idx, scores = idx[has], scores[has]
+        key = -scores if guide.mode == "max" else scores
+        return cls(idx, rankdata(key) - 1, np.argsort(key, kind="stable"))
 
 
 def _near_best(
-    space: SearchSpace, guide: Guide, n: int, scale: float, rng: np.random.Generator,
-    best: int = 5,
+    space: SearchSpace, guide: Guide, ranked: _Ranked, n: int, scale: float,
+    rng: np.random.Generator, best: int = 5,
 ) -> Columns:
     """``n`` candidates scattered around the ``best`` trials so far, inside the box: each
     numeric coordinate moves by a normal step of ``scale`` box widths; a choice stays with
     probability 0.8."""
     history = guide.history
     assert history is not None
-    idx, scores = ok_scores(history)
-    top = idx[np.argsort(-scores if guide.mode == "max" else scores, kind="stable")[:best]]
+    top = ranked.rows[ranked.order[:best]]
     parent = rng.integers(top.size, size=n)
     unit = np.empty((n, len(space)))
     for j, (name, dim) in enumerate(space.items()):
@@ -193,8 +203,7 @@ def _near_best(
             continue
         at = (dim.scaled_values(np.asarray(values, dtype=float)) - lo) / (hi - lo)
         unit[:, j] = at[parent] + scale * rng.standard_normal(n)
-    unit = np.clip(unit, 0.0, 1.0 - 1e-12)
-    return {name: space[name].sample_from_unit(unit[:, j]) for j, name in enumerate(space)}
+    return from_unit(space, np.clip(unit, 0.0, 1.0 - 1e-12))
 
 
 def _column(table: pa.Table, name: str, dim: Any, rows: np.ndarray) -> list[Any]:
@@ -228,7 +237,7 @@ def _normal_scores(ranks: np.ndarray, total: int) -> np.ndarray:
 
 def _thompson(
     x: np.ndarray, y: np.ndarray, xc: np.ndarray, n: int, rng: np.random.Generator,
-    restarts: int = 1,
+    restarts: int,
 ) -> np.ndarray:
     """``n`` joint posterior draws of the surrogate at the candidates ``xc`` (columns)."""
     from sklearn.exceptions import ConvergenceWarning

@@ -240,8 +240,8 @@ class EliteBox:
             else:
                 keep.append(value)
         if not keep:  # an edit left only losing choices: keep the best-ranked of them
-            best = next((values[row] for row in order
-                         if values[row] in {_encode_choice(v) for v in dim.values}), None)
+            allowed = {_encode_choice(v) for v in dim.values}
+            best = next((values[row] for row in order if values[row] in allowed), None)
             keep = [v for v in dim.values if _encode_choice(v) == best] or [dim.values[0]]
             dropped = [v for v in dropped if v not in keep]
         if not dropped:

@@ -39,7 +39,8 @@ class Sampler(Protocol):
         ...
 
 
-def _from_unit(space: SearchSpace, unit: np.ndarray) -> Columns:
+def from_unit(space: SearchSpace, unit: np.ndarray) -> Columns:
+    """Configurations (as columns) from points of the unit cube, one row per point."""
     return {name: space[name].sample_from_unit(unit[:, j]) for j, name in enumerate(space)}
 
 
@@ -49,7 +50,7 @@ class RandomSampler:
     name = "random"
 
     def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
-        return _from_unit(space, rng.random((n, len(space))))
+        return from_unit(space, rng.random((n, len(space))))
 
 
 class SobolSampler:
@@ -65,7 +66,7 @@ class SobolSampler:
             # Sobol's balance is best at powers of two; other sizes are still fine here.
             warnings.simplefilter("ignore", UserWarning)
             unit = engine.random(n)
-        return _from_unit(space, unit)
+        return from_unit(space, unit)
 
 
 class GridSampler:
@@ -128,7 +129,7 @@ def _guided() -> Any:
 #: multi-fidelity sweeps, where it is random (see :func:`resolve_sampler`).
 SAMPLERS: dict[str, Any] = {"auto": _guided, "guided": _guided, "random": RandomSampler,
                             "sobol": SobolSampler, "grid": GridSampler}
-DEFAULT_SAMPLER = "auto"
+DEFAULT_SAMPLER = "auto"  # what tune, configs and SweepSearchCV use when none is given
 
 
 def resolve_sampler(sampler: Any, budget: Any) -> Any:

@@ -33,6 +33,7 @@ from workers.estimator import EstimatorObjective, TuningData
 
 from .api import tune
 from .result import TuneResult
+from .sampling import DEFAULT_SAMPLER
 from .space import Choice, Dimension, Float, Int, SearchSpace, _native
 
 
@@ -110,7 +111,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         address: str | None = None,
         workers: int | None = None,
         narrowing: Any = None,
-        sampler: str = "auto",
+        sampler: str = DEFAULT_SAMPLER,
         run_dir: str | None = None,
     ) -> None:
         self.estimator = estimator

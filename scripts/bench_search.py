@@ -285,14 +285,6 @@ class RealObjective:
                 "test_accuracy": float(model.score(x_test, y_test))}
 
 
-@dataclass(frozen=True)
-class Synthetic:
-    fn: Callable[[dict[str, Any]], float]
-
-    def __call__(self, c: dict[str, Any]) -> float:
-        return float(self.fn(c))
-
-
 # -- the tasks --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
@@ -303,6 +295,7 @@ class Task:
     real: bool
     f_star: float | None = None  # the known optimum (synthetic tasks)
     floor: float | None = None  # the best regret inside the declared ranges (outside task)
+    fn: Callable[[dict[str, Any]], float] | None = None  # a synthetic task's function
     note: str = ""
 
     @property
@@ -310,22 +303,20 @@ class Task:
         return self.rounds * self.per_round
 
     def objective(self, seed: int) -> Callable[[dict[str, Any]], float]:
-        if self.real:
-            return RealObjective(self.name, seed)
-        return Synthetic(globals()[self.name])
+        return RealObjective(self.name, seed) if self.real else self.fn
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
     Task("branin", (F("x1", -5, 10), F("x2", 0, 15)), 10, 20, False, f_star=0.397887,
-         note="2-D, three global minima"),
+         fn=branin, note="2-D, three global minima"),
     Task("hartmann6", tuple(F(f"x{i}", 0, 1) for i in range(1, 7)), 10, 20, False,
-         f_star=-3.322368, note="6-D, multimodal"),
+         f_star=-3.322368, fn=hartmann6, note="6-D, multimodal"),
     Task("rosenbrock_log", tuple(F(f"x{i}", 1e-2, 1e2, log=True) for i in range(1, 5)), 10, 20,
-         False, f_star=0.0, note="4-D, log ranges, curved valley"),
+         False, f_star=0.0, fn=rosenbrock_log, note="4-D, log ranges, curved valley"),
     Task("outside", (F("lr", 1e-5, 1e-2, log=True, hard=False),
                      F("wd", 1e-6, 1e-1, log=True, hard=False),
                      F("dropout", 0.0, 0.8, hard=(0.0, 1.0))), 10, 20, False, f_star=0.0,
-         floor=1.0, note="3-D, log ranges, lr optimum a decade above the range"),
+         floor=1.0, fn=outside, note="3-D, log ranges, lr optimum a decade above the range"),
     Task("svc_wine", (F("C", 1e-2, 1e3, log=True, hard=False),
                       F("gamma", 1e-4, 1e1, log=True, hard=False)), 10, 10, True,
          note="RBF SVC, 5-fold CV log-loss"),
@@ -500,15 +491,12 @@ def print_summary(summary: dict[str, Any], task: Task) -> None:
     kind = "validation log-loss" if task.real else "regret"
     print(f"\n### {task.name}: {task.note}; {task.budget} evaluations "
           f"(sweep {task.rounds} x {task.per_round}), {kind}")
-    extra = ""
-    if task.real:
-        extra = " test log-loss | test accuracy |"
-    if task.floor is not None:
-        extra = f" below the in-range floor {task.floor:g} |"
-    print(f"| method | median {kind} | 25-75 % | evaluations to reach random's median |"
-          f"{extra} wall s |")
-    print("| --- | ---: | ---: | ---: |" + (" ---: |" * (2 if task.real else 1 if task.floor
-                                                      is not None else 0)) + " ---: |")
+    extra = (["test log-loss", "test accuracy"] if task.real else
+             [f"below the in-range floor {task.floor:g}"] if task.floor is not None else [])
+    columns = ["method", f"median {kind}", "25-75 %", "evaluations to reach random's median",
+               *extra, "wall s"]
+    print("| " + " | ".join(columns) + " |")
+    print("| --- |" + " ---: |" * (len(columns) - 1))
     budget = summary["budget"]
     for m, e in summary["methods"].items():
         reach = e["evals_to_random_median"]
