@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import ray
 from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
-from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, error_batch
+from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, batch_from_bytes, error_batch
 
 from .errors import ExecutionError, SweepInterrupted, first_line
 from .round_work import RoundWork, WorkItem
@@ -118,7 +118,7 @@ class RoundRunner:
 
     def _finished_shard(self, shard: _Shard) -> None:
         try:
-            batch = ray.get(shard.ref)
+            batch = batch_from_bytes(ray.get(shard.ref))
         except _DIED:
             self._collect_finished(shard.worker)  # results that made it out before the death
             lost = [shard, *self._worker_lost(shard.worker, kill=False)]
@@ -147,7 +147,7 @@ class RoundRunner:
             if shard.ref not in ready:
                 continue
             try:
-                batch = ray.get(shard.ref)
+                batch = batch_from_bytes(ray.get(shard.ref))
             except (*_DIED, RayTaskError):
                 continue
             self.pending.pop(shard.ref, None)

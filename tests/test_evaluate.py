@@ -1,9 +1,18 @@
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workers.evaluate import RESERVED_COLUMNS, RESULT_SCHEMA, evaluate_shard
+from workers.evaluate import (
+    RESERVED_COLUMNS,
+    RESULT_SCHEMA,
+    batch_from_bytes,
+    batch_to_bytes,
+    evaluate_shard,
+)
 
 
 def run(objective, configs, taken=RESERVED_COLUMNS):
@@ -65,3 +74,45 @@ def test_metrics_become_columns_and_clashing_names_are_prefixed():
 def test_long_error_messages_are_truncated():
     (row,) = run(lambda c: (_ for _ in ()).throw(RuntimeError("x" * 10_000)), [{}])
     assert row["status"] == "failed" and len(row["error"]) <= 2000
+
+
+def test_result_batches_survive_the_trip_from_worker_to_coordinator():
+    def objective(c):
+        if c["x"] == 1:
+            raise ValueError("bad x: é")
+        return {"score": c["x"] / 2, "tag": f"t{c['x']}"} if c["x"] else {"score": 0.0}
+
+    configs = [{"x": i} for i in range(4)]
+    batch = evaluate_shard(objective, shard_id=7, trial_ids=[5, 6, 7, 2**40], configs=configs,
+                           worker="wörker", taken_names=RESERVED_COLUMNS)
+    batch.validate(full=True)
+    back = batch_from_bytes(batch_to_bytes(batch))
+    assert back.equals(batch) and back.schema == batch.schema
+    rows = back.to_pylist()
+    assert [r["trial_id"] for r in rows] == [5, 6, 7, 2**40]
+    assert [r["score"] for r in rows] == [0.0, None, 1.0, 1.5]
+    assert [r["tag"] for r in rows] == [None, None, "t2", "t3"]
+    assert rows[1]["error"] == "ValueError: bad x: é" and rows[0]["error"] is None
+    assert back.column("score").null_count == 1 and back.column("error").null_count == 3
+    assert {r["worker"] for r in rows} == {"wörker"}
+
+
+def test_an_empty_shard_gives_an_empty_batch_with_the_schema():
+    batch = evaluate_shard(lambda c: 0.0, shard_id=0, trial_ids=[], configs=[], worker="w")
+    assert batch.num_rows == 0 and batch.schema.equals(RESULT_SCHEMA)
+
+
+def test_a_worker_builds_its_results_without_importing_pandas():
+    # pyarrow's pa.array imports pandas on first use (about 0.2 s); a worker's first shard
+    # paid that while the shards queued behind it waited.
+    code = (
+        "import sys\n"
+        "from workers.evaluate import batch_to_bytes, evaluate_shard\n"
+        "b = evaluate_shard(lambda c: {'score': 1.0, 'm': 'x'}, shard_id=0, trial_ids=[0, 1],"
+        " configs=[{}, {}], worker='w')\n"
+        "batch_to_bytes(b)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert out.stdout.strip() == "False"

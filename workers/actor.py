@@ -1,9 +1,9 @@
 """The long-lived Ray worker actor.
 
 One actor per worker slot, created once per sweep: it unpickles the objective once, then
-evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns Arrow
-record batches. The coordinator keeps each actor's queue short, so workers pull work as
-they finish it.
+evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns each
+result batch as Arrow IPC bytes. The coordinator keeps each actor's queue short, so workers
+pull work as they finish it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import pyarrow as pa
-
-from .evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
+from .evaluate import RESERVED_COLUMNS, batch_to_bytes, bind_data, evaluate_shard
 
 
 class SweepWorker:
@@ -55,8 +53,9 @@ class SweepWorker:
         trial_ids: Sequence[int],
         configs: Sequence[dict[str, Any]],
         budgets: Sequence[float | None] | None = None,
-    ) -> pa.RecordBatch:
-        return evaluate_shard(
+    ) -> bytes:
+        """Evaluates one shard; its result batch comes back as Arrow IPC bytes."""
+        return batch_to_bytes(evaluate_shard(
             self._objective,
             shard_id=shard_id,
             trial_ids=trial_ids,
@@ -64,4 +63,4 @@ class SweepWorker:
             worker=self._name,
             taken_names=self._taken,
             budgets=budgets,
-        )
+        ))
