@@ -239,7 +239,8 @@ def _thompson(
     x: np.ndarray, y: np.ndarray, xc: np.ndarray, n: int, rng: np.random.Generator,
     restarts: int,
 ) -> np.ndarray:
-    """``n`` joint posterior draws of the surrogate at the candidates ``xc`` (columns)."""
+    """``n`` joint posterior draws of the latent function at the candidates ``xc`` (columns).
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
@@ -252,6 +253,10 @@ def _thompson(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, y)
+        # Draw the function, not new noisy observations of it: without the fitted white
+        # noise on the diagonal, a rugged objective (a large fitted noise) still ranks the
+        # candidates by the model instead of by independent noise.
+        gp.kernel_ = gp.kernel_.k1
         mean, cov = gp.predict(xc, return_cov=True)
     cov = 0.5 * (cov + cov.T)
     jitter = 1e-9 * max(float(np.mean(np.diag(cov))), 1e-12)

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.guided import Guide, GuidedSampler
+from orchestrator.guided import Guide, GuidedSampler, _thompson
 from orchestrator.results import encode_column
 from orchestrator.sampling import RandomSampler, make_sampler, round_generator, sample_round
 
@@ -148,3 +148,18 @@ def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
     recorded = {n: json.loads((tmp_path / n / "run.json").read_text())["config"]["sampler"]
                 for n in ("one", "mf")}
     assert recorded == {"one": "guided", "mf": "random"}
+
+
+
+def test_thompson_draws_are_of_the_function_not_of_new_noisy_scores():
+    # A trend plus noise of std 0.5: where the data are dense, the function is known to
+    # about +-0.1, while new noisy scores would still scatter by 0.5. Drawing the latter
+    # would rank candidates by noise on rugged objectives.
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 1))
+    y = np.sin(6 * x[:, 0]) + 0.5 * rng.standard_normal(200)
+    xc = np.linspace(0.1, 0.9, 30)[:, None]
+    draws = _thompson(x, y, xc, 300, np.random.default_rng(1), restarts=0)
+    assert draws.shape == (30, 300)
+    assert np.mean(draws.std(axis=1)) < 0.25
+    assert np.corrcoef(draws.mean(axis=1), np.sin(6 * xc[:, 0]))[0, 1] > 0.9
