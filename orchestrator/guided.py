@@ -6,9 +6,10 @@ uniformly, a quarter (``local_fraction``) scattered closely around the five best
 far - fits a Gaussian process to the trials so far (inputs in each parameter's search scale,
 normalised by its original width; choices one-hot; with budgets, log budget as one more
 input and the picks judged at the full budget; scores replaced by their normal scores, so one
-huge loss cannot flatten the model) and keeps the candidates that independent draws from the
-posterior (Thompson sampling) rank best: one draw per configuration, so a round is a spread of
-promising points rather than one point repeated.
+huge loss cannot flatten the model) and keeps the candidates that independent draws of the
+function from the posterior (Thompson sampling; the fitted white noise is left out of the
+draws) rank best: one draw per configuration, so a round is a spread of promising points
+rather than one point repeated.
 
 It falls back to uniform draws in the box when there is too little history (round 0, or
 fewer than ``min_trials`` ok trials) and when the model cannot be fitted. Only the first
