@@ -116,3 +116,9 @@ def test_a_worker_builds_its_results_without_importing_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_error_text_that_is_not_valid_unicode_still_becomes_a_failed_row():
+    # A lone surrogate (as from os.fsdecode of a bad file name) cannot be encoded as UTF-8.
+    (row,) = run(lambda c: (_ for _ in ()).throw(OSError("cannot open \udcff.csv")), [{}])
+    assert row["status"] == "failed" and row["error"] == "OSError: cannot open ?.csv"

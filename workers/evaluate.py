@@ -144,7 +144,7 @@ def _strings(values: Sequence[str | None]) -> pa.Array:
     """An Arrow string array; ``None`` entries become nulls."""
     n = len(values)
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
-    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    encoded = [b"" if v is None else v.encode("utf-8", "replace") for v in values]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
     kind = pa.large_string() if offsets[-1] >= 2**31 else pa.string()
