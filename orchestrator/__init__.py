@@ -33,7 +33,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # SweepSearchCV imports scikit-learn; load it only when asked for.
+    # SweepSearchCV imports scikit-learn, WorkerPool imports Ray; load them when asked for.
+    if name == "WorkerPool":
+        from .execution import WorkerPool
+
+        return WorkerPool
     if name == "SweepSearchCV":
         from .search_cv import SweepSearchCV
 
@@ -71,6 +75,7 @@ __all__ = [
     "SweepPlan",
     "SweepSearchCV",
     "TuneResult",
+    "WorkerPool",
     "evaluate_test",
     "extend",
     "load_config",

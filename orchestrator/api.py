@@ -100,6 +100,7 @@ def tune(
     edits: Any = (),
     initial_decisions: Any = (),
     review: Callable[..., Any] | None = None,
+    pool: Any = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -122,6 +123,11 @@ def tune(
     not re-run and the configurations are those an uninterrupted run would have sampled; a
     finished run is returned unchanged. ``should_stop`` is polled; when it returns True the
     sweep stops after committing what finished (raising ``SweepInterrupted``).
+
+    ``pool`` (a running :class:`~orchestrator.execution.WorkerPool`) runs the sweep on the
+    pool's workers instead of starting new ones, which saves Ray's actor start (0.3-0.9 s)
+    on every sweep after the pool's first; ``workers`` may then ask for fewer than the pool
+    has.
 
     >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
     >>> result.best_config  # doctest: +SKIP
@@ -164,9 +170,12 @@ def tune(
     if executor is None:
         from .execution import RayExecutor
 
+        if pool is not None and (address is not None or worker_resources):
+            raise ConfigError("with pool=..., set address and worker_resources on the "
+                              "WorkerPool, not on the sweep")
         executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
                                address=address, data=data, trial_timeout_s=trial_timeout_s,
-                               worker_resources=worker_resources)
+                               worker_resources=worker_resources, pool=pool)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")

@@ -87,6 +87,173 @@ def connect(address: str | None) -> bool:
     return True
 
 
+def actor_options(
+    resources: dict[str, Any], requested: int | None, address: str | None
+) -> tuple[dict[str, Any], int]:
+    """Ray options of each worker actor, and how many workers there are.
+
+    ``resources`` (num_cpus, num_gpus - fractions allowed -, memory, resources) come from
+    the config; the default is one CPU each, one worker per CPU. More workers than CPUs
+    share them rather than wait forever. On a cluster, workers spread over the nodes.
+    """
+    cluster = ray.cluster_resources()
+    cpus = float(cluster.get("CPU", 1.0))
+    need = float(resources.get("num_cpus", 1.0))
+    if requested:
+        count = requested
+    elif resources.get("num_gpus"):
+        count = max(1, int(float(cluster.get("GPU", 0.0)) / float(resources["num_gpus"])))
+    else:
+        count = max(1, int(cpus / need)) if need > 0 else max(1, int(cpus))
+    options: dict[str, Any] = {"num_cpus": min(need, cpus / count) if cpus > 0 else 0}
+    if resources.get("num_gpus"):
+        options["num_gpus"] = float(resources["num_gpus"])
+    if resources.get("memory"):
+        options["memory"] = int(resources["memory"])
+    if resources.get("resources"):
+        options["resources"] = dict(resources["resources"])
+    if address is not None:
+        options["scheduling_strategy"] = "SPREAD"
+    return options, count
+
+
+def _check_workers(workers: Any) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+
+
+def _wait_ready(refs: list[Any], count: int) -> None:
+    """Wait for ``count`` workers to be ready; Ray's errors become clear ones."""
+    try:
+        ray.get(refs, timeout=_READY_TIMEOUT_S)
+    except GetTimeoutError:
+        raise ExecutionError(
+            f"{count} workers did not start within {_READY_TIMEOUT_S} s; "
+            "the cluster may lack free CPUs (try --workers with a smaller number)"
+        ) from None
+    except (RayActorError, RayTaskError) as exc:
+        cause = getattr(exc, "cause", None) or exc
+        raise ExecutionError(
+            f"the objective could not be loaded on a worker: {type(cause).__name__}: "
+            f"{first_line(cause)}. Is its module importable from the folder you run sweep in?"
+        ) from None
+
+
+class WorkerPool:
+    """Worker actors kept between sweeps, so Ray starts them once rather than per sweep.
+
+    Starting W actors costs Ray 0.3-0.9 s (new worker processes, imports); a notebook or
+    a script that runs many sweeps pays it once with a pool::
+
+        with WorkerPool(workers=2) as pool:
+            for seed in range(5):
+                tune(objective, space, mode="min", seed=seed, pool=pool)
+
+    Each sweep hands its own objective (and data) to the pool's workers; a worker that dies
+    or is stopped for a time limit is replaced inside the pool. One sweep at a time uses a
+    pool, and the pool holds its workers' CPUs while it runs (a sweep started without it
+    waits for free ones). Leaving the ``with`` block ends the workers, and Ray too if the
+    pool started it.
+    The worker processes live on, so a module a worker imported once stays imported: after
+    editing the objective's module, start a new pool.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        address: str | None = None,
+        worker_resources: dict[str, Any] | None = None,
+    ) -> None:
+        _check_workers(workers)
+        self._requested = workers
+        self._address = address
+        self._resources = dict(worker_resources or {})
+        self._options: dict[str, Any] = {}
+        self._actors: list[Any] = []
+        self._started_ray = False
+        self._busy = False
+        self.startup_s = 0.0
+
+    @property
+    def workers(self) -> int:
+        return len(self._actors)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._actors)
+
+    def __enter__(self) -> "WorkerPool":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def start(self) -> "WorkerPool":
+        """Start the workers (and a local Ray if none is up); a no-op when running."""
+        if self._actors:
+            return self
+        self._started_ray = connect(self._address)
+        started = time.perf_counter()
+        try:
+            self._options, count = actor_options(self._resources, self._requested,
+                                                 self._address)
+            self._actors = [self._new_actor() for _ in range(count)]
+            _wait_ready([a.ready.remote() for a in self._actors], count)
+        except BaseException:
+            self.close()
+            raise
+        self.startup_s = time.perf_counter() - started
+        return self
+
+    def _new_actor(self) -> Any:
+        return ray.remote(SweepWorker).options(**self._options).remote()
+
+    def close(self) -> None:
+        """End the workers, and Ray if this pool started it."""
+        for actor in self._actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone
+                pass
+        self._actors.clear()
+        self._busy = False
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+            self._started_ray = False
+
+    # -- used by RayExecutor -------------------------------------------------------------
+    def acquire(self, workers: int | None) -> tuple[list[Any], dict[str, Any]]:
+        """The actors (the first ``workers`` of them) and their options, for one sweep."""
+        if not self._actors:
+            raise ExecutionError("the worker pool is not running; use it inside `with "
+                                 "WorkerPool(...) as pool:` or call pool.start()")
+        if self._busy:
+            raise ExecutionError("the worker pool is running another sweep; one sweep at a "
+                                 "time uses a pool")
+        if workers is not None and workers > len(self._actors):
+            raise ExecutionError(f"workers={workers} but the pool has {len(self._actors)} "
+                                 "workers; start the pool with more")
+        self._busy = True
+        return list(self._actors[: workers or len(self._actors)]), dict(self._options)
+
+    def release(self, actors: Sequence[Any], busy: Sequence[bool]) -> None:
+        """Take the sweep's actors back; one still running something is replaced."""
+        for i, actor in enumerate(actors):
+            if busy[i] or actor is None:
+                try:
+                    if actor is not None:
+                        ray.kill(actor, no_restart=True)
+                except Exception:  # already gone
+                    pass
+                actor = self._new_actor()
+            if i < len(self._actors):
+                self._actors[i] = actor
+        self._busy = False
+
+
 class RayExecutor:
     """W long-lived :class:`~workers.actor.SweepWorker` actors fed with shards.
 
@@ -106,10 +273,12 @@ class RayExecutor:
         trial_timeout_s: float | None = None,
         max_worker_deaths: int = 2,
         worker_resources: dict[str, Any] | None = None,
+        pool: WorkerPool | None = None,
     ) -> None:
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                    or workers < 1):
-            raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+        _check_workers(workers)
+        if pool is not None and (address is not None or worker_resources):
+            raise ValueError("with a worker pool, set address and worker resources on the "
+                             "pool, not on the sweep")
         self._objective = objective
         self._param_names = list(param_names)
         self._requested = workers
@@ -126,6 +295,8 @@ class RayExecutor:
         self._names: list[str] = []
         self._started_ray = False
         self._shard_counter = 0
+        self._pool = pool
+        self._last: dict[int, Any] = {}  # worker index -> its latest shard's reference
         self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
 
     @property
@@ -137,7 +308,8 @@ class RayExecutor:
         return bool(self._actors)
 
     def __enter__(self) -> "RayExecutor":
-        self._started_ray = connect(self._address)
+        if self._pool is None:
+            self._started_ray = connect(self._address)
         started = time.perf_counter()
         try:
             self._start_actors()
@@ -151,8 +323,6 @@ class RayExecutor:
         self.close()
 
     def _start_actors(self) -> None:
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        options = self._actor_options(cpus)
         try:
             payload = ray.cloudpickle.dumps(self._objective)
         except Exception as exc:
@@ -160,57 +330,25 @@ class RayExecutor:
                 f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}); "
                 "define it at module level or make what it captures picklable"
             ) from None
+        if self._pool is not None:  # from here on, close() hands the actors back
+            self._actors, options = self._pool.acquire(self._requested)
+            self._count = len(self._actors)
+        else:
+            options, self._count = actor_options(self._resources, self._requested,
+                                                 self._address)
+        self._names = [f"w{i}" for i in range(self._count)]
         paths = objective_import_paths(self._objective)
         # Shared data goes into the object store once; each actor reads it from there.
         data_ref = None if self._data is None else ray.put(self._data)
         self._spawn_args = (ray.remote(SweepWorker), options, payload, paths, data_ref)
-        count = self._count
-        for i in range(count):
-            self._actors.append(None)
-            self._names.append(f"w{i}")
-            self.replace_actor(i)
-        try:
-            ray.get([a.ready.remote() for a in self._actors], timeout=_READY_TIMEOUT_S)
-        except GetTimeoutError:
-            raise ExecutionError(
-                f"{count} workers did not start within {_READY_TIMEOUT_S} s; "
-                "the cluster may lack free CPUs (try --workers with a smaller number)"
-            ) from None
-        except (RayActorError, RayTaskError) as exc:
-            cause = getattr(exc, "cause", None) or exc
-            raise ExecutionError(
-                f"the objective could not be loaded on a worker: {type(cause).__name__}: "
-                f"{first_line(cause)}. Is its module importable from the folder you run sweep in?"
-            ) from None
-
-    def _actor_options(self, cpus: float) -> dict[str, Any]:
-        """Ray options of each worker actor, and how many there are (``self._count``).
-
-        ``worker_resources`` (num_cpus, num_gpus - fractions allowed -, memory, resources)
-        come from the config; the default is one CPU each, one worker per CPU. More workers
-        than CPUs share them rather than wait forever. On a cluster, workers spread over
-        the nodes.
-        """
-        res = self._resources
-        need = float(res.get("num_cpus", 1.0))
-        gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        if self._requested:
-            count = self._requested
-        elif res.get("num_gpus"):
-            count = max(1, int(gpus / float(res["num_gpus"])))
+        if self._pool is not None:  # the pool's workers take this sweep's objective
+            ready = [a.load.remote(payload, name=self._names[i], param_names=self._param_names,
+                                   import_paths=paths, data=data_ref)
+                     for i, a in enumerate(self._actors)]
         else:
-            count = max(1, int(cpus / need)) if need > 0 else max(1, int(cpus))
-        self._count = count
-        options: dict[str, Any] = {"num_cpus": min(need, cpus / count) if cpus > 0 else 0}
-        if res.get("num_gpus"):
-            options["num_gpus"] = float(res["num_gpus"])
-        if res.get("memory"):
-            options["memory"] = int(res["memory"])
-        if res.get("resources"):
-            options["resources"] = dict(res["resources"])
-        if self._address is not None:
-            options["scheduling_strategy"] = "SPREAD"
-        return options
+            self._actors = [None] * self._count
+            ready = [self.replace_actor(i) for i in range(self._count)]
+        _wait_ready(ready, self._count)
 
     def replace_actor(self, index: int, *, kill: bool = False) -> Any:
         """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
@@ -231,9 +369,11 @@ class RayExecutor:
     def submit(self, index: int, shard_id: int, items: list[Any]) -> Any:
         """Send a shard to worker ``index``; returns the reference to its result batch."""
         budgets = None if items[0].budget is None else [it.budget for it in items]
-        return self._actors[index].run_shard.remote(
+        ref = self._actors[index].run_shard.remote(
             shard_id, [it.key for it in items], [it.config for it in items], budgets
         )
+        self._last[index] = ref
+        return ref
 
     def next_shard_id(self) -> int:
         self._shard_counter += 1
@@ -248,6 +388,11 @@ class RayExecutor:
         return list(self._names)
 
     def close(self) -> None:
+        if self._pool is not None:  # the workers go back to the pool, idle or replaced
+            if self._actors:
+                self._pool.release(self._actors, self._still_running())
+                self._actors = []
+            return
         for actor in self._actors:
             try:
                 if actor is not None:
@@ -258,6 +403,17 @@ class RayExecutor:
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
             self._started_ray = False
+
+    def _still_running(self) -> list[bool]:
+        """Per worker: is its latest shard unfinished (a sweep stopped early, an error)?"""
+        busy = [False] * len(self._actors)
+        refs = {i: ref for i, ref in self._last.items() if i < len(busy)}
+        if refs:
+            done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=0)
+            finished = set(done)
+            for i, ref in refs.items():
+                busy[i] = ref not in finished
+        return busy
 
     def run_round(
         self,

@@ -108,3 +108,31 @@ def bad_outputs(config):
     ]
     k = int(x * 10)
     return cases[k]() if k < len(cases) else x
+
+
+def pid_bowl(config):
+    """shifted_bowl, with the worker's process id as a metric."""
+    import os
+
+    return {**shifted_bowl(config), "pid": os.getpid()}
+
+
+def pid_line(config):
+    """A different objective (minimum at x = 1), with the worker's process id."""
+    import os
+
+    return {"score": -config["x"], "pid": os.getpid()}
+
+
+def _refuse_to_load(message):
+    raise RuntimeError(message)
+
+
+class LoadsNowhere:
+    """An objective that fails to unpickle on a worker (like one whose module is missing)."""
+
+    def __call__(self, config):
+        return config["x"]
+
+    def __reduce__(self):
+        return (_refuse_to_load, ("this objective cannot be loaded here",))

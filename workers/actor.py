@@ -1,7 +1,7 @@
 """The long-lived Ray worker actor.
 
-One actor per worker slot, created once per sweep: it unpickles the objective once, then
-evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns each
+One actor per worker slot, created once per sweep (or once per worker pool, then handed
+each sweep's objective): it unpickles the objective once, then evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns each
 result batch as Arrow IPC bytes. The coordinator keeps each actor's queue short, so workers
 pull work as they finish it.
 """
@@ -23,9 +23,28 @@ class SweepWorker:
     it is loaded here, after ``import_paths`` are put on ``sys.path``, so an objective from
     the user's own module imports the same way it did on the driver. ``data`` arrives from
     the Ray object store (read once per worker) and is bound to the objective.
+
+    A worker of a :class:`~orchestrator.execution.WorkerPool` starts with no objective and
+    is handed one per sweep by :meth:`load`.
     """
 
     def __init__(
+        self,
+        objective_payload: bytes | None = None,
+        *,
+        name: str = "",
+        param_names: Sequence[str] = (),
+        import_paths: Sequence[str] = (),
+        data: Any = None,
+    ) -> None:
+        self._objective: Any = None
+        self._name = name
+        self._taken: frozenset[str] = frozenset(RESERVED_COLUMNS)
+        if objective_payload is not None:
+            self.load(objective_payload, name=name, param_names=param_names,
+                      import_paths=import_paths, data=data)
+
+    def load(
         self,
         objective_payload: bytes,
         *,
@@ -33,15 +52,18 @@ class SweepWorker:
         param_names: Sequence[str],
         import_paths: Sequence[str] = (),
         data: Any = None,
-    ) -> None:
+    ) -> str:
+        """Takes the objective of a (new) sweep; returns the worker's name once loaded."""
         for path in reversed(list(import_paths)):
             if path not in sys.path and os.path.isdir(path):
                 sys.path.insert(0, path)
         from ray import cloudpickle
 
+        self._objective = None  # a failed load leaves no objective of an earlier sweep
         self._objective = bind_data(cloudpickle.loads(objective_payload), data)
         self._name = name
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
+        return name
 
     def ready(self) -> str:
         """Returns the worker's name once the objective has loaded."""
