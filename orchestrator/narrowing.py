@@ -19,7 +19,12 @@ small rounds (see DESIGN.md): per numeric parameter, in its own scale (log10 for
    narrowing - the user's coarse range may simply be wrong - within hard limits.
 
 Integers are rounded outward. Choices that had at least ``prune_after`` ok trials and never
-reached the elite are dropped (the incumbent's choice always stays).
+reached the elite are dropped (the incumbent's choice always stays). The prototypes used 6;
+the default is 12 because an elite of three cannot tell choices apart after six trials each
+(with three choices, an equally good one is missing from it about a third of the time by
+chance alone), and on the search-quality benchmark's MLP, where the activation is a choice,
+12 lowered the median validation loss from 0.0743 to 0.0696 (seeds 0-19) and from 0.0735 to
+0.0673 (seeds 100-119).
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ class EliteBox:
     incumbent_margin: float = 0.1
     edge_fraction: float = 0.2
     grow_fraction: float = 0.25
-    prune_after: int = 6
+    prune_after: int = 12
 
     def __post_init__(self) -> None:
         for name in ("min_elite", "min_ok", "prune_after"):

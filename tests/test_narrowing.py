@@ -47,6 +47,17 @@ def test_shrinks_around_an_interior_optimum():
     assert "width x0." in proposal.decisions[0].reason
 
 
+def test_the_elite_decides_within_the_shrink_band():
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    agreeing = grid_history(space, lambda c: (c["x"] - 0.4) ** 2, n=40)
+    two_basins = grid_history(  # the deeper basin inside, so no edge grows
+        space, lambda c: min(abs(c["x"] - 0.3), abs(c["x"] - 0.95) + 0.002), n=40, seed=2)
+    narrow = EliteBox().propose(space, agreeing, context(space)).space["x"]
+    wide = EliteBox().propose(space, two_basins, context(space)).space["x"]
+    assert narrow.high - narrow.low == pytest.approx(0.5)  # an elite that agrees: halved
+    assert wide.high - wide.low == pytest.approx(0.7)  # one over two basins: the slowest shrink
+
+
 def test_log_range_narrows_in_log_space():
     space = SearchSpace({"lr": Float(1e-6, 1e-1, log=True)})
     h = grid_history(space, lambda c: (math.log10(c["lr"]) + 3) ** 2, n=40)
@@ -138,6 +149,18 @@ def test_an_edit_that_left_only_losing_choices_keeps_the_best_of_them():
     proposal = EliteBox(prune_after=5).propose(edited, history(full, configs, scores), context(full))
     assert proposal.space["act"].values == ("c",)
     assert "dropped b" in proposal.decisions[0].reason
+
+
+def test_by_default_a_choice_needs_twelve_ok_trials_before_it_is_dropped():
+    space = SearchSpace({"act": Choice(["a", "b", "c"]), "x": Float(0, 1)})
+
+    def proposal(n):
+        configs = [{"act": "abc"[i % 3], "x": 0.01 * i} for i in range(n)]
+        scores = [{"a": 0.0, "b": 1.0, "c": 2.0}[c["act"]] + 0.01 * c["x"] for c in configs]
+        return EliteBox().propose(space, history(space, configs, scores), context(space))
+
+    assert proposal(33).space["act"].values == ("a", "b", "c")  # 11 trials each: kept
+    assert proposal(36).space["act"].values == ("a",)  # 12 each: b and c dropped
 
 
 def test_choice_with_too_few_samples_is_kept():
