@@ -140,7 +140,35 @@ def _wait_ready(refs: list[Any], count: int) -> None:
         ) from None
 
 
-class WorkerPool:
+class _ActorOwner:
+    """What a pool and an executor share: a list of worker actors, and maybe Ray itself."""
+
+    _actors: list[Any]
+    _started_ray: bool
+
+    @property
+    def workers(self) -> int:
+        return len(self._actors)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._actors)
+
+    def _end_actors(self) -> None:
+        """Kill every actor, then stop Ray if this object started it."""
+        for actor in self._actors:
+            try:
+                if actor is not None:
+                    ray.kill(actor)
+            except Exception:  # already gone
+                pass
+        self._actors.clear()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+            self._started_ray = False
+
+
+class WorkerPool(_ActorOwner):
     """Worker actors kept between sweeps, so Ray starts them once rather than per sweep.
 
     Starting W actors costs Ray 0.3-0.9 s (new worker processes, imports); a notebook or
@@ -176,14 +204,6 @@ class WorkerPool:
         self._busy = False
         self.startup_s = 0.0
 
-    @property
-    def workers(self) -> int:
-        return len(self._actors)
-
-    @property
-    def running(self) -> bool:
-        return bool(self._actors)
-
     def __enter__(self) -> "WorkerPool":
         self.start()
         return self
@@ -213,16 +233,8 @@ class WorkerPool:
 
     def close(self) -> None:
         """End the workers, and Ray if this pool started it."""
-        for actor in self._actors:
-            try:
-                ray.kill(actor)
-            except Exception:  # already gone
-                pass
-        self._actors.clear()
         self._busy = False
-        if self._started_ray and ray.is_initialized():
-            ray.shutdown()
-            self._started_ray = False
+        self._end_actors()
 
     # -- used by RayExecutor -------------------------------------------------------------
     def acquire(self, workers: int | None) -> tuple[list[Any], dict[str, Any]]:
@@ -254,7 +266,7 @@ class WorkerPool:
         self._busy = False
 
 
-class RayExecutor:
+class RayExecutor(_ActorOwner):
     """W long-lived :class:`~workers.actor.SweepWorker` actors fed with shards.
 
     Use as a context manager: actors start on entry and are killed on exit; Ray itself is
@@ -298,14 +310,6 @@ class RayExecutor:
         self._pool = pool
         self._last: dict[int, Any] = {}  # worker index -> its latest shard's reference
         self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
-
-    @property
-    def workers(self) -> int:
-        return len(self._actors)
-
-    @property
-    def running(self) -> bool:
-        return bool(self._actors)
 
     def __enter__(self) -> "RayExecutor":
         if self._pool is None:
@@ -393,16 +397,7 @@ class RayExecutor:
                 self._pool.release(self._actors, self._still_running())
                 self._actors = []
             return
-        for actor in self._actors:
-            try:
-                if actor is not None:
-                    ray.kill(actor)
-            except Exception:  # already gone
-                pass
-        self._actors.clear()
-        if self._started_ray and ray.is_initialized():
-            ray.shutdown()
-            self._started_ray = False
+        self._end_actors()
 
     def _still_running(self) -> list[bool]:
         """Per worker: is its latest shard unfinished (a sweep stopped early, an error)?"""
