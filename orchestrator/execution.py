@@ -182,9 +182,8 @@ class WorkerPool(_ActorOwner):
     or is stopped for a time limit is replaced inside the pool. One sweep at a time uses a
     pool, and the pool holds its workers' CPUs while it runs (a sweep started without it
     waits for free ones). Leaving the ``with`` block ends the workers, and Ray too if the
-    pool started it.
-    The worker processes live on, so a module a worker imported once stays imported: after
-    editing the objective's module, start a new pool.
+    pool started it. The worker processes live on between sweeps, so a module a worker
+    imported once stays imported: after editing the objective's module, start a new pool.
     """
 
     def __init__(
@@ -253,6 +252,10 @@ class WorkerPool(_ActorOwner):
 
     def release(self, actors: Sequence[Any], busy: Sequence[bool]) -> None:
         """Take the sweep's actors back; one still running something is replaced."""
+        if not self._actors:  # the pool was closed meanwhile: nothing to return them to
+            self._actors = list(actors)
+            self._end_actors()
+            return
         for i, actor in enumerate(actors):
             if busy[i] or actor is None:
                 try:
