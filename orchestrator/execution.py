@@ -19,7 +19,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import (
+    GetTimeoutError,
+    RayActorError,
+    RayError,
+    RayTaskError,
+    WorkerCrashedError,
+)
 
 from workers.actor import SweepWorker
 
@@ -121,6 +127,17 @@ def _check_workers(workers: Any) -> None:
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+
+
+def _died(ref: Any) -> bool:
+    """Whether a finished call's worker died (not: the call raised inside a live worker)."""
+    try:
+        ray.get(ref, timeout=0)
+    except (RayActorError, WorkerCrashedError):
+        return True
+    except Exception:  # an error of the call itself, or not finished: the worker lives
+        return False
+    return False
 
 
 def _wait_ready(refs: list[Any], count: int) -> None:
@@ -252,21 +269,23 @@ class WorkerPool(_ActorOwner):
 
     def release(self, actors: Sequence[Any], busy: Sequence[bool]) -> None:
         """Take the sweep's actors back; one still running something is replaced."""
-        if not self._actors:  # the pool was closed meanwhile: nothing to return them to
-            self._actors = list(actors)
-            self._end_actors()
-            return
-        for i, actor in enumerate(actors):
-            if busy[i] or actor is None:
-                try:
-                    if actor is not None:
-                        ray.kill(actor, no_restart=True)
-                except Exception:  # already gone
-                    pass
-                actor = self._new_actor()
-            if i < len(self._actors):
-                self._actors[i] = actor
-        self._busy = False
+        try:
+            if not self._actors:  # the pool was closed meanwhile: nothing to return them to
+                self._actors = list(actors)
+                self._end_actors()
+                return
+            for i, actor in enumerate(actors):
+                if busy[i] or actor is None:
+                    try:
+                        if actor is not None:
+                            ray.kill(actor, no_restart=True)
+                    except Exception:  # already gone
+                        pass
+                    actor = self._new_actor()
+                if i < len(self._actors):
+                    self._actors[i] = actor
+        finally:
+            self._busy = False
 
 
 class RayExecutor(_ActorOwner):
@@ -349,9 +368,16 @@ class RayExecutor(_ActorOwner):
         data_ref = None if self._data is None else ray.put(self._data)
         self._spawn_args = (ray.remote(SweepWorker), options, payload, paths, data_ref)
         if self._pool is not None:  # the pool's workers take this sweep's objective
-            ready = [a.load.remote(payload, name=self._names[i], param_names=self._param_names,
+            loads = [a.load.remote(payload, name=self._names[i], param_names=self._param_names,
                                    import_paths=paths, data=data_ref)
                      for i, a in enumerate(self._actors)]
+            self._last = dict(enumerate(loads))  # a load still running at close: replaced
+            done, _ = ray.wait(loads, num_returns=len(loads), timeout=_READY_TIMEOUT_S)
+            finished = set(done)
+            # A pool worker that died since the last sweep is started afresh, not blamed
+            # on the objective.
+            ready = [self.replace_actor(i) if ref in finished and _died(ref) else ref
+                     for i, ref in enumerate(loads)]
         else:
             self._actors = [None] * self._count
             ready = [self.replace_actor(i) for i in range(self._count)]
@@ -361,6 +387,7 @@ class RayExecutor(_ActorOwner):
         """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
 
         Returns a reference that resolves once the new worker is ready."""
+        self._last.pop(index, None)  # the old worker's shard says nothing about the new one
         if kill and self._actors[index] is not None:
             try:
                 ray.kill(self._actors[index], no_restart=True)
@@ -396,21 +423,22 @@ class RayExecutor(_ActorOwner):
 
     def close(self) -> None:
         if self._pool is not None:  # the workers go back to the pool, idle or replaced
-            if self._actors:
-                self._pool.release(self._actors, self._still_running())
-                self._actors = []
+            actors, self._actors = self._actors, []
+            if actors:
+                self._pool.release(actors, self._still_running(actors))
             return
         self._end_actors()
 
-    def _still_running(self) -> list[bool]:
-        """Per worker: is its latest shard unfinished (a sweep stopped early, an error)?"""
-        busy = [False] * len(self._actors)
+    def _still_running(self, actors: Sequence[Any]) -> list[bool]:
+        """Per worker: must the pool replace it? Its latest call (a shard, or loading the
+        objective) is unfinished - a sweep stopped early, an error - or its worker died."""
+        busy = [False] * len(actors)
         refs = {i: ref for i, ref in self._last.items() if i < len(busy)}
         if refs:
             done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=0)
             finished = set(done)
             for i, ref in refs.items():
-                busy[i] = ref not in finished
+                busy[i] = ref not in finished or _died(ref)
         return busy
 
     def run_round(

@@ -77,6 +77,17 @@ def test_a_worker_that_dies_is_replaced_inside_the_pool(plain, pool, tmp_path):
     assert again.table.num_rows == 8 and len(pids(again)) == 2
 
 
+def test_a_pool_worker_that_died_between_sweeps_is_started_afresh(pool, tmp_path):
+    import ray
+
+    dead = pool._actors[0]
+    ray.kill(dead, no_restart=True)
+    result = tune(pid_bowl, SPACE, mode="min", rounds=1, samples_per_round=8, seed=6,
+                  pool=pool, run_dir=tmp_path / "run")
+    assert result.table.num_rows == 8 and len(pids(result)) == 2
+    assert dead not in pool._actors and pool.workers == 2
+
+
 def test_an_objective_that_cannot_load_leaves_the_pool_usable(pool, tmp_path):
     with pytest.raises(ExecutionError, match="could not be loaded on a worker.*cannot be loaded"):
         tune(LoadsNowhere(), {"x": Float(0.0, 1.0)}, mode="min", rounds=1,
