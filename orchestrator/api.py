@@ -170,9 +170,6 @@ def tune(
     if executor is None:
         from .execution import RayExecutor
 
-        if pool is not None and (address is not None or worker_resources):
-            raise ConfigError("with pool=..., set address and worker_resources on the "
-                              "WorkerPool, not on the sweep")
         executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
                                address=address, data=data, trial_timeout_s=trial_timeout_s,
                                worker_resources=worker_resources, pool=pool)

@@ -29,7 +29,7 @@ from ray.exceptions import (
 
 from workers.actor import SweepWorker
 
-from .errors import ExecutionError, first_line
+from .errors import ConfigError, ExecutionError, first_line
 from .round_work import RoundWork
 from .sharding import ShardSizer
 
@@ -311,8 +311,8 @@ class RayExecutor(_ActorOwner):
     ) -> None:
         _check_workers(workers)
         if pool is not None and (address is not None or worker_resources):
-            raise ValueError("with a worker pool, set address and worker resources on the "
-                             "pool, not on the sweep")
+            raise ConfigError("with pool=..., set address and worker_resources on the "
+                              "WorkerPool, not on the sweep")
         self._objective = objective
         self._param_names = list(param_names)
         self._requested = workers

@@ -1,9 +1,9 @@
 """The long-lived Ray worker actor.
 
 One actor per worker slot, created once per sweep (or once per worker pool, then handed
-each sweep's objective): it unpickles the objective once, then evaluates shard after shard (:func:`workers.evaluate.evaluate_shard`) and returns each
-result batch as Arrow IPC bytes. The coordinator keeps each actor's queue short, so workers
-pull work as they finish it.
+each sweep's objective): it unpickles the objective once, then evaluates shard after shard
+(:func:`workers.evaluate.evaluate_shard`) and returns each result batch as Arrow IPC bytes.
+The coordinator keeps each actor's queue short, so workers pull work as they finish it.
 """
 
 from __future__ import annotations
