@@ -122,3 +122,45 @@ def test_an_error_text_that_is_not_valid_unicode_still_becomes_a_failed_row():
     # A lone surrogate (as from os.fsdecode of a bad file name) cannot be encoded as UTF-8.
     (row,) = run(lambda c: (_ for _ in ()).throw(OSError("cannot open \udcff.csv")), [{}])
     assert row["status"] == "failed" and row["error"] == "OSError: cannot open ?.csv"
+
+
+class _BadStr(Exception):
+    def __str__(self):
+        raise RuntimeError("cannot describe myself")
+
+
+class _BadFloat:
+    def __float__(self):
+        raise ValueError("no float here")
+
+
+class _BadRepr(float):
+    def __repr__(self):
+        raise RuntimeError("no repr either")
+
+
+@pytest.mark.parametrize("outcome, status, error", [
+    (lambda: 10**400, "invalid", "score is too large for a float"),
+    (lambda: -(10**400), "invalid", "score is too large for a float"),
+    (lambda: {"score": 10**400}, "invalid", "score is too large for a float"),
+    (lambda: {"score": 1.0, "big": 10**400}, "ok", None),
+    (lambda: {"score": 1.0, "odd": _BadFloat()}, "ok", None),
+    (lambda: {"score": 1.0, object(): 2.0}, "ok", None),
+    (lambda: _BadFloat(), "invalid", "score must be a finite number"),
+    (lambda: (_ for _ in ()).throw(_BadStr()), "failed", "_BadStr: <str() of the error raised"),
+])
+def test_any_return_value_or_exception_becomes_exactly_one_row(outcome, status, error):
+    """Whatever an objective returns or raises, the shard goes on: one row per configuration."""
+    rows = run(lambda c: outcome() if c["x"] == 1 else 0.5, [{"x": 0}, {"x": 1}, {"x": 2}])
+    assert [r["trial_id"] for r in rows] == [10, 11, 12]
+    assert rows[0]["status"] == rows[2]["status"] == "ok"
+    assert rows[1]["status"] == status, rows[1]
+    if error is not None:
+        assert error in rows[1]["error"]
+    else:
+        assert rows[1]["score"] == 1.0
+
+
+def test_a_huge_metric_is_kept_as_text_not_lost():
+    (row,) = run(lambda c: {"score": 1.0, "big": 10**400}, [{"x": 1}])
+    assert row["status"] == "ok" and row["big"].startswith("1000")

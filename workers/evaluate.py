@@ -83,14 +83,35 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def safe_text(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, shortened; never raises (an object's own ``__repr__`` may)."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001 - the value's own code failed
+        text = f"<{type(value).__name__} whose repr() raised {type(exc).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _score_of(result: Any) -> tuple[str, float | None, str | None, Mapping[str, Any] | None]:
-    """Classify one objective return value: (status, score, error, metrics)."""
+    """Classify one objective return value: (status, score, error, metrics); never raises.
+
+    The objective's value runs its own code here (``__float__``, a Mapping's methods), so
+    whatever that raises makes the row ``invalid`` rather than failing the shard.
+    """
+    try:
+        return _classify(result)
+    except Exception as exc:  # noqa: BLE001
+        return (STATUS_INVALID, None, f"the result could not be read ({type(exc).__name__} "
+                f"from {type(result).__name__})", None)
+
+
+def _classify(result: Any) -> tuple[str, float | None, str | None, Mapping[str, Any] | None]:
     metrics = None
     if isinstance(result, Mapping):
         if "score" not in result:
             keys = ", ".join(sorted(map(str, result))) or "none"
             return STATUS_INVALID, None, f"dict result has no 'score' key (keys: {keys})", None
-        metrics = {k: v for k, v in result.items() if k != "score"}
+        metrics = {k: v for k, v in dict(result).items() if k != "score"}
         result = result["score"]
     if getattr(result, "ndim", None) == 0 and hasattr(result, "item"):  # a 0-d numpy array
         result = result.item()
@@ -98,17 +119,27 @@ def _score_of(result: Any) -> tuple[str, float | None, str | None, Mapping[str, 
         return (
             STATUS_INVALID,
             None,
-            f"score must be a finite number, got {type(result).__name__}: {result!r:.200}",
+            f"score must be a finite number, got {type(result).__name__}: {safe_text(result)}",
             metrics,
         )
-    score = float(result)
+    try:
+        score = float(result)
+    except OverflowError:
+        return STATUS_INVALID, None, "score is too large for a float (above ~1.8e308)", metrics
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        return (STATUS_INVALID, None, f"score must be a finite number, got "
+                f"{type(result).__name__} whose float() raised {type(exc).__name__}", metrics)
     if not math.isfinite(score):
         return STATUS_INVALID, None, f"score is {score!r}", metrics
     return STATUS_OK, score, None, metrics
 
 
 def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    try:
+        message = str(exc)
+    except Exception as inner:  # noqa: BLE001 - the exception's own __str__ failed
+        message = f"<str() of the error raised {type(inner).__name__}>"
+    text = f"{type(exc).__name__}: {message}"
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 
@@ -183,15 +214,29 @@ def _result_batch(
 
 def metric_column_name(key: str, taken: frozenset[str]) -> str:
     """The column a metric is stored in: its own name unless that name is taken."""
-    key = str(key)
+    key = _text(key)
     return f"metric_{key}" if key in taken else key
 
 
+def _text(value: Any) -> str:
+    """``str(value)``; never raises (a metric's own ``__str__`` may)."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001
+        return safe_text(value)
+
+
 def _metric_array(values: list[Any]) -> pa.Array:
+    """Numbers as float64 when every value converts; otherwise everything as text (a metric
+    too large for a float, or whose ``__float__`` fails, is kept, not lost)."""
     if all(v is None or _is_number(v) or isinstance(v, bool) for v in values):
-        return _numbers([None if v is None else float(v) for v in values], np.float64,
-                        pa.float64())
-    return _strings([None if v is None else str(v) for v in values])
+        try:
+            floats = [None if v is None else float(v) for v in values]
+        except (OverflowError, TypeError, ValueError, ArithmeticError):
+            pass
+        else:
+            return _numbers(floats, np.float64, pa.float64())
+    return _strings([None if v is None else _text(v) for v in values])
 
 
 def evaluate_shard(
