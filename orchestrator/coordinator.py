@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,20 +20,20 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .errors import ConfigError, SweepInterrupted
+from .errors import ConfigError, StoreError, SweepInterrupted
 from .fidelity import Budget, at_budget, comparable
 from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
 from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
-from .round_work import RoundWork
+from .round_work import ReplayMismatch, RoundWork
 from .extend import apply_edit
 from .stages import apply_stages
 from .guided import Guide
 from .sampling import Sampler, columns_to_rows, sample_round
 from .space import SearchSpace
 from .stopping import StopRule, stop_reason
-from .store import RunStore
+from .store import WORK_KEY, RunStore, StoreWarning
 
 
 class Executor(Protocol):
@@ -127,10 +128,12 @@ class _SweepState:
 class _RoundCommitter:
     """Commits a running round's finished evaluations every ``every_s`` seconds."""
 
-    def __init__(self, store: RunStore, round_index: int, every_s: float | None = None):
+    def __init__(self, store: RunStore, round_index: int, work: str | None = None,
+                 every_s: float | None = None):
         if every_s is None:
             every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
+        self.work = work
         self.seq = store.partial_count(round_index)
         self.buffer: list[pa.RecordBatch] = []
         self.last = time.monotonic()
@@ -143,7 +146,7 @@ class _RoundCommitter:
     def flush(self) -> None:
         if self.buffer:
             tables = [pa.Table.from_batches([b]) for b in self.buffer]
-            self.store.write_partial(self.round_index, self.seq, concat_trials(tables))
+            self.store.write_partial(self.round_index, self.seq, concat_trials(tables), self.work)
             self.seq += 1
             self.buffer = []
         self.last = time.monotonic()
@@ -175,14 +178,11 @@ def _evaluate_round(
     else:
         base = plan.budget.max if plan.budget else None
     work = RoundWork(configs, mode=plan.mode, budget=plan.budget, base=base)
-    batches: list[Any] = []
-    for table in ctx.store.load_partials(r):
-        work.replay(table)
-        batches.extend(table.combine_chunks().to_batches())
+    batches = _replay_partials(ctx.store, r, work)
     progress = None
     if ctx.on_progress is not None:
         progress = lambda done, not_ok: ctx.on_progress(r, done, work.known, not_ok)  # noqa: E731
-    committer = _RoundCommitter(ctx.store, r)
+    committer = _RoundCommitter(ctx.store, r, work.fingerprint())
     try:
         if not work.finished():
             batches += executor.run_round(work, progress, committer.add, ctx.should_stop)
@@ -192,6 +192,34 @@ def _evaluate_round(
         sweep_id=ctx.sweep_id, round_index=r, first_trial_id=state.next_trial_id,
         space=state.space, items=work.items, batches=batches,
     )
+
+
+def _replay_partials(store: RunStore, round_index: int, work: RoundWork) -> list[Any]:
+    """Take a round's partial commits into ``work``; return their batches.
+
+    A commit made for other work (its fingerprint differs: the round's configurations or
+    budgets changed since) is never attached to this work's configurations: it is left out
+    with a warning and its evaluations run again. Commits from before fingerprints were
+    recorded are checked by their keys only.
+    """
+    batches: list[Any] = []
+    expected = work.fingerprint().encode()
+    for table in store.load_partials(round_index):
+        recorded = (table.schema.metadata or {}).get(WORK_KEY)
+        if recorded is not None and recorded != expected:
+            warnings.warn(
+                f"round {round_index}: {table.num_rows} committed evaluation(s) belong to other "
+                "configurations than this round now has (its settings changed since); they are "
+                "left out and evaluated again", StoreWarning, stacklevel=2)
+            continue
+        try:
+            work.replay(table)
+        except ReplayMismatch as exc:
+            raise StoreError(f"{store.run_dir}: the committed evaluations of round {round_index} "
+                             f"do not fit the round ({exc}); was the run's config edited by "
+                             "hand?") from None
+        batches.extend(table.combine_chunks().to_batches())
+    return batches
 
 
 def _final_trials(plan: SweepPlan, table: pa.Table) -> pa.Table:

@@ -11,6 +11,8 @@ round's rows can be ordered the same way whatever order they finished in.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,10 @@ import pyarrow as pa
 from workers.evaluate import STATUS_OK
 
 from .fidelity import Budget, promotable, rung_sizes
+
+
+class ReplayMismatch(ValueError):
+    """Committed results that do not fit the round's work (another plan made them)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,15 @@ class RoundWork:
         self.items[item.key] = item
         self._ready.append(item)
 
+    def fingerprint(self) -> str:
+        """A hash of what this round evaluates: its configurations and its rungs' budgets.
+
+        Partial commits carry it, so results committed for one plan of the round are never
+        attached to the configurations of another (an edit, a changed schedule).
+        """
+        text = json.dumps([self._configs, self.rungs], sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
     # -- the executor's side -------------------------------------------------------------
     def ready_count(self) -> int:
         return len(self._ready)
@@ -79,23 +94,47 @@ class RoundWork:
 
     def record(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Take in results (``trial_id`` holds the work key); promote what is now certain."""
-        keys = batch.column("trial_id").to_pylist()
-        statuses = batch.column("status").to_pylist()
-        scores = batch.column("score").to_pylist()
-        for key, status, score in zip(keys, statuses, scores):
+        self._take_in(zip(batch.column("trial_id").to_pylist(),
+                          batch.column("status").to_pylist(),
+                          batch.column("score").to_pylist()))
+
+    def _take_in(self, rows: Any) -> None:
+        for key, status, score in rows:
             if key in self._recorded:
                 raise RuntimeError(f"evaluation {key} got a second result row")
-            self._recorded.add(key)
             item = self.items[key]
+            self._recorded.add(key)
             self._results[item.rung].append((item.index, score if status == STATUS_OK else None))
         self._promote()
 
     def replay(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Take in results committed before a restart: those evaluations are not handed out
-        again. Batches must come in the order they first arrived (promotions replay too)."""
-        keys = set(batch.column("trial_id").to_pylist())
-        self._ready = deque(item for item in self._ready if item.key not in keys)
-        self.record(batch)
+        again. Batches must come in the order they first arrived (promotions replay too).
+
+        One commit can hold a rung's results and the result of a promotion they caused, so
+        rows are taken in one at a time; a row whose evaluation does not exist yet waits
+        until the promotions before it have been made. A row that no promotion ever
+        creates does not belong to this round's work: :class:`ReplayMismatch`.
+        """
+        keys = batch.column("trial_id").to_pylist()
+        statuses = batch.column("status").to_pylist()
+        scores = batch.column("score").to_pylist()
+        waiting = list(zip(keys, statuses, scores))
+        while waiting:
+            later = []
+            for row in waiting:
+                if row[0] in self.items:
+                    self._take_in([row])
+                else:
+                    later.append(row)
+            if len(later) == len(waiting):
+                raise ReplayMismatch(
+                    f"committed results for evaluations {sorted(r[0] for r in later)[:5]} do "
+                    "not belong to this round's work"
+                )
+            waiting = later
+        done = set(keys)
+        self._ready = deque(item for item in self._ready if item.key not in done)
 
     def _outstanding(self, rung: int) -> int:
         return self._expected[rung] - len(self._results[rung])

@@ -42,6 +42,7 @@ CONFIG_FILE = "config.json"  # the run's first record, never rewritten
 TRIALS_DIR = "trials"
 PARTIAL_DIR = "_partial"  # '_' keeps it out of pyarrow's dataset discovery
 RANGES_FILE = "ranges.parquet"
+WORK_KEY = b"sweep.work"  # partial commits: the fingerprint of the round's work they belong to
 LOCK_FILE = ".lock"
 
 
@@ -209,8 +210,13 @@ class RunStore:
     def _partial_dir(self, round_index: int) -> Location:
         return self.loc.child(TRIALS_DIR, PARTIAL_DIR, f"round-{round_index:05d}")
 
-    def write_partial(self, round_index: int, seq: int, table: pa.Table) -> None:
-        """Commit finished evaluations of a running round (raw result rows)."""
+    def write_partial(self, round_index: int, seq: int, table: pa.Table,
+                      work: str | None = None) -> None:
+        """Commit finished evaluations of a running round (raw result rows); ``work`` is the
+        fingerprint of the round's work they belong to (kept in the file's metadata)."""
+        if work is not None:
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   WORK_KEY: work.encode()})
         loc = self._partial_dir(round_index).child(f"part-{seq:06d}.parquet")
         loc.write_atomic(lambda fh: pq.write_table(table, fh))
         crash_point("partial")
@@ -219,6 +225,10 @@ class RunStore:
         """A running round's partial commits, in the order they were written."""
         files = self._partial_dir(round_index).list("part-*.parquet")
         return [t for t in map(_read_parquet, files) if t is not None]
+
+    def has_partials(self, round_index: int) -> bool:
+        """Whether a round that is not committed has committed evaluations."""
+        return self.partial_count(round_index) > 0
 
     def partial_count(self, round_index: int) -> int:
         """How many partial files a round has (readable or not): the next one's number."""

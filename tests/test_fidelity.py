@@ -118,3 +118,39 @@ def test_comparable_picks_the_highest_budget_with_enough_ok_trials():
     assert set(comparable(t, 50).column("budget").to_pylist()) == {1.0}  # most ok trials
     plain = pa.table({"budget": pa.array([None, None], pa.float64()), "status": ["ok", "ok"], "score": [1.0, 2.0]})
     assert comparable(plain, 5).num_rows == 2
+
+
+def _result_rows(items, score):
+    return pa.table({"trial_id": [i.key for i in items], "status": ["ok"] * len(items),
+                     "score": [score(i) for i in items]})
+
+
+@pytest.mark.parametrize("split", ["one_commit", "two_commits", "row_by_row"])
+def test_replay_of_a_commit_holding_a_promotion_and_its_result(split):
+    """A partial commit can hold rung-0 results and the rung-1 result they promoted (one
+    commit every 2 s, trials far shorter): replay must rebuild the same work, not raise."""
+    configs = [{"x": i / 9} for i in range(9)]
+    score = lambda item: (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget  # noqa: E731
+    live = RoundWork(configs, mode="min", budget=Budget(1, 9), base=1)
+    arrived = []
+    while not live.finished() and len(arrived) < 12:
+        items = live.take(3)
+        batch = _result_rows(items, score)
+        live.record(batch)
+        arrived.append(batch)
+    assert any(k >= 9 for b in arrived for k in b.column("trial_id").to_pylist())  # promotions
+    rows = pa.concat_tables(arrived)
+    if split == "one_commit":
+        commits = [rows]
+    elif split == "two_commits":
+        commits = [rows.slice(0, 5), rows.slice(5)]
+    else:
+        commits = [rows.slice(i, 1) for i in range(rows.num_rows)]
+    again = RoundWork(configs, mode="min", budget=Budget(1, 9), base=1)
+    for table in commits:
+        again.replay(table)
+    assert set(again.items) == set(live.items)
+    assert again.known == live.known and again.finished() == live.finished()
+    rest = again.take(100)
+    assert sorted(i.key for i in rest) == sorted(i.key for i in live.take(100))
+    assert not {i.key for i in rest} & set(rows.column("trial_id").to_pylist())
