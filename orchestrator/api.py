@@ -101,6 +101,7 @@ def tune(
     initial_decisions: Any = (),
     review: Callable[..., Any] | None = None,
     pool: Any = None,
+    stop_after_round: int | None = None,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -180,7 +181,8 @@ def tune(
         if store.metadata().get("state") == "finished":
             return TuneResult.load(store.run_dir)
         with store.locked():
-            return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review)
+            return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review,
+                               stop_after_round)
     run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
     if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
@@ -225,6 +227,7 @@ def _run_locked(
     on_progress: Callable[[int, int, int, int], None] | None,
     should_stop: Callable[[], bool] | None,
     review: Callable[..., Any] | None = None,
+    stop_after_round: int | None = None,
 ) -> TuneResult:
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
                                  updated_at=_now())
@@ -234,7 +237,8 @@ def _run_locked(
                                   workers_start_s=round(running.startup_s, 4))
             return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
                              on_round=on_round, on_progress=on_progress,
-                             should_stop=should_stop, review=review)
+                             should_stop=should_stop, review=review,
+                             stop_after_round=stop_after_round)
     except (KeyboardInterrupt, SweepInterrupted):
         store.update_metadata(state="interrupted", updated_at=_now())
         raise

@@ -3,6 +3,7 @@
     sweep run CONFIG [--address A] [--workers N] [--run-dir DIR] [--seed S]
     sweep resume RUN_DIR [--address A] [--workers N]
     sweep continue RUN_DIR --rounds N [--set P.low=V] [--set P.high=V] [--set P=V] [--release P]
+                   [--discard-partial]
     sweep validate CONFIG
     sweep show RUN_DIR [--top K]
     sweep submit CONFIG --address http://HEAD:8265 [--storage DIR | --run-dir DIR] [--wait]
@@ -231,7 +232,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
     out = make_reporter(json_events=args.json, quiet=args.quiet)
     return _supervised(out, args.run_dir, lambda stop: extend(
         args.run_dir, rounds=args.rounds, ranges=bounds, freeze=freeze, release=release,
-        address=args.address, on_round=out.round, on_progress=out.progress, should_stop=stop))
+        address=args.address, discard_partial=args.discard_partial, on_round=out.round,
+        on_progress=out.progress, should_stop=stop))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -286,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace a bound, or freeze a parameter at a value (repeatable)")
     more.add_argument("--release", action="append", metavar="P",
                       help="unfreeze a parameter (back to its last range; repeatable)")
+    more.add_argument("--discard-partial", action="store_true",
+                      help="a round the run stopped in the middle of: drop its committed "
+                           "evaluations and sample it anew with the edits (default: finish "
+                           "it as planned first)")
     more.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
     _output_flags(more)
     more.set_defaults(func=cmd_continue)

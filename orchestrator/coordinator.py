@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .errors import ConfigError, StoreError, SweepInterrupted
+from .errors import ConfigError, StoreError, SweepInterrupted, SweepPaused
 from .fidelity import Budget, at_budget, comparable
 from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
 from .ranges import initial_rows, ranges_rows
@@ -349,8 +349,14 @@ def run_sweep(
     on_progress: Callable[[int, int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     review: Callable[[SearchSpace, Proposal, int], Any] | None = None,
+    stop_after_round: int | None = None,
 ) -> TuneResult:
-    """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``."""
+    """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``.
+
+    ``stop_after_round``: pause (:class:`~orchestrator.errors.SweepPaused`) once that round
+    is committed, unless the sweep ends there anyway; ``sweep continue`` uses it to finish
+    a half-done round as it was planned before applying its edits.
+    """
     ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop, review)
     state = restore_state(plan, store)
     started = time.monotonic()
@@ -377,6 +383,9 @@ def run_sweep(
             store.write_ranges(pa.concat_tables(state.ranges))
         state.previous, state.space = state.space, proposal.space
         state.round_index += 1
+        if stop_after_round is not None and state.round_index > stop_after_round \
+                and state.reason is None:
+            raise SweepPaused(f"paused after round {stop_after_round}")
     store.write_ranges(pa.concat_tables(state.ranges))
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:

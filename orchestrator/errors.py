@@ -48,3 +48,7 @@ class ExecutionError(SweepError):
 
 class SweepInterrupted(SweepError):
     """The sweep was stopped on request (Ctrl+C, SIGTERM); what finished is committed."""
+
+
+class SweepPaused(SweepInterrupted):
+    """The sweep stopped at a round boundary it was asked to stop at (not a user's stop)."""

@@ -8,7 +8,12 @@
 - the edits apply to the ranges the run ended with (its final proposal) and are recorded in
   the ranges table as decisions with action ``manual``;
 - earlier rows are never touched; the edits are kept in the run's config (``edits``), so a
-  later ``sweep resume`` replays them exactly.
+  later ``sweep resume`` replays them exactly;
+- a round the run stopped in the middle of (Ctrl+C, a kill) is first finished as it was
+  planned - its committed evaluations belong to its planned configurations and budgets - and
+  the edits start with the round after it; ``discard_partial=True`` (``--discard-partial``)
+  drops that round's committed evaluations instead, with a warning saying how many, and the
+  round is sampled anew with the edits.
 
 Every edit is checked first, like a config; an invalid one changes nothing.
 """
@@ -16,13 +21,14 @@ Every edit is checked first, like a config; an invalid one changes nothing.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, StoreError, SweepPaused
 from .narrowing import Decision, Proposal
 from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
 
@@ -137,9 +143,14 @@ def extend(
     freeze: Mapping[str, Any] | None = None,
     release: Iterable[str] = (),
     address: str | None = None,
+    discard_partial: bool = False,
     **run_kwargs: Any,
 ) -> Any:
-    """Run ``rounds`` more rounds of the run in ``run_dir``, after the given edits."""
+    """Run ``rounds`` more rounds of the run in ``run_dir``, after the given edits.
+
+    A round left half-done is finished as planned first (or, with ``discard_partial``, its
+    committed evaluations are dropped and it is sampled anew); see the module docstring.
+    """
     from .config import parse_config
     from .result import TuneResult
     from .runner import run_config
@@ -158,9 +169,39 @@ def extend(
     done = TuneResult.load(store.run_dir)
     edit = Edit(done.rounds_run, dict(ranges or {}), dict(freeze or {}), tuple(release))
     check_edit(edit, done.final_space, done.space or done.final_space)
+    half_done = store.first_missing_round()
+    if store.has_partials(half_done):
+        if discard_partial:
+            dropped = store.partial_rows(half_done)
+            store.clear_partials(half_done)
+            warnings.warn(f"round {half_done} was not finished: discarded {dropped} committed "
+                          "evaluation(s) of it; the round is sampled anew with the edits",
+                          ContinueWarning, stacklevel=2)
+        else:
+            warnings.warn(f"round {half_done} was not finished: finishing it as planned before "
+                          "the edits, which start with the round after it (discard_partial / "
+                          "--discard-partial drops its committed evaluations instead)",
+                          ContinueWarning, stacklevel=2)
+            planned = parse_config(meta["config"], default_name=str(meta.get("name") or "sweep"))
+            try:
+                run_config(planned, address=address, run_dir=store.run_dir, resume=True,
+                           stop_after_round=half_done, evaluate_test_set=False, **run_kwargs)
+            except SweepPaused:
+                pass
+            meta = store.metadata()
+            if meta.get("selection_round") is not None:
+                raise ConfigError(f"{store.run_dir} finished with a full-budget selection "
+                                  "round; it cannot be continued")
+            done = TuneResult.load(store.run_dir)
+            edit = Edit(done.rounds_run, edit.bounds, edit.freeze, edit.release)
+            check_edit(edit, done.final_space, done.space or done.final_space)
     record = dict(meta["config"])
     record["rounds"] = done.rounds_run + rounds
     record["edits"] = [*record.get("edits", []), edit.to_dict()]
     config = parse_config(record, default_name=str(meta.get("name") or "sweep"))
     store.update_metadata(config=record, state="continuing")
     return run_config(config, address=address, run_dir=store.run_dir, resume=True, **run_kwargs)
+
+
+class ContinueWarning(UserWarning):
+    """What ``sweep continue`` did with a round the run had left half-done."""

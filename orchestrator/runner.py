@@ -45,6 +45,7 @@ def run_config(
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
     review: Callable[..., Any] | None = None,
+    stop_after_round: int | None = None,
 ) -> RunOutcome:
     """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
     run_dir = run_dir if run_dir is not None else new_run_dir(config.storage, config.name)
@@ -57,6 +58,7 @@ def run_config(
         trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
         worker_resources=config.worker_resources, stages=config.stages, edits=config.edits,
         initial_decisions=warm_decisions(config.warm_start, config.space), review=review,
+        stop_after_round=stop_after_round,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):

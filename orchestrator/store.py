@@ -182,6 +182,14 @@ class RunStore:
         crash_point("round")
         return target.as_path()
 
+    def first_missing_round(self) -> int:
+        """The index of the first round without a committed file (the one to run next)."""
+        names = {loc.name for loc in self._round_files()}
+        r = 0
+        while f"round-{r:05d}.parquet" in names:
+            r += 1
+        return r
+
     def has_rounds(self) -> bool:
         """Whether any round was committed (without reading it)."""
         return bool(self._round_files())
@@ -229,6 +237,10 @@ class RunStore:
     def has_partials(self, round_index: int) -> bool:
         """Whether a round that is not committed has committed evaluations."""
         return self.partial_count(round_index) > 0
+
+    def partial_rows(self, round_index: int) -> int:
+        """Evaluations in a round's readable partial commits."""
+        return sum(t.num_rows for t in self.load_partials(round_index))
 
     def partial_count(self, round_index: int) -> int:
         """How many partial files a round has (readable or not): the next one's number."""

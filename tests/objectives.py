@@ -136,3 +136,19 @@ class LoadsNowhere:
 
     def __reduce__(self):
         return (_refuse_to_load, ("this objective cannot be loaded here",))
+
+
+def echo_x(config):
+    """The score is x itself (40 ms a trial): any row whose score is not its x is mislabelled."""
+    import time
+
+    time.sleep(0.04)
+    return config["x"]
+
+
+def echo_x_budget(config, budget):
+    """1000 * x + budget (40 ms a trial): a row's score names its configuration and budget."""
+    import time
+
+    time.sleep(0.04)
+    return 1000.0 * config["x"] + budget
