@@ -29,6 +29,9 @@ from .stopping import StopRule
 from .storage import Location
 from .store import RunStore
 
+#: States of a run whose rounds are all done ("tuned": a sealed test is still to evaluate).
+TUNED_STATES = ("finished", "tuned")
+
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
                "budget", "tolerance", "patience", "stages", "edits")
@@ -102,6 +105,7 @@ def tune(
     review: Callable[..., Any] | None = None,
     pool: Any = None,
     stop_after_round: int | None = None,
+    finished_state: str = "finished",
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -178,11 +182,11 @@ def tune(
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
         store = _reopen(run_dir, record)
-        if store.metadata().get("state") == "finished":
+        if store.metadata().get("state") in TUNED_STATES:
             return TuneResult.load(store.run_dir)
         with store.locked():
             return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review,
-                               stop_after_round)
+                               stop_after_round, finished_state)
     run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
     if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
@@ -193,7 +197,8 @@ def tune(
             "versions": _versions(), "address": address, "host": platform.node(),
         })
         with store.locked():
-            return _run_locked(plan, running, store, on_round, on_progress, should_stop, review)
+            return _run_locked(plan, running, store, on_round, on_progress, should_stop, review,
+                               stop_after_round, finished_state)
 
 
 def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:
@@ -228,6 +233,7 @@ def _run_locked(
     should_stop: Callable[[], bool] | None,
     review: Callable[..., Any] | None = None,
     stop_after_round: int | None = None,
+    finished_state: str = "finished",
 ) -> TuneResult:
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
                                  updated_at=_now())
@@ -238,7 +244,8 @@ def _run_locked(
             return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
                              on_round=on_round, on_progress=on_progress,
                              should_stop=should_stop, review=review,
-                             stop_after_round=stop_after_round)
+                             stop_after_round=stop_after_round,
+                             finished_state=finished_state)
     except (KeyboardInterrupt, SweepInterrupted):
         store.update_metadata(state="interrupted", updated_at=_now())
         raise

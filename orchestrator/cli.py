@@ -156,8 +156,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .config import parse_config
     from .store import RunStore
 
-    meta = RunStore.open(args.run_dir).metadata()
-    if meta.get("state") == "finished":
+    from .sealed import test_pending
+
+    store = RunStore.open(args.run_dir)
+    meta = store.metadata()
+    if meta.get("state") == "finished" and not test_pending(meta, store):
         print(f"{args.run_dir}: this sweep already finished ({meta.get('stop_reason')}); "
               "nothing to resume, nothing changed")
         return 0

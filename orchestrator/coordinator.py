@@ -350,12 +350,14 @@ def run_sweep(
     should_stop: Callable[[], bool] | None = None,
     review: Callable[[SearchSpace, Proposal, int], Any] | None = None,
     stop_after_round: int | None = None,
+    finished_state: str = "finished",
 ) -> TuneResult:
     """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``.
 
     ``stop_after_round``: pause (:class:`~orchestrator.errors.SweepPaused`) once that round
     is committed, unless the sweep ends there anyway; ``sweep continue`` uses it to finish
-    a half-done round as it was planned before applying its edits.
+    a half-done round as it was planned before applying its edits. ``finished_state``: the
+    run's state when its rounds are done ("tuned" while a sealed test is still to evaluate).
     """
     ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop, review)
     state = restore_state(plan, store)
@@ -390,7 +392,7 @@ def run_sweep(
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:
         _selection_round(plan, executor, state, ctx)
-    return _finish(plan, store, state, state.reason, time.monotonic() - started)
+    return _finish(plan, store, state, state.reason, time.monotonic() - started, finished_state)
 
 
 def _selection_round(
@@ -415,10 +417,11 @@ def _now() -> str:
 
 
 def _finish(
-    plan: SweepPlan, store: RunStore, state: _SweepState, reason: str, duration_s: float
+    plan: SweepPlan, store: RunStore, state: _SweepState, reason: str, duration_s: float,
+    finished_state: str = "finished",
 ) -> TuneResult:
     best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
-    store.update_metadata(state="finished", stop_reason=reason, finished_at=_now(), best=best,
+    store.update_metadata(state=finished_state, stop_reason=reason, finished_at=_now(), best=best,
                           duration_s=round(duration_s, 3))
     return TuneResult(
         best_config=best["config"] if best else None,

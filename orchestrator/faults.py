@@ -6,7 +6,8 @@ Set ``SWEEP_CRASH_AT=<point>:<n>`` and the process ends abruptly (``os._exit``, 
 - ``write``: inside an atomic write, after the temporary file is written and before the
   rename (a crash during a write);
 - ``round``: right after a round's file is committed (a crash between rounds);
-- ``partial``: right after a partial commit inside a round (a crash mid-round).
+- ``partial``: right after a partial commit inside a round (a crash mid-round);
+- ``refit``: in the sealed test evaluation, before the final refit (a crash after tuning).
 
 Unset (the normal case), a crash point costs one dictionary lookup.
 """

@@ -16,13 +16,15 @@ from .config import SweepConfig
 from .api import new_run_dir, tune
 from .coordinator import RoundReport
 from .result import TuneResult
-from .sealed import evaluate_test, rows_fingerprint, sealed_record
-from .storage import Location
+from .sealed import (
+    STATE_TUNED, SPLIT_FILE, check_split, ensure_test_evaluated, record_split, rows_fingerprint,
+    sealed_record,
+)
 from .store import RunStore
-from .tasks import EstimatorTask, split_table
+from .tasks import EstimatorTask
 from .warm import warm_decisions
 
-SPLIT_FILE = "split.parquet"
+__all__ = ["SPLIT_FILE", "RunOutcome", "run_config"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,13 @@ def run_config(
     prepared = task.prepare(config.seed, config.budget.param if config.budget else None)
     if not resume and RunStore.holds_run(run_dir):  # tune refuses it, writing nothing
         return RunOutcome(tune(prepared.objective, config.space, **common), None, False)
-    if not resume:  # which rows are test, validation or train, recorded before any trial
-        table = split_table(prepared.split)
-        Location.of(run_dir).child(SPLIT_FILE).write_atomic(lambda fh: _write_parquet(table, fh))
-    result = tune(prepared.objective, config.space, data=prepared.data, **common)
+    if resume:  # the data must be what the run split at its start, or test rows could leak
+        check_split(run_dir, prepared)
+    else:  # which rows are test, validation or train, recorded before any trial
+        record_split(run_dir, prepared)
+    sealed = task.split.test > 0
+    result = tune(prepared.objective, config.space, data=prepared.data,
+                  finished_state=STATE_TUNED if sealed else "finished", **common)
     store = RunStore.open(run_dir)
     store.update_metadata(split={
         "dataset": prepared.dataset.name, "rows": prepared.dataset.n_rows,
@@ -78,14 +83,7 @@ def run_config(
         "folds": len(prepared.split.folds),
         "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
     })
-    sealed = task.split.test > 0
     test = sealed_record(run_dir)
     if test is None and sealed and evaluate_test_set:
-        test = evaluate_test(run_dir, prepared)
+        test = ensure_test_evaluated(run_dir, prepared)
     return RunOutcome(result, test, sealed)
-
-
-def _write_parquet(table: Any, fh: Any) -> None:
-    import pyarrow.parquet as pq
-
-    pq.write_table(table, fh)

@@ -1,10 +1,15 @@
 """The sealed test set: evaluated once, on the final configuration, and recorded.
 
-Tuning never sees the test rows (the workers receive only tuning rows). After the sweep,
-:func:`evaluate_test` refits the best configuration on all tuning rows (train + validation)
-and scores it on the test rows, once. The result - score, configuration, when - is written
-to ``RUN_DIR/test.json`` and into ``run.json``; a second call on the same run is refused,
-because every extra look at the test score leaks it into the choices that follow.
+Tuning never sees the test rows (the workers receive only tuning rows). Before round 0,
+:func:`record_split` writes ``split.parquet`` (each row's role) with a hash of the dataset's
+content; a resume or a later test evaluation re-reads the data and :func:`check_split`
+refuses to go on if the data or the split differ, since re-split rows could carry test rows
+into tuning. After the sweep, :func:`evaluate_test` refits the best configuration on all
+tuning rows (train + validation) and scores it on the test rows, once, holding the run's
+lock. The result - score, configuration, when - is written to ``RUN_DIR/test.json`` and
+into ``run.json``; a second call on the same run is refused, because every extra look at
+the test score leaks it into the choices that follow. Until then the run's state is
+``tuned``, and ``sweep resume`` runs the evaluation (after a kill during the refit, say).
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SweepError
+from .errors import ConfigError, StoreError, SweepError
+from .faults import crash_point
 from .fidelity import Budget
 from .store import RunStore
-from .tasks import EstimatorTask, PreparedTask
+from .tasks import EstimatorTask, PreparedTask, split_table
 
 TEST_FILE = "test.json"
+SPLIT_FILE = "split.parquet"
+DATASET_KEY = b"sweep.dataset"  # split.parquet's metadata: the hash of the dataset's content
+#: The run's state once tuning is done and its sealed test is still to be evaluated.
+STATE_TUNED = "tuned"
 
 
 class SealedTestError(SweepError):
@@ -34,6 +44,64 @@ class SealedTestError(SweepError):
 def rows_fingerprint(rows: np.ndarray) -> str:
     """A short hash of row indices (to detect a dataset that changed since the sweep)."""
     return hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def dataset_fingerprint(dataset: Any) -> str:
+    """A hash of a dataset's content: features, target, column names (not just its size)."""
+    digest = hashlib.sha256()
+    X = np.ascontiguousarray(dataset.X, dtype=np.float64)
+    digest.update(repr((X.shape, list(dataset.feature_names), dataset.target)).encode())
+    digest.update(X.tobytes())
+    y = np.asarray(dataset.y)
+    if y.dtype.kind in "biuf":
+        digest.update(y.dtype.str.encode() + np.ascontiguousarray(y).tobytes())
+    else:
+        digest.update("\x1f".join(map(repr, y.tolist())).encode())
+    return digest.hexdigest()
+
+
+def record_split(run_dir: str | os.PathLike, prepared: PreparedTask) -> None:
+    """Write ``split.parquet`` (each row's role) with the dataset's hash, before any trial."""
+    import pyarrow.parquet as pq
+
+    table = split_table(prepared.split)
+    table = table.replace_schema_metadata(
+        {DATASET_KEY: dataset_fingerprint(prepared.dataset).encode()})
+    RunStore(run_dir).file(SPLIT_FILE).write_atomic(lambda fh: pq.write_table(table, fh))
+
+
+def check_split(run_dir: str | os.PathLike, prepared: PreparedTask) -> None:
+    """Refuse (one line) when the data or the split differ from what the run recorded."""
+    loc = RunStore(run_dir).file(SPLIT_FILE)
+    try:
+        recorded = loc.read_parquet()
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{run_dir}: cannot read {SPLIT_FILE} ({exc}), so it cannot be shown "
+                         "that the sealed test rows stay out of tuning; start a new run") from None
+    dataset = prepared.dataset
+    then = recorded.num_rows
+    fingerprint = (recorded.schema.metadata or {}).get(DATASET_KEY)
+    now = split_table(prepared.split)
+    if fingerprint is not None and fingerprint.decode() != dataset_fingerprint(dataset):
+        what = (f"{dataset.n_rows} rows now, {then} then" if dataset.n_rows != then
+                else "same number of rows, other content")
+    elif not now.equals(recorded.select(now.column_names).replace_schema_metadata(None)):
+        what = "its rows are split differently now"
+    else:
+        return
+    raise ConfigError(
+        f"{run_dir}: the dataset {dataset.name!r} changed since the run started ({what}); "
+        "re-splitting it could put sealed test rows into tuning - restore the data, or start "
+        "a new run"
+    )
+
+
+def test_pending(meta: dict[str, Any], store: RunStore) -> bool:
+    """Whether a run that finished tuning still has a sealed test set to evaluate."""
+    spec = (meta.get("config") or {}).get("objective")
+    if not isinstance(spec, dict) or not (spec.get("split") or {}).get("test", 0.2):
+        return False
+    return meta.get("state") in ("finished", STATE_TUNED) and not store.file(TEST_FILE).exists()
 
 
 def sealed_record(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -48,20 +116,33 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
     """Score the run's best configuration on its test rows, once; return the record.
 
     ``prepared`` may pass the task as the sweep prepared it (saves reloading the data);
-    otherwise the dataset is read again and split with the run's seed, and the test rows
-    are checked against those the sweep recorded.
+    otherwise the dataset is read again and split with the run's seed, and checked against
+    the run's ``split.parquet``. Holds the run's lock: of two calls at once, one evaluates
+    and the other is refused.
     """
+    store = RunStore.open(run_dir)
+    with store.locked():
+        done = sealed_record(store.run_dir)
+        if done is not None:
+            raise SealedTestError(
+                f"the test set of {store.run_dir} was already evaluated at {done['evaluated_at']} "
+                f"(score {done['score']:.6g}); a second look would leak the test score into your "
+                "choices - start a new run for a new test evaluation"
+            )
+        return _evaluate_locked(store, prepared)
+
+
+def ensure_test_evaluated(run_dir: str | os.PathLike, prepared: PreparedTask) -> dict[str, Any]:
+    """The run's test record: the one already made, or a new one (under the lock)."""
+    store = RunStore.open(run_dir)
+    with store.locked():
+        return sealed_record(store.run_dir) or _evaluate_locked(store, prepared)
+
+
+def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str, Any]:
     from .result import TuneResult
 
-    store = RunStore.open(run_dir)
     meta = store.metadata()
-    done = sealed_record(store.run_dir)
-    if done is not None:
-        raise SealedTestError(
-            f"the test set of {store.run_dir} was already evaluated at {done['evaluated_at']} "
-            f"(score {done['score']:.6g}); a second look would leak the test score into your "
-            "choices - start a new run for a new test evaluation"
-        )
     spec = meta["config"]["objective"]
     if not isinstance(spec, dict):
         raise SealedTestError(f"{store.run_dir} tuned a function objective; it has no test split")
@@ -75,6 +156,11 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
             f"the test rows of {store.run_dir} no longer match the dataset (it changed since the "
             "sweep); the sealed evaluation cannot be reproduced"
         )
+    if store.file(SPLIT_FILE).exists():
+        try:
+            check_split(store.run_dir, prepared)
+        except ConfigError as exc:
+            raise SealedTestError(f"{exc}; the sealed evaluation cannot be reproduced") from None
     best = TuneResult.load(store.run_dir)
     if best.best_config is None:
         raise SealedTestError(f"{store.run_dir} has no successful trial to evaluate")
@@ -84,7 +170,10 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
                   evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     text = json.dumps(record, indent=2, sort_keys=True)
     store.file(TEST_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
-    store.update_metadata(test=record)
+    changes: dict[str, Any] = {"test": record}
+    if meta.get("state") == STATE_TUNED:
+        changes["state"] = "finished"
+    store.update_metadata(**changes)
     return record
 
 
@@ -97,6 +186,7 @@ def _fit_and_score_test(
     objective = prepared.objective
     estimator = objective.make_estimator(config, budget)  # the full budget
     X, y, split = prepared.dataset.X, prepared.dataset.y, prepared.split
+    crash_point("refit")
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # the same fit the trials made, the same silence
         warnings.simplefilter("ignore", ConvergenceWarning)
