@@ -3,8 +3,9 @@
 A location may carry credentials - ``s3://KEY:SECRET@bucket/runs`` (pyarrow reads the user
 part as the access key and secret), or options such as ``access_key``, ``secret_key``,
 ``session_token``, ``account_key``, ``sas_token``. :func:`redact_uri` returns the text with
-every URI in it stripped of them: the user part (``user:password@``) and every credential
-option are dropped, everything else is kept character for character. What remains is still a
+every URI in it stripped of them: a ``user:password@`` part and every credential option are
+dropped, everything else is kept character for character (a bare ``user@``, which names an
+HDFS user or an Azure container, is not a secret and stays). What remains is still a
 working URI where the credentials come from the environment (``AWS_ACCESS_KEY_ID``, ...).
 
 Every place that records a location (``run.json``, ``config.json``, warm-start records) or
@@ -36,8 +37,9 @@ def is_credential_option(name: str) -> bool:
 def _strip(scheme: str, rest: str) -> str:
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        authority = authority.rsplit("@", 1)[1]
+    user, at, host = authority.rpartition("@")
+    if at and ":" in user:  # user:password@ (a bare user names a container or account: kept)
+        authority = host
     path, _, query = tail.partition("?")
     query, hash_mark, fragment = query.partition("#")
     options = [o for o in re.split(r"[&;]", query) if o]

@@ -25,7 +25,8 @@ CASES = [
 ]
 UNCHANGED = ["runs/quadratic-20240101", "/tmp/a:b@c/d", "s3://bucket/runs",
              "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1",
-             "workers.examples:log_quadratic", "file:///tmp/x", "ray://head:10001", "auto", ""]
+             "workers.examples:log_quadratic", "file:///tmp/x", "ray://head:10001", "auto", "",
+             "hdfs://analyst@namenode:8020/runs", "abfs://container@account.dfs.core.windows.net/p"]
 
 
 @pytest.mark.parametrize(("given_text", "expected"), CASES)
