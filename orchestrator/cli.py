@@ -158,7 +158,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     meta = RunStore.open(args.run_dir).metadata()
     if meta.get("state") == "finished":
-        print(f"{redact_uri(args.run_dir)}: this sweep already finished ({meta.get('stop_reason')}); "
+        print(f"{redact_uri(args.run_dir)}: this sweep already finished "
+              f"({meta.get('stop_reason')}); "
               "nothing to resume, nothing changed")
         return 0
     record = dict(meta.get("config") or {})
@@ -192,7 +193,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     meta = store.metadata()
     if not store.has_rounds():
         running = meta.get("state") == "running"
-        print(f"run {redact_uri(str(store.run_dir))}: {meta.get('name')} ({meta.get('state')}); no round "
+        print(f"run {redact_uri(str(store.run_dir))}: {meta.get('name')} "
+              f"({meta.get('state')}); no round "
               f"committed yet" + (" - the first round is running" if running else ""))
         return 0
     result = TuneResult.load(args.run_dir)

@@ -32,7 +32,8 @@ def config_with_storage(storage: str):
                          "mode": "min", "rounds": 2, "samples_per_round": 4,
                          "space": {"x": {"type": "float", "low": 0, "high": 1}},
                          "storage": storage,
-                         "warm_start": {"run": f"s3://{KEY}:{SECRET}@sweeps/old", "parameters": []}})
+                         "warm_start": {"run": f"s3://{KEY}:{SECRET}@sweeps/old",
+                                        "parameters": []}})
 
 
 def run_files(uri: str) -> dict[str, str]:
@@ -166,6 +167,12 @@ def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, mon
         err = capsys.readouterr().err
         assert code == 2 and not client.sent and not leaked(err), err
         assert len(err.strip().splitlines()) == 1 and "AWS_ACCESS_KEY_ID" in err
+    with open("c.yaml", "a") as fh:  # the config file itself would be shipped
+        fh.write(f"storage: s3://{KEY}:{SECRET}@sweeps/runs\n")
+    code = main(["submit", "c.yaml", "--address", "http://127.0.0.1:8265", "--run-dir", "/r"])
+    err = capsys.readouterr().err
+    assert code == 2 and not client.sent and not leaked(err)
+    assert err.startswith("sweep: error: c.yaml: storage s3://sweeps/runs carries credentials")
 
 
 def test_sweep_jobs_does_not_show_credentials_recorded_by_older_submits(monkeypatch, capsys):
