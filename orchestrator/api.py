@@ -20,6 +20,7 @@ from .coordinator import Executor, RoundReport, SweepPlan, _now, run_sweep
 from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget
 from .narrowing import NarrowingRule, make_rule
+from .redact import redact_record, redact_uri
 from .result import TuneResult
 from .sampling import DEFAULT_SAMPLER, Sampler, make_sampler, resolve_sampler
 from .space import Dimension, SearchSpace, as_space
@@ -193,8 +194,8 @@ def tune(
     with executor as running:  # workers up (or a clear error) before anything is written
         store = RunStore.create(run_dir, {
             "format": 1, "sweep_id": f"{name}-{secrets.token_hex(4)}", "name": name,
-            "state": "running", "created_at": _now(), "config": record,
-            "versions": _versions(), "address": address, "host": platform.node(),
+            "state": "running", "created_at": _now(), "config": redact_record(record),
+            "versions": _versions(), "address": redact_uri(address), "host": platform.node(),
         })
         with store.locked():
             return _run_locked(plan, running, store, on_round, on_progress, should_stop, review,
@@ -250,7 +251,7 @@ def _run_locked(
         store.update_metadata(state="interrupted", updated_at=_now())
         raise
     except BaseException as exc:
-        store.update_metadata(state="failed", error=f"{type(exc).__name__}: {exc}",
+        store.update_metadata(state="failed", error=redact_uri(f"{type(exc).__name__}: {exc}"),
                               updated_at=_now())
         raise
 

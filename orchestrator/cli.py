@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import ConfigError, StoreError, SweepError, SweepInterrupted
+from .redact import redact_uri
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -125,7 +126,7 @@ def _supervised(out: Any, run_dir: Any, call: Any) -> int:
         except (SweepInterrupted, KeyboardInterrupt):
             out.stopped(run_dir)
             print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
-                  f"{run_dir}", file=sys.stderr)
+                  f"{redact_uri(str(run_dir))}", file=sys.stderr)
             return stop.exit_code
     return out.finish(outcome)
 
@@ -161,7 +162,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore.open(args.run_dir)
     meta = store.metadata()
     if meta.get("state") == "finished" and not test_pending(meta, store):
-        print(f"{args.run_dir}: this sweep already finished ({meta.get('stop_reason')}); "
+        print(f"{redact_uri(args.run_dir)}: this sweep already finished "
+              f"({meta.get('stop_reason')}); "
               "nothing to resume, nothing changed")
         return 0
     record = dict(meta.get("config") or {})
@@ -195,14 +197,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     meta = store.metadata()
     if not store.has_rounds():
         running = meta.get("state") == "running"
-        print(f"run {store.run_dir}: {meta.get('name')} ({meta.get('state')}); no round "
+        print(f"run {redact_uri(str(store.run_dir))}: {meta.get('name')} "
+              f"({meta.get('state')}); no round "
               f"committed yet" + (" - the first round is running" if running else ""))
         return 0
     result = TuneResult.load(args.run_dir)
     table = result.table
     statuses = table.column("status").to_pylist()
     counts = {s: statuses.count(s) for s in sorted(set(statuses))}
-    print(f"run {result.run_dir}: {meta.get('name')} ({meta.get('state')}), "
+    print(f"run {redact_uri(str(result.run_dir))}: {meta.get('name')} ({meta.get('state')}), "
           f"{result.rounds_run} rounds, {table.num_rows} trials "
           f"({', '.join(f'{v} {k}' for k, v in counts.items())}), mode={result.mode}")
     if meta.get("stop_reason"):
@@ -222,7 +225,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         span = r["choices"] if r["type"] == "choice" else (
             f"[{_fmt(r['low'])}, {_fmt(r['high'])}]" + (" log" if r["log"] else ""))
         round_label = str(r["round"] + 1) if r["sampled"] else "final"
-        rows.append([round_label, r["parameter"], span, r["action"], r["reason"]])
+        rows.append([round_label, r["parameter"], span, r["action"], redact_uri(r["reason"])])
     print(_table(rows, ["round", "parameter", "range", "action", "reason"]))
     return 0
 
@@ -310,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-    print(f"sweep: warning: {message}", file=sys.stderr)
+    print(f"sweep: warning: {redact_uri(str(message))}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,11 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         return args.func(args)
-    except (ConfigError, StoreError) as exc:
-        print(f"sweep: error: {exc}", file=sys.stderr)
+    except (ConfigError, StoreError) as exc:  # messages may name a location: no secrets
+        print(f"sweep: error: {redact_uri(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SweepError as exc:
-        print(f"sweep: error: {exc}", file=sys.stderr)
+        print(f"sweep: error: {redact_uri(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # e.g. `sweep show RUN | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit

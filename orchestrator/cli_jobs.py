@@ -14,6 +14,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .config import load_config
 
     config = load_config(args.config)  # fail here, not on the cluster
+    # Credentials would travel in the job's command line, metadata or shipped config.
+    jobs.refuse_credentials("--run-dir", args.run_dir)
+    jobs.refuse_credentials("--storage", args.storage)
+    jobs.refuse_credentials(f"{args.config}: storage", config.storage)
     if args.run_dir:
         run_dir = args.run_dir
     else:

@@ -6,6 +6,9 @@
 - ``--quiet``: only the final result;
 - ``--json``: one JSON object per line - ``start``, ``progress``, ``round``, ``finished`` or
   ``stopped`` events - for scripts.
+
+Every line goes out through :meth:`PlainReporter.say`, which strips credentials from any
+location in it (:func:`~orchestrator.redact.redact_uri`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import sys
 import time
 from typing import Any
+
+from .redact import redact_uri
 
 
 def fmt(value: Any) -> str:
@@ -54,7 +59,7 @@ class PlainReporter:
         return None
 
     def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(redact_uri(text), file=self.stream, flush=True)
 
     def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
         verb = "resuming" if resume else "sweep"
@@ -186,7 +191,7 @@ class RichReporter(PlainReporter):
         if console is None:
             super().say(text)
         else:
-            console.print(text, highlight=False, markup=False)
+            console.print(redact_uri(text), highlight=False, markup=False)
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
         if self.task is None or self._round != round_index:

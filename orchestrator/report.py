@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .redact import redact_record, redact_uri
 from .result import TuneResult
 from .results import ranked
 from .space import Choice
@@ -181,7 +182,7 @@ def _summary(result: TuneResult, meta: dict[str, Any]) -> str:
     statuses = Counter(result.table.column("status").to_pylist())
     errors = Counter(e for e in result.table.column("error").to_pylist() if e)
     config = meta.get("config", {})
-    facts = [["run folder", result.run_dir], ["state", meta.get("state")],
+    facts = [["run folder", redact_uri(str(result.run_dir))], ["state", meta.get("state")],
              ["stopped", result.stop_reason], ["mode", result.mode],
              ["seed", config.get("seed")], ["rounds run", result.rounds_run],
              ["trials", ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))],
@@ -197,14 +198,15 @@ def _summary(result: TuneResult, meta: dict[str, Any]) -> str:
 
 def _choices_table(result: TuneResult) -> str:
     rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["choices"],
-             r["action"], r["reason"]]
+             r["action"], redact_uri(r["reason"])]
             for r in result.ranges.to_pylist() if r["type"] == "choice"]
     return _table(rows, ["round", "parameter", "choices", "action", "reason"]) if rows else ""
 
 
 def _decisions_table(result: TuneResult) -> str:
     """Every decision that changed a range's kind: growth, pruning, freezing, releasing."""
-    rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["action"], r["reason"]]
+    rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["action"],
+             redact_uri(r["reason"])]
             for r in result.ranges.to_pylist()
             if r["action"] in ("grow", "prune", "freeze", "release")]
     if not rows:
@@ -244,7 +246,7 @@ def build_report(run_dir: Any) -> str:
 def _gather(run_dir: Any) -> tuple[TuneResult, dict[str, Any], dict | None, dict[str, bytes]]:
     """Everything a report shows, computed once (importance fits a forest)."""
     result = TuneResult.load(run_dir)
-    meta = RunStore.open(run_dir).metadata()
+    meta = redact_record(RunStore.open(run_dir).metadata())  # older runs recorded secrets
     shares = result.importance()
     return result, meta, shares, figures(result, shares)
 

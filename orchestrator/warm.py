@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from .narrowing import Decision
+from .redact import redact_uri
 from .space import SearchSpace
 
 
@@ -26,13 +27,14 @@ def warm_start(config: Any, run_dir: str | os.PathLike) -> Any:
     from .result import TuneResult
 
     other = TuneResult.load(run_dir)
+    where = redact_uri(str(other.run_dir))  # recorded in the run and its ranges: no secrets
     final = other.final_space
     dims, taken = {}, []
     for name, dim in config.space.items():
         theirs = final[name] if name in final else None
         if theirs is None or theirs.kind != dim.kind or theirs.log != dim.log:
             why = "is not in" if theirs is None else "has another kind or scale in"
-            warnings.warn(f"warm start: parameter {name!r} {why} {other.run_dir}; it keeps the "
+            warnings.warn(f"warm start: parameter {name!r} {why} {where}; it keeps the "
                           f"config's range {dim.describe()}", WarmStartWarning, stacklevel=2)
             dims[name] = dim
             continue
@@ -41,7 +43,7 @@ def warm_start(config: Any, run_dir: str | os.PathLike) -> Any:
         else:
             dims[name] = dim.with_bounds(theirs.low, theirs.high)
         taken.append(name)
-    record = {"run": str(other.run_dir), "parameters": taken}
+    record = {"run": where, "parameters": taken}
     return dataclasses.replace(config, space=SearchSpace(dims), warm_start=record)
 
 
@@ -51,7 +53,7 @@ def warm_decisions(record: dict[str, Any] | None, space: SearchSpace) -> tuple[D
         return ()
     taken = set(record.get("parameters", []))
     return tuple(
-        Decision(n, "warm_start", f"final range of {record['run']}") if n in taken
+        Decision(n, "warm_start", f"final range of {redact_uri(record['run'])}") if n in taken
         else Decision(n, "initial", "the configured range (not in the warm-start run)")
         for n in space
     )
