@@ -22,7 +22,6 @@ import io
 import os
 import posixpath
 import secrets
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file next to ``path``, with the mode the umask gives.
+
+    (``tempfile.mkstemp`` would make it 0600, and that mode survives the rename: other users
+    of a shared filesystem could not read the results.)
+    """
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
     """Write ``path`` through ``write(fileobj)`` so that it appears whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)

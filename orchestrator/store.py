@@ -290,7 +290,7 @@ def _create_exclusive(lock: Location, text: str) -> bool:
         lock.write_atomic(lambda fh: fh.write(text), binary=False)
         return True
     try:
-        fd = os.open(lock.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(lock.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as fh:
