@@ -36,7 +36,11 @@ from .faults import crash_point
 _DIRECT_PUT = ("s3", "gcs")  # object stores: a PUT is atomic
 
 
-def _fsync_dir(path: Path) -> None:
+class StoreWarning(UserWarning):
+    """A run folder had a damaged file that was skipped, or a stale lock was taken over."""
+
+
+def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # not every platform opens folders
@@ -47,7 +51,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _create_temporary(path: Path) -> tuple[int, str]:
+def create_temporary(path: Path) -> tuple[int, str]:
     """A new hidden temporary file next to ``path``, with the mode the umask gives.
 
     (``tempfile.mkstemp`` would make it 0600, and that mode survives the rename: other users
@@ -65,7 +69,7 @@ def _create_temporary(path: Path) -> tuple[int, str]:
 def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
     """Write ``path`` through ``write(fileobj)`` so that it appears whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    fd, tmp = create_temporary(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
@@ -79,7 +83,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def is_uri(location: str | os.PathLike) -> bool:
@@ -121,6 +125,11 @@ class Location:
     def child(self, *parts: str) -> "Location":
         join = os.path.join if self.local else posixpath.join
         return Location(self.fs, join(self.path, *parts), self._query, self._scheme)
+
+    def sibling(self, name: str) -> "Location":
+        """Another file in the same folder."""
+        folder = os.path.dirname(self.path) if self.local else posixpath.dirname(self.path)
+        return Location(self.fs, folder, self._query, self._scheme).child(name)
 
     @property
     def name(self) -> str:

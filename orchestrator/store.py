@@ -8,7 +8,7 @@ Layout::
       trials/round-00000.parquet one file per finished round (load all with pyarrow.dataset)
       trials/_partial/round-N/   evaluations of a running round, committed every few seconds
       ranges.parquet             the ranges of every round, with each decision and reason
-      .lock                      host and pid of the coordinator running the sweep
+      .lock                      who runs the sweep: host, pid, start, token (see run_lock)
 
 Every file is written atomically: to a hidden temporary file in the same folder, flushed and
 fsync'ed, then renamed over the target, and the folder fsync'ed. A reader never sees half a
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +33,10 @@ import pyarrow.parquet as pq
 from .errors import StoreError
 from .faults import crash_point
 from .results import concat_trials, conform, unified_schema
-from .storage import Location, atomic_write
+from .run_lock import acquire_lock, release_lock
+from .storage import Location, StoreWarning, atomic_write
+
+__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "release_lock"]
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -64,10 +65,6 @@ def _read_schema(loc: Location) -> pa.Schema | None:
 
 def _write_parquet(loc: Location, table: pa.Table) -> None:
     loc.write_atomic(lambda fh: pq.write_table(table, fh, compression="zstd"))
-
-
-class StoreWarning(UserWarning):
-    """A run folder had a damaged file that was skipped."""
 
 
 class RunStore:
@@ -241,74 +238,8 @@ class RunStore:
     @contextmanager
     def locked(self) -> Iterator["RunStore"]:
         """Hold the run's lock (fails fast if another live coordinator holds it)."""
-        acquire_lock(self.file(LOCK_FILE), self.run_dir)
+        token = acquire_lock(self.file(LOCK_FILE), self.run_dir)
         try:
             yield self
         finally:
-            release_lock(self.file(LOCK_FILE))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def acquire_lock(lock: Location, folder: Any) -> None:
-    """Create the lock file with this host and pid; take over a lock left by a dead process.
-
-    On a local or shared filesystem the lock is created exclusively (O_EXCL). Object stores
-    have no exclusive create: there the lock is advisory (checked, then written).
-    """
-    record = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-    for _ in range(2):
-        if not _create_exclusive(lock, json.dumps(record)):
-            owner = _lock_owner(lock)
-            if owner is None or (owner.get("host") == record["host"] and not _alive(int(owner["pid"]))):
-                what = "unreadable" if owner is None else f"left by process {owner['pid']}, which is gone"
-                warnings.warn(f"taking over the lock of {lock} ({what})", StoreWarning,
-                              stacklevel=3)
-                lock.remove()
-                continue
-            raise StoreError(
-                f"{folder} is in use by another sweep (pid {owner.get('pid')} on host "
-                f"{owner.get('host')}); wait for it to finish, or stop it first. If that process "
-                f"is really gone, remove {lock}"
-            )
-        return
-    raise StoreError(f"could not take the lock {lock}")
-
-
-def _create_exclusive(lock: Location, text: str) -> bool:
-    if not lock.local:
-        if lock.exists():
-            return False
-        lock.write_atomic(lambda fh: fh.write(text), binary=False)
-        return True
-    try:
-        fd = os.open(lock.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
-
-
-def _lock_owner(lock: Location) -> dict[str, Any] | None:
-    try:
-        owner = json.loads(lock.read_text())
-        return owner if isinstance(owner, dict) and "pid" in owner else None
-    except (OSError, ValueError):
-        return None
-
-
-def release_lock(lock: Location) -> None:
-    owner = _lock_owner(lock)
-    if owner is not None and owner.get("pid") == os.getpid():
-        lock.remove()
+            release_lock(self.file(LOCK_FILE), token)
