@@ -1,14 +1,22 @@
 """Where a run lives: a local folder, or any filesystem pyarrow supports (``s3://``,
 ``gs://``, ``hdfs://``, ...), behind one small interface the run store uses for all its I/O.
 
-What "atomic" means on each:
+What each guarantees when a file is written or replaced (a reader, and a crash at any point,
+always leave the old version or the new one readable, never neither):
 
 - **local disk / shared filesystem (NFS...)**: temporary file in the same folder, flush,
-  fsync, rename over the target, fsync the folder - a reader sees the old file or the new
-  one, and a crash loses at most the write in progress.
+  fsync, rename over the target (atomic), fsync the folder; a crash loses at most the write
+  in progress and may leave a hidden ``.NAME.*.tmp`` file, which is ignored.
 - **object stores (S3, GCS)**: one PUT per file; an object appears whole or not at all, so
   files are written in place (there is no rename, and no fsync to do).
-- **other pyarrow filesystems (HDFS, ...)**: temporary file, then a rename (atomic on HDFS).
+- **other pyarrow filesystems (HDFS, ...)**: a move there may not replace a file atomically
+  (HDFS deletes the target, then renames), so a file is never moved onto another. The new
+  version goes to a temporary file; the committed one is moved aside to ``.NAME.previous``;
+  the new one is moved to ``NAME``; then ``.NAME.previous`` is deleted. A crash between two
+  moves leaves ``.NAME.previous`` only, and every read here (and listing) falls back to it;
+  the next write of that file cleans up. Durability is the filesystem's own (no fsync).
+
+Files get the mode the umask gives (``0o666 & ~umask``), as any other new file would.
 
 A URI may carry pyarrow's options, e.g.
 ``s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1``;
@@ -24,7 +32,7 @@ import posixpath
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -34,6 +42,9 @@ import pyarrow.parquet as pq
 from .faults import crash_point
 
 _DIRECT_PUT = ("s3", "gcs")  # object stores: a PUT is atomic
+_ATOMIC_MOVE = ("local",)  # a move replaces the target atomically (rename(2))
+_PREVIOUS = ".previous"  # the committed version, kept aside while it is being replaced
+_T = TypeVar("_T")
 
 
 class StoreWarning(UserWarning):
@@ -139,6 +150,29 @@ class Location:
         """A ``pathlib.Path`` for local locations, else the URI text."""
         return Path(self.path) if self.local else str(self)
 
+    # -- how this filesystem replaces a file ----------------------------------------------
+    @property
+    def _keeps_previous(self) -> bool:
+        """Whether replacing a file here keeps the old version aside until the new one is in
+        place: on filesystems whose move cannot overwrite atomically (HDFS deletes the
+        target, then renames), so that a crash in between leaves one of the two readable."""
+        return not self.local and self.fs.type_name not in _DIRECT_PUT + _ATOMIC_MOVE
+
+    def _previous(self) -> "Location":
+        """Where the committed version waits while it is being replaced (hidden)."""
+        return self.sibling(f".{self.name}{_PREVIOUS}")
+
+    def _read(self, read: Callable[[str], _T]) -> _T:
+        try:
+            return read(self.path)
+        except OSError:
+            if not self._keeps_previous:
+                raise
+        try:  # being replaced, or a crash came between: the version kept aside
+            return read(self._previous().path)
+        except OSError:
+            return read(self.path)  # replaced meanwhile
+
     # -- queries -------------------------------------------------------------------------
     def _info(self) -> pafs.FileInfo:
         return self.fs.get_file_info(self.path)
@@ -146,7 +180,10 @@ class Location:
     def exists(self) -> bool:
         if self.local:
             return os.path.exists(self.path)
-        return self._info().type != pafs.FileType.NotFound
+        return self._info().type != pafs.FileType.NotFound or self._previous_is_file()
+
+    def _previous_is_file(self) -> bool:
+        return self._keeps_previous and self._previous()._info().type == pafs.FileType.File
 
     def is_dir(self) -> bool:
         if self.local:
@@ -160,10 +197,11 @@ class Location:
     def is_file(self) -> bool:
         if self.local:
             return os.path.isfile(self.path)
-        return self._info().type == pafs.FileType.File
+        return self._info().type == pafs.FileType.File or self._previous_is_file()
 
     def list(self, pattern: str = "*") -> list["Location"]:
-        """Files directly in this folder whose names match ``pattern``, sorted."""
+        """Files directly in this folder whose names match ``pattern``, sorted (on a
+        filesystem that keeps old versions aside, a file being replaced counts)."""
         if self.local:
             folder = Path(self.path)
             return [Location(None, str(p)) for p in sorted(folder.glob(pattern)) if p.is_file()] \
@@ -172,27 +210,40 @@ class Location:
             infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
         except OSError:
             return []
-        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
-        return [self.child(n) for n in names if fnmatch.fnmatch(n, pattern)]
+        names = {i.base_name for i in infos if i.type == pafs.FileType.File}
+        if self._keeps_previous:
+            names |= {n[1:-len(_PREVIOUS)] for n in names
+                      if n.startswith(".") and n.endswith(_PREVIOUS) and len(n) > len(_PREVIOUS) + 1}
+        return [self.child(n) for n in sorted(names) if fnmatch.fnmatch(n, pattern)]
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
         if self.local:
             return Path(self.path).read_bytes()
-        with self.fs.open_input_stream(self.path) as fh:
-            return fh.read()
+
+        def read(path: str) -> bytes:
+            with self.fs.open_input_stream(path) as fh:
+                return fh.read()
+
+        return self._read(read)
 
     def read_text(self) -> str:
         return self.read_bytes().decode()
 
     def read_parquet(self) -> pa.Table:
-        return pq.read_table(self.path, filesystem=self.fs)
+        if self.local:
+            return pq.read_table(self.path)
+        return self._read(lambda path: pq.read_table(path, filesystem=self.fs))
 
     def read_parquet_schema(self) -> pa.Schema:
         if self.local:
             return pq.read_schema(self.path)
-        with self.fs.open_input_file(self.path) as fh:
-            return pq.read_schema(fh)
+
+        def read(path: str) -> pa.Schema:
+            with self.fs.open_input_file(path) as fh:
+                return pq.read_schema(fh)
+
+        return self._read(read)
 
     # -- writing -------------------------------------------------------------------------
     def makedirs(self) -> None:
@@ -202,7 +253,8 @@ class Location:
             self.fs.create_dir(self.path, recursive=True)
 
     def write_atomic(self, write: Callable[[Any], None], *, binary: bool = True) -> None:
-        """Write through ``write(fileobj)`` so that the file appears whole or not at all."""
+        """Write through ``write(fileobj)`` so that the file appears whole or not at all, and
+        a committed version is never lost (see the module's docstring for each filesystem)."""
         if self.local:
             atomic_write(Path(self.path), write, binary=binary)
             return
@@ -210,22 +262,34 @@ class Location:
         write(buffer)
         data = buffer.getvalue()
         data = data if isinstance(data, bytes) else data.encode()
-        parent = posixpath.dirname(self.path)
         if self.fs.type_name in _DIRECT_PUT:
-            target = self.path
-        else:
-            self.fs.create_dir(parent, recursive=True)
-            target = posixpath.join(parent, f".{self.name}.{secrets.token_hex(4)}.tmp")
-        with self.fs.open_output_stream(target) as fh:
+            with self.fs.open_output_stream(self.path) as fh:
+                fh.write(data)
+            return
+        self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
+        tmp = self.sibling(f".{self.name}.{secrets.token_hex(4)}.tmp")
+        with self.fs.open_output_stream(tmp.path) as fh:
             fh.write(data)
-        if target != self.path:
-            self.fs.move(target, self.path)
+        crash_point("write")
+        if not self._keeps_previous:
+            self.fs.move(tmp.path, self.path)
+            return
+        previous = self._previous()
+        if self._info().type == pafs.FileType.File:  # keep the committed version aside
+            if previous._info().type == pafs.FileType.File:
+                self.fs.delete_file(previous.path)  # older than the committed one
+            self.fs.move(self.path, previous.path)  # nothing at the target: a plain rename
+        self.fs.move(tmp.path, self.path)  # nothing at the target: a plain rename
+        if previous._info().type == pafs.FileType.File:
+            self.fs.delete_file(previous.path)
 
     def remove(self) -> None:
         if self.local:
             Path(self.path).unlink(missing_ok=True)
-        elif self.exists():
-            self.fs.delete_file(self.path)
+            return
+        for loc in (self, self._previous()) if self._keeps_previous else (self,):
+            if loc._info().type != pafs.FileType.NotFound:
+                self.fs.delete_file(loc.path)
 
     def remove_tree(self) -> None:
         if self.local:
