@@ -30,13 +30,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import StoreError
+from .errors import StoreError, first_line
 from .faults import crash_point
 from .results import concat_trials, conform, unified_schema
 from .run_lock import acquire_lock, release_lock
-from .storage import Location, StoreWarning, atomic_write
+from .storage import Location, StoreWarning, atomic_write, safe_text
 
-__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "release_lock"]
+__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "reaching",
+           "release_lock"]
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -67,6 +68,23 @@ def _write_parquet(loc: Location, table: pa.Table) -> None:
     loc.write_atomic(lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
+@contextmanager
+def reaching(location: str | os.PathLike | Location,
+             failing: str = "cannot reach run storage") -> Iterator[None]:
+    """Turn storage that cannot be reached (no server at the endpoint, no such bucket, a URI
+    pyarrow rejects, no permission) into one :class:`StoreError` line: ``failing``, the
+    location without any credentials its URI carries, and the cause."""
+    try:
+        yield
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        cause = safe_text(location, first_line(exc))
+        raise StoreError(f"{failing} {safe_text(location)}: {cause}") from None
+
+
+def _holds_run(loc: Location) -> bool:
+    return loc.child(METADATA_FILE).exists() or loc.child(CONFIG_FILE).exists()
+
+
 class RunStore:
     """Reads and writes one run folder (local path or URI). Use :meth:`create` or :meth:`open`.
 
@@ -84,44 +102,41 @@ class RunStore:
     # -- creating and opening ------------------------------------------------------------
     @classmethod
     def holds_run(cls, run_dir: str | os.PathLike | Location) -> bool:
-        loc = Location.of(run_dir)
-        return loc.child(METADATA_FILE).exists() or loc.child(CONFIG_FILE).exists()
+        with reaching(run_dir, "cannot open run folder"):
+            return _holds_run(Location.of(run_dir))
 
     @classmethod
     def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> "RunStore":
         """Start a new run in ``run_dir`` (which must not hold a run already)."""
-        store = cls(run_dir)
-        if cls.holds_run(store.loc):
-            raise StoreError(
-                f"{store.run_dir} already holds a sweep run; choose another --run-dir, or "
-                f"continue it with: sweep resume {store.run_dir}"
-            )
-        if store.loc.is_file():
-            raise StoreError(f"{store.run_dir} exists and is not a folder")
-        try:
+        with reaching(run_dir, "cannot create run folder"):
+            store = cls(run_dir)
+            shown = safe_text(store.run_dir)
+            if _holds_run(store.loc):
+                raise StoreError(
+                    f"{shown} already holds a sweep run; choose another --run-dir, or "
+                    f"continue it with: sweep resume {shown}"
+                )
+            if store.loc.is_file():
+                raise StoreError(f"{shown} exists and is not a folder")
             store.loc.child(TRIALS_DIR).makedirs()
-        except OSError as exc:
-            raise StoreError(f"cannot create run folder {store.run_dir}: {exc}") from None
-        text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
-        store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
-        store.write_metadata(metadata)
+            text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
+            store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
+            store.write_metadata(metadata)
         return store
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike) -> "RunStore":
         """Open an existing run; a clear :class:`StoreError` if it is not one."""
-        try:
+        with reaching(run_dir, "cannot open run folder"):
             store = cls(run_dir)
-            found = store.loc.is_dir()
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot open run folder {run_dir}: {exc}") from None
-        if not found:
-            raise StoreError(f"run folder {store.run_dir} does not exist")
-        if not any(store.file(f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
-            raise StoreError(
-                f"{store.run_dir} is not a sweep run (no {METADATA_FILE}); "
-                "pass the folder that `sweep run` printed"
-            )
+            shown = safe_text(store.run_dir)
+            if not store.loc.is_dir():
+                raise StoreError(f"run folder {shown} does not exist")
+            if not any(store.file(f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
+                raise StoreError(
+                    f"{shown} is not a sweep run (no {METADATA_FILE}); "
+                    "pass the folder that `sweep run` printed"
+                )
         store.metadata()  # fail now if unreadable
         return store
 
@@ -136,7 +151,9 @@ class RunStore:
             try:
                 meta = json.loads(first.read_text())
             except (OSError, ValueError):
-                raise StoreError(f"cannot read {path} ({exc}) nor {first}") from None
+                cause = safe_text(path, first_line(exc))
+                raise StoreError(f"cannot read {safe_text(path)} ({cause}) "
+                                 f"nor {safe_text(first)}") from None
             warnings.warn(f"{path} is unreadable ({exc}); using {first}", StoreWarning,
                           stacklevel=2)
             return meta
