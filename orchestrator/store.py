@@ -10,11 +10,14 @@ Layout::
       ranges.parquet             the ranges of every round, with each decision and reason
       .lock                      who runs the sweep: host, pid, start, token (see run_lock)
 
-Every file is written atomically: to a hidden temporary file in the same folder, flushed and
-fsync'ed, then renamed over the target, and the folder fsync'ed. A reader never sees half a
-file; hidden (``.``) and ``_`` entries are ignored by pyarrow's dataset discovery. A torn or
+Every file is written atomically: on a local or shared disk to a hidden temporary file in
+the same folder, flushed and fsync'ed, then renamed over the target, and the folder fsync'ed
+(other filesystems: see :mod:`orchestrator.storage`; replacing a file never loses both
+versions on any of them). A reader never sees half a file; hidden (``.``) and ``_`` entries
+are ignored by pyarrow's dataset discovery. Files get the mode the umask gives. A torn or
 truncated file (a disk that lied) is skipped with a :class:`StoreWarning` naming it; resume
-re-runs what it held. Nothing is pickled.
+re-runs what it held. Storage that cannot be reached is a :class:`StoreError` naming the
+location (never the credentials in its URI). Nothing is pickled.
 """
 
 from __future__ import annotations
