@@ -167,3 +167,12 @@ def test_release_leaves_a_lock_that_is_not_ours(tmp_path):
         record = json.loads(lock.read_text())
         lock.write_text(json.dumps({**record, "token": "someone-else"}))  # same host and pid
     assert json.loads(lock.read_text()).get("token") == "someone-else"
+
+
+def test_store_errors_name_a_uri_without_its_credentials():
+    from orchestrator.storage import safe_text
+
+    uri = "s3://AKID:s3cr3t@bucket/runs?region=x&secret_key=SK123&session_token=TOK9"
+    assert safe_text(uri) == "s3://bucket/runs?region=x&secret_key=***&session_token=***"
+    assert safe_text(uri, "denied for s3cr3t/SK123/TOK9") == "denied for ***/***/***"
+    assert safe_text("runs/r1") == "runs/r1"
