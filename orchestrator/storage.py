@@ -106,7 +106,7 @@ def is_uri(location: str | os.PathLike) -> bool:
 _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
 
 
-def _secret_parts(text: str) -> tuple[str, list[str], list[str]]:
+def _secret_parts(text: str) -> tuple[str, list[str]]:
     """A URI's text without its user info, and the secrets it held."""
     parts = urlsplit(text)
     userinfo, _, host = parts.netloc.rpartition("@")
@@ -119,7 +119,7 @@ def _secret_parts(text: str) -> tuple[str, list[str], list[str]]:
             item = f"{key}=***"
         query.append(item)
     shown = f"{parts.scheme}://{host}{parts.path}" + (f"?{'&'.join(query)}" if query else "")
-    return shown, found, query
+    return shown, found
 
 
 def safe_text(location: "str | os.PathLike | Location", message: str | None = None) -> str:
@@ -127,11 +127,12 @@ def safe_text(location: "str | os.PathLike | Location", message: str | None = No
     text = str(location)
     if not is_uri(text):
         return text if message is None else message
-    shown, found, _ = _secret_parts(text)
+    shown, found = _secret_parts(text)
     if message is None:
         return shown
     for secret in found:
-        message = message.replace(secret, "***")
+        if len(secret) >= 4:  # (shorter: no real credential, and "***" would mangle words)
+            message = message.replace(secret, "***")
     return message
 
 
