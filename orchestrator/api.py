@@ -28,7 +28,7 @@ from .extend import Edit
 from .stages import parse_stages, stages_to_dict
 from .stopping import StopRule
 from .storage import Location
-from .store import RunStore
+from .store import RunStore, reaching
 
 #: States of a run whose rounds are all done ("tuned": a sealed test is still to evaluate).
 TUNED_STATES = ("finished", "tuned")
@@ -56,11 +56,12 @@ def new_run_dir(storage: str | os.PathLike, name: str) -> Path | str:
     ``storage`` may be a local folder or a URI (``s3://bucket/runs``); so is the result.
     """
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    parent = Location.of(storage)
-    base = parent.child(f"{name}-{stamp}")
-    loc, i = base, 2
-    while loc.exists() or RunStore.holds_run(loc):
-        loc, i = parent.child(f"{name}-{stamp}-{i}"), i + 1
+    with reaching(storage):  # a StoreError naming the storage if it cannot be reached
+        parent = Location.of(storage)
+        base = parent.child(f"{name}-{stamp}")
+        loc, i = base, 2
+        while loc.exists() or RunStore.holds_run(loc):
+            loc, i = parent.child(f"{name}-{stamp}-{i}"), i + 1
     return loc.as_path()
 
 

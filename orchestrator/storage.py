@@ -1,14 +1,22 @@
 """Where a run lives: a local folder, or any filesystem pyarrow supports (``s3://``,
 ``gs://``, ``hdfs://``, ...), behind one small interface the run store uses for all its I/O.
 
-What "atomic" means on each:
+What each guarantees when a file is written or replaced (a reader, and a crash at any point,
+always leave the old version or the new one readable, never neither):
 
 - **local disk / shared filesystem (NFS...)**: temporary file in the same folder, flush,
-  fsync, rename over the target, fsync the folder - a reader sees the old file or the new
-  one, and a crash loses at most the write in progress.
+  fsync, rename over the target (atomic), fsync the folder; a crash loses at most the write
+  in progress and may leave a hidden ``.NAME.*.tmp`` file, which is ignored.
 - **object stores (S3, GCS)**: one PUT per file; an object appears whole or not at all, so
   files are written in place (there is no rename, and no fsync to do).
-- **other pyarrow filesystems (HDFS, ...)**: temporary file, then a rename (atomic on HDFS).
+- **other pyarrow filesystems (HDFS, ...)**: a move there may not replace a file atomically
+  (HDFS deletes the target, then renames), so a file is never moved onto another. The new
+  version goes to a temporary file; the committed one is moved aside to ``.NAME.previous``;
+  the new one is moved to ``NAME``; then ``.NAME.previous`` is deleted. A crash between two
+  moves leaves ``.NAME.previous`` only, and every read here (and listing) falls back to it;
+  the next write of that file cleans up. Durability is the filesystem's own (no fsync).
+
+Files get the mode the umask gives (``0o666 & ~umask``), as any other new file would.
 
 A URI may carry pyarrow's options, e.g.
 ``s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1``;
@@ -22,10 +30,9 @@ import io
 import os
 import posixpath
 import secrets
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -35,9 +42,16 @@ import pyarrow.parquet as pq
 from .faults import crash_point
 
 _DIRECT_PUT = ("s3", "gcs")  # object stores: a PUT is atomic
+_ATOMIC_MOVE = ("local",)  # a move replaces the target atomically (rename(2))
+_PREVIOUS = ".previous"  # the committed version, kept aside while it is being replaced
+_T = TypeVar("_T")
 
 
-def _fsync_dir(path: Path) -> None:
+class StoreWarning(UserWarning):
+    """A run folder had a damaged file that was skipped, or a stale lock was taken over."""
+
+
+def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # not every platform opens folders
@@ -48,10 +62,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def create_temporary(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file next to ``path``, with the mode the umask gives.
+
+    (``tempfile.mkstemp`` would make it 0600, and that mode survives the rename: other users
+    of a shared filesystem could not read the results.)
+    """
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
     """Write ``path`` through ``write(fileobj)`` so that it appears whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temporary(path)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
@@ -65,13 +94,46 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def is_uri(location: str | os.PathLike) -> bool:
     text = str(location)
     scheme = urlsplit(text).scheme
     return bool(scheme) and len(scheme) > 1 and scheme != "file"
+
+
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
+
+
+def _secret_parts(text: str) -> tuple[str, list[str]]:
+    """A URI's text without its user info, and the secrets it held."""
+    parts = urlsplit(text)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    found = [s for s in userinfo.split(":") if s]
+    query = []
+    for item in parts.query.split("&") if parts.query else []:
+        key, eq, value = item.partition("=")
+        if eq and value and any(word in key.lower() for word in _SECRET_WORDS):
+            found.append(value)
+            item = f"{key}=***"
+        query.append(item)
+    shown = f"{parts.scheme}://{host}{parts.path}" + (f"?{'&'.join(query)}" if query else "")
+    return shown, found
+
+
+def safe_text(location: "str | os.PathLike | Location", message: str | None = None) -> str:
+    """``location`` (or ``message`` about it) without the credentials a URI may carry."""
+    text = str(location)
+    if not is_uri(text):
+        return text if message is None else message
+    shown, found = _secret_parts(text)
+    if message is None:
+        return shown
+    for secret in found:
+        if len(secret) >= 4:  # (shorter: no real credential, and "***" would mangle words)
+            message = message.replace(secret, "***")
+    return message
 
 
 class Location:
@@ -108,6 +170,11 @@ class Location:
         join = os.path.join if self.local else posixpath.join
         return Location(self.fs, join(self.path, *parts), self._query, self._scheme)
 
+    def sibling(self, name: str) -> "Location":
+        """Another file in the same folder."""
+        folder = os.path.dirname(self.path) if self.local else posixpath.dirname(self.path)
+        return Location(self.fs, folder, self._query, self._scheme).child(name)
+
     @property
     def name(self) -> str:
         return posixpath.basename(self.path.rstrip("/")) if not self.local else Path(self.path).name
@@ -116,6 +183,29 @@ class Location:
         """A ``pathlib.Path`` for local locations, else the URI text."""
         return Path(self.path) if self.local else str(self)
 
+    # -- how this filesystem replaces a file ----------------------------------------------
+    @property
+    def _keeps_previous(self) -> bool:
+        """Whether replacing a file here keeps the old version aside until the new one is in
+        place: on filesystems whose move cannot overwrite atomically (HDFS deletes the
+        target, then renames), so that a crash in between leaves one of the two readable."""
+        return not self.local and self.fs.type_name not in _DIRECT_PUT + _ATOMIC_MOVE
+
+    def _previous(self) -> "Location":
+        """Where the committed version waits while it is being replaced (hidden)."""
+        return self.sibling(f".{self.name}{_PREVIOUS}")
+
+    def _read(self, read: Callable[[str], _T]) -> _T:
+        try:
+            return read(self.path)
+        except OSError:
+            if not self._keeps_previous:
+                raise
+        try:  # being replaced, or a crash came between: the version kept aside
+            return read(self._previous().path)
+        except OSError:
+            return read(self.path)  # replaced meanwhile
+
     # -- queries -------------------------------------------------------------------------
     def _info(self) -> pafs.FileInfo:
         return self.fs.get_file_info(self.path)
@@ -123,7 +213,10 @@ class Location:
     def exists(self) -> bool:
         if self.local:
             return os.path.exists(self.path)
-        return self._info().type != pafs.FileType.NotFound
+        return self._info().type != pafs.FileType.NotFound or self._previous_is_file()
+
+    def _previous_is_file(self) -> bool:
+        return self._keeps_previous and self._previous()._info().type == pafs.FileType.File
 
     def is_dir(self) -> bool:
         if self.local:
@@ -137,10 +230,11 @@ class Location:
     def is_file(self) -> bool:
         if self.local:
             return os.path.isfile(self.path)
-        return self._info().type == pafs.FileType.File
+        return self._info().type == pafs.FileType.File or self._previous_is_file()
 
     def list(self, pattern: str = "*") -> list["Location"]:
-        """Files directly in this folder whose names match ``pattern``, sorted."""
+        """Files directly in this folder whose names match ``pattern``, sorted (on a
+        filesystem that keeps old versions aside, a file being replaced counts)."""
         if self.local:
             folder = Path(self.path)
             return [Location(None, str(p)) for p in sorted(folder.glob(pattern)) if p.is_file()] \
@@ -149,27 +243,40 @@ class Location:
             infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
         except OSError:
             return []
-        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
-        return [self.child(n) for n in names if fnmatch.fnmatch(n, pattern)]
+        names = {i.base_name for i in infos if i.type == pafs.FileType.File}
+        if self._keeps_previous:
+            names |= {n[1:-len(_PREVIOUS)] for n in names
+                      if n.startswith(".") and n.endswith(_PREVIOUS) and len(n) > len(_PREVIOUS) + 1}
+        return [self.child(n) for n in sorted(names) if fnmatch.fnmatch(n, pattern)]
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
         if self.local:
             return Path(self.path).read_bytes()
-        with self.fs.open_input_stream(self.path) as fh:
-            return fh.read()
+
+        def read(path: str) -> bytes:
+            with self.fs.open_input_stream(path) as fh:
+                return fh.read()
+
+        return self._read(read)
 
     def read_text(self) -> str:
         return self.read_bytes().decode()
 
     def read_parquet(self) -> pa.Table:
-        return pq.read_table(self.path, filesystem=self.fs)
+        if self.local:
+            return pq.read_table(self.path)
+        return self._read(lambda path: pq.read_table(path, filesystem=self.fs))
 
     def read_parquet_schema(self) -> pa.Schema:
         if self.local:
             return pq.read_schema(self.path)
-        with self.fs.open_input_file(self.path) as fh:
-            return pq.read_schema(fh)
+
+        def read(path: str) -> pa.Schema:
+            with self.fs.open_input_file(path) as fh:
+                return pq.read_schema(fh)
+
+        return self._read(read)
 
     # -- writing -------------------------------------------------------------------------
     def makedirs(self) -> None:
@@ -179,7 +286,8 @@ class Location:
             self.fs.create_dir(self.path, recursive=True)
 
     def write_atomic(self, write: Callable[[Any], None], *, binary: bool = True) -> None:
-        """Write through ``write(fileobj)`` so that the file appears whole or not at all."""
+        """Write through ``write(fileobj)`` so that the file appears whole or not at all, and
+        a committed version is never lost (see the module's docstring for each filesystem)."""
         if self.local:
             atomic_write(Path(self.path), write, binary=binary)
             return
@@ -187,22 +295,34 @@ class Location:
         write(buffer)
         data = buffer.getvalue()
         data = data if isinstance(data, bytes) else data.encode()
-        parent = posixpath.dirname(self.path)
         if self.fs.type_name in _DIRECT_PUT:
-            target = self.path
-        else:
-            self.fs.create_dir(parent, recursive=True)
-            target = posixpath.join(parent, f".{self.name}.{secrets.token_hex(4)}.tmp")
-        with self.fs.open_output_stream(target) as fh:
+            with self.fs.open_output_stream(self.path) as fh:
+                fh.write(data)
+            return
+        self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
+        tmp = self.sibling(f".{self.name}.{secrets.token_hex(4)}.tmp")
+        with self.fs.open_output_stream(tmp.path) as fh:
             fh.write(data)
-        if target != self.path:
-            self.fs.move(target, self.path)
+        crash_point("write")
+        if not self._keeps_previous:
+            self.fs.move(tmp.path, self.path)
+            return
+        previous = self._previous()
+        if self._info().type == pafs.FileType.File:  # keep the committed version aside
+            if previous._info().type == pafs.FileType.File:
+                self.fs.delete_file(previous.path)  # older than the committed one
+            self.fs.move(self.path, previous.path)  # nothing at the target: a plain rename
+        self.fs.move(tmp.path, self.path)  # nothing at the target: a plain rename
+        if previous._info().type == pafs.FileType.File:
+            self.fs.delete_file(previous.path)
 
     def remove(self) -> None:
         if self.local:
             Path(self.path).unlink(missing_ok=True)
-        elif self.exists():
-            self.fs.delete_file(self.path)
+            return
+        for loc in (self, self._previous()) if self._keeps_previous else (self,):
+            if loc._info().type != pafs.FileType.NotFound:
+                self.fs.delete_file(loc.path)
 
     def remove_tree(self) -> None:
         if self.local:

@@ -8,21 +8,22 @@ Layout::
       trials/round-00000.parquet one file per finished round (load all with pyarrow.dataset)
       trials/_partial/round-N/   evaluations of a running round, committed every few seconds
       ranges.parquet             the ranges of every round, with each decision and reason
-      .lock                      host and pid of the coordinator running the sweep
+      .lock                      who runs the sweep: host, pid, start, token (see run_lock)
 
-Every file is written atomically: to a hidden temporary file in the same folder, flushed and
-fsync'ed, then renamed over the target, and the folder fsync'ed. A reader never sees half a
-file; hidden (``.``) and ``_`` entries are ignored by pyarrow's dataset discovery. A torn or
+Every file is written atomically: on a local or shared disk to a hidden temporary file in
+the same folder, flushed and fsync'ed, then renamed over the target, and the folder fsync'ed
+(other filesystems: see :mod:`orchestrator.storage`; replacing a file never loses both
+versions on any of them). A reader never sees half a file; hidden (``.``) and ``_`` entries
+are ignored by pyarrow's dataset discovery. Files get the mode the umask gives. A torn or
 truncated file (a disk that lied) is skipped with a :class:`StoreWarning` naming it; resume
-re-runs what it held. Nothing is pickled.
+re-runs what it held. Storage that cannot be reached is a :class:`StoreError` naming the
+location (never the credentials in its URI). Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,10 +33,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import StoreError
+from .errors import StoreError, first_line
 from .faults import crash_point
 from .results import concat_trials, conform, unified_schema
-from .storage import Location, atomic_write
+from .run_lock import acquire_lock, release_lock
+from .storage import Location, StoreWarning, atomic_write, safe_text
+
+__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "reaching",
+           "release_lock"]
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -67,8 +72,21 @@ def _write_parquet(loc: Location, table: pa.Table) -> None:
     loc.write_atomic(lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
-class StoreWarning(UserWarning):
-    """A run folder had a damaged file that was skipped."""
+@contextmanager
+def reaching(location: str | os.PathLike | Location,
+             failing: str = "cannot reach run storage") -> Iterator[None]:
+    """Turn storage that cannot be reached (no server at the endpoint, no such bucket, a URI
+    pyarrow rejects, no permission) into one :class:`StoreError` line: ``failing``, the
+    location without any credentials its URI carries, and the cause."""
+    try:
+        yield
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        cause = safe_text(location, first_line(exc))
+        raise StoreError(f"{failing} {safe_text(location)}: {cause}") from None
+
+
+def _holds_run(loc: Location) -> bool:
+    return loc.child(METADATA_FILE).exists() or loc.child(CONFIG_FILE).exists()
 
 
 class RunStore:
@@ -88,44 +106,41 @@ class RunStore:
     # -- creating and opening ------------------------------------------------------------
     @classmethod
     def holds_run(cls, run_dir: str | os.PathLike | Location) -> bool:
-        loc = Location.of(run_dir)
-        return loc.child(METADATA_FILE).exists() or loc.child(CONFIG_FILE).exists()
+        with reaching(run_dir, "cannot open run folder"):
+            return _holds_run(Location.of(run_dir))
 
     @classmethod
     def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> "RunStore":
         """Start a new run in ``run_dir`` (which must not hold a run already)."""
-        store = cls(run_dir)
-        if cls.holds_run(store.loc):
-            raise StoreError(
-                f"{store.run_dir} already holds a sweep run; choose another --run-dir, or "
-                f"continue it with: sweep resume {store.run_dir}"
-            )
-        if store.loc.is_file():
-            raise StoreError(f"{store.run_dir} exists and is not a folder")
-        try:
+        with reaching(run_dir, "cannot create run folder"):
+            store = cls(run_dir)
+            shown = safe_text(store.run_dir)
+            if _holds_run(store.loc):
+                raise StoreError(
+                    f"{shown} already holds a sweep run; choose another --run-dir, or "
+                    f"continue it with: sweep resume {shown}"
+                )
+            if store.loc.is_file():
+                raise StoreError(f"{shown} exists and is not a folder")
             store.loc.child(TRIALS_DIR).makedirs()
-        except OSError as exc:
-            raise StoreError(f"cannot create run folder {store.run_dir}: {exc}") from None
-        text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
-        store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
-        store.write_metadata(metadata)
+            text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
+            store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
+            store.write_metadata(metadata)
         return store
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike) -> "RunStore":
         """Open an existing run; a clear :class:`StoreError` if it is not one."""
-        try:
+        with reaching(run_dir, "cannot open run folder"):
             store = cls(run_dir)
-            found = store.loc.is_dir()
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot open run folder {run_dir}: {exc}") from None
-        if not found:
-            raise StoreError(f"run folder {store.run_dir} does not exist")
-        if not any(store.file(f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
-            raise StoreError(
-                f"{store.run_dir} is not a sweep run (no {METADATA_FILE}); "
-                "pass the folder that `sweep run` printed"
-            )
+            shown = safe_text(store.run_dir)
+            if not store.loc.is_dir():
+                raise StoreError(f"run folder {shown} does not exist")
+            if not any(store.file(f).is_file() for f in (METADATA_FILE, CONFIG_FILE)):
+                raise StoreError(
+                    f"{shown} is not a sweep run (no {METADATA_FILE}); "
+                    "pass the folder that `sweep run` printed"
+                )
         store.metadata()  # fail now if unreadable
         return store
 
@@ -140,7 +155,9 @@ class RunStore:
             try:
                 meta = json.loads(first.read_text())
             except (OSError, ValueError):
-                raise StoreError(f"cannot read {path} ({exc}) nor {first}") from None
+                cause = safe_text(path, first_line(exc))
+                raise StoreError(f"cannot read {safe_text(path)} ({cause}) "
+                                 f"nor {safe_text(first)}") from None
             warnings.warn(f"{path} is unreadable ({exc}); using {first}", StoreWarning,
                           stacklevel=2)
             return meta
@@ -263,74 +280,8 @@ class RunStore:
     @contextmanager
     def locked(self) -> Iterator["RunStore"]:
         """Hold the run's lock (fails fast if another live coordinator holds it)."""
-        acquire_lock(self.file(LOCK_FILE), self.run_dir)
+        token = acquire_lock(self.file(LOCK_FILE), self.run_dir)
         try:
             yield self
         finally:
-            release_lock(self.file(LOCK_FILE))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def acquire_lock(lock: Location, folder: Any) -> None:
-    """Create the lock file with this host and pid; take over a lock left by a dead process.
-
-    On a local or shared filesystem the lock is created exclusively (O_EXCL). Object stores
-    have no exclusive create: there the lock is advisory (checked, then written).
-    """
-    record = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-    for _ in range(2):
-        if not _create_exclusive(lock, json.dumps(record)):
-            owner = _lock_owner(lock)
-            if owner is None or (owner.get("host") == record["host"] and not _alive(int(owner["pid"]))):
-                what = "unreadable" if owner is None else f"left by process {owner['pid']}, which is gone"
-                warnings.warn(f"taking over the lock of {lock} ({what})", StoreWarning,
-                              stacklevel=3)
-                lock.remove()
-                continue
-            raise StoreError(
-                f"{folder} is in use by another sweep (pid {owner.get('pid')} on host "
-                f"{owner.get('host')}); wait for it to finish, or stop it first. If that process "
-                f"is really gone, remove {lock}"
-            )
-        return
-    raise StoreError(f"could not take the lock {lock}")
-
-
-def _create_exclusive(lock: Location, text: str) -> bool:
-    if not lock.local:
-        if lock.exists():
-            return False
-        lock.write_atomic(lambda fh: fh.write(text), binary=False)
-        return True
-    try:
-        fd = os.open(lock.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
-
-
-def _lock_owner(lock: Location) -> dict[str, Any] | None:
-    try:
-        owner = json.loads(lock.read_text())
-        return owner if isinstance(owner, dict) and "pid" in owner else None
-    except (OSError, ValueError):
-        return None
-
-
-def release_lock(lock: Location) -> None:
-    owner = _lock_owner(lock)
-    if owner is not None and owner.get("pid") == os.getpid():
-        lock.remove()
+            release_lock(self.file(LOCK_FILE), token)

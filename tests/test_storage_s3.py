@@ -76,3 +76,38 @@ def test_the_cli_reads_an_s3_run(s3, tmp_path):
     again = subprocess.run([str(exe), "run", "configs/quadratic.yaml", "--run-dir", uri],
                            capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert again.returncode == 2 and "already holds a sweep run" in again.stderr
+
+
+def closed_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_storage_that_cannot_be_reached_is_one_clean_store_error(tmp_path):
+    from orchestrator.api import new_run_dir
+    from orchestrator.errors import StoreError
+    from orchestrator.store import RunStore
+
+    options = f"endpoint_override=127.0.0.1:{closed_port()}&scheme=http&region=us-east-1"
+    uri = f"s3://AKIDSECRETID:s3cr3tvalue@sweeps/runs/r9?{options}"
+    attempts = {"create": lambda: RunStore.create(uri, {}), "open": lambda: RunStore.open(uri),
+                "new run folder": lambda: new_run_dir(uri.replace("/r9", ""), "q")}
+    for what, attempt in attempts.items():
+        with pytest.raises(StoreError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "\n" not in message, what
+        assert "sweeps/runs" in message and "connect" in message.lower(), (what, message)
+        assert "s3cr3tvalue" not in message and "AKIDSECRETID" not in message, (what, message)
+
+
+def test_a_bucket_that_does_not_exist_is_one_clean_store_error(s3):
+    from orchestrator.errors import StoreError
+    from orchestrator.store import RunStore
+
+    with pytest.raises(StoreError, match=r"s3://no-such-bucket/runs/r1.*: .*") as caught:
+        RunStore.create(f"s3://no-such-bucket/runs/r1?{s3}", {})
+    assert "\n" not in str(caught.value)
