@@ -59,6 +59,24 @@ def redact_uri(text: Any) -> Any:
     return _URI.sub(lambda m: _strip(m.group(1), m.group(2)), text)
 
 
+def credential_values(text: str) -> list[str]:
+    """The secrets the URIs in ``text`` carry (the password and user of ``user:password@``,
+    the values of credential options), to blank them out of messages that quote them."""
+    found: list[str] = []
+    for match in _URI.finditer(text):
+        rest = match.group(2)
+        cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        user, at, _ = rest[:cut].rpartition("@")
+        if at and ":" in user:
+            found += [part for part in user.split(":") if part]
+        query = rest[cut:].partition("?")[2].partition("#")[0]
+        for option in re.split(r"[&;]", query):
+            name, eq, value = option.partition("=")
+            if eq and value and is_credential_option(name):
+                found.append(value)
+    return found
+
+
 def has_credentials(text: Any) -> bool:
     """Whether ``text`` holds a URI with credentials (which :func:`redact_uri` would drop)."""
     return redact_uri(text) != text
@@ -74,4 +92,4 @@ def redact_record(value: Any) -> Any:
     return redact_uri(value)
 
 
-__all__ = ["has_credentials", "is_credential_option", "redact_record", "redact_uri"]
+__all__ = ["credential_values", "has_credentials", "is_credential_option", "redact_record", "redact_uri"]

@@ -40,6 +40,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .faults import crash_point
+from .redact import credential_values, redact_uri
 
 _DIRECT_PUT = ("s3", "gcs")  # object stores: a PUT is atomic
 _ATOMIC_MOVE = ("local",)  # a move replaces the target atomically (rename(2))
@@ -103,37 +104,17 @@ def is_uri(location: str | os.PathLike) -> bool:
     return bool(scheme) and len(scheme) > 1 and scheme != "file"
 
 
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "session")
-
-
-def _secret_parts(text: str) -> tuple[str, list[str]]:
-    """A URI's text without its user info, and the secrets it held."""
-    parts = urlsplit(text)
-    userinfo, _, host = parts.netloc.rpartition("@")
-    found = [s for s in userinfo.split(":") if s]
-    query = []
-    for item in parts.query.split("&") if parts.query else []:
-        key, eq, value = item.partition("=")
-        if eq and value and any(word in key.lower() for word in _SECRET_WORDS):
-            found.append(value)
-            item = f"{key}=***"
-        query.append(item)
-    shown = f"{parts.scheme}://{host}{parts.path}" + (f"?{'&'.join(query)}" if query else "")
-    return shown, found
-
-
 def safe_text(location: "str | os.PathLike | Location", message: str | None = None) -> str:
     """``location`` (or ``message`` about it) without the credentials a URI may carry."""
     text = str(location)
     if not is_uri(text):
         return text if message is None else message
-    shown, found = _secret_parts(text)
     if message is None:
-        return shown
-    for secret in found:
+        return redact_uri(text)
+    for secret in credential_values(text):
         if len(secret) >= 4:  # (shorter: no real credential, and "***" would mangle words)
             message = message.replace(secret, "***")
-    return message
+    return redact_uri(message)
 
 
 class Location:

@@ -173,6 +173,6 @@ def test_store_errors_name_a_uri_without_its_credentials():
     from orchestrator.storage import safe_text
 
     uri = "s3://AKID:s3cr3t@bucket/runs?region=x&secret_key=SK123&session_token=TOK9"
-    assert safe_text(uri) == "s3://bucket/runs?region=x&secret_key=***&session_token=***"
+    assert safe_text(uri) == "s3://bucket/runs?region=x"  # as redact_uri shows every location
     assert safe_text(uri, "denied for s3cr3t/SK123/TOK9") == "denied for ***/***/***"
     assert safe_text("runs/r1") == "runs/r1"
