@@ -71,6 +71,33 @@ def _read_table(path: Path, where: str) -> Any:
     raise ConfigError(f"{where}.path: {str(path)!r} is neither .parquet nor .csv")
 
 
+def _features(spec: Mapping[str, Any], columns: list[str], target: str, path: Path,
+              where: str) -> list[str]:
+    """The feature columns: ``features`` as given, or every column but the target."""
+    if "features" not in spec or spec["features"] is None:
+        features = [c for c in columns if c != target]
+        if not features:
+            raise ConfigError(f"{where}: {path.name} holds only the target column {target!r}; "
+                              "add feature columns")
+        return features
+    features = spec["features"]
+    if isinstance(features, (str, bytes)) or not isinstance(features, (list, tuple)) \
+            or not all(isinstance(f, str) for f in features):
+        raise ConfigError(f"{where}.features: expected a list of column names, got {features!r:.100}")
+    if not features:
+        raise ConfigError(f"{where}.features: an empty list; name at least one column, or leave "
+                          "'features' out to use every column but the target")
+    seen: set[str] = set()
+    for name in features:
+        if name == target:
+            raise ConfigError(f"{where}.features: {name!r} is the target; a feature cannot be "
+                              "the label it predicts")
+        if name in seen:
+            raise ConfigError(f"{where}.features: {name!r} is listed twice")
+        seen.add(name)
+    return list(features)
+
+
 def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
     import pyarrow.compute as pc
     import pyarrow.types as pt
@@ -87,7 +114,9 @@ def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
         extra = did_you_mean(target, table.column_names,
                              f"; columns: {', '.join(table.column_names)}")
         raise ConfigError(f"{where}.target: {path.name} has no column {target!r}{extra}")
-    features = spec.get("features") or [c for c in table.column_names if c != target]
+    features = _features(spec, table.column_names, target, path, where)
+    if table.num_rows == 0:
+        raise ConfigError(f"{where}.path: {path.name} has no rows")
     for name in features:
         if name not in table.column_names:
             raise ConfigError(f"{where}.features: {path.name} has no column {name!r}")
