@@ -528,7 +528,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
     sampler = data.get("sampler", DEFAULT_SAMPLER)
-    if sampler not in SAMPLERS:
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
     rounds = _int("rounds", data.get("rounds", 8), minimum=1, maximum=MAX_ROUNDS)
     samples = _int("samples_per_round", data.get("samples_per_round", 32), minimum=1,
