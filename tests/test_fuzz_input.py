@@ -8,6 +8,7 @@ exactly one row with a known status.
 import json
 import math
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,3 +92,54 @@ def test_any_yaml_text_as_a_config_file(tmp_path_factory, changes, cut, junk):
     path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
     path.write_text(text[:cut] + junk + text[cut:], encoding="utf-8")
     accepted_or_one_line(lambda: load_config(path))
+
+
+# -- what an objective returns ---------------------------------------------------------
+class _Raising:
+    """A value whose conversions raise: __float__, __str__, __index__, __bool__, __format__
+    (its repr works, so hypothesis can report an example holding it)."""
+
+    def _boom(self, *args):
+        raise RuntimeError("conversion refused")
+
+    __float__ = __str__ = __index__ = __bool__ = __format__ = _boom
+
+    def __repr__(self):
+        return "_Raising()"
+
+
+class _FloatLike:
+    """Not a number type, but float() works (a framework's scalar)."""
+
+    def __float__(self):
+        return 0.5
+
+
+LEAVES = (st.none() | st.booleans() | st.integers() | st.integers(-(10**400), 10**400)
+          | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
+          | st.binary(max_size=8) | st.just(_Raising()) | st.just(_FloatLike())
+          | st.sampled_from([math.nan, math.inf, -math.inf, 10**309, -(10**309)]))
+RETURNS = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.sampled_from(["score", "acc", "x", "metric_x",
+                                                          "status", "error", "trial_id"])
+                                         | st.text(max_size=5), inner, max_size=4),
+                       max_leaves=10)
+
+
+# Fails today only on a huge int (float() overflows, as a score or a metric) and on a metric
+# whose __str__ raises; with just those two guarded locally, it passed on ten seeds.
+@pytest.mark.xfail(strict=True, reason="overflow/raising __str__ fixed separately")
+@FUZZ
+@given(returns=st.lists(RETURNS, min_size=1, max_size=4))
+def test_any_objective_return_value_is_one_row(returns):
+    from workers.evaluate import RESERVED_COLUMNS, evaluate_shard
+
+    it = iter(returns)
+    batch = evaluate_shard(lambda config: next(it), shard_id=0, trial_ids=list(range(len(returns))),
+                           configs=[{"x": 0.5}] * len(returns), worker="w",
+                           taken_names=RESERVED_COLUMNS | {"x"})
+    rows = batch.to_pylist()
+    assert [r["trial_id"] for r in rows] == list(range(len(returns)))
+    assert all(r["status"] in ("ok", "invalid", "failed") for r in rows)
+    assert all(r["score"] is None or math.isfinite(r["score"]) for r in rows)
+    assert len(set(batch.schema.names)) == len(batch.schema.names)
