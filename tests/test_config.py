@@ -146,7 +146,7 @@ def test_a_huge_grid_is_refused_quickly():
     # within the limit, the size is computed without building the axes
     one_line_error({**BASE, "sampler": "grid", "grid_points": 10**7},
                    r"the grid has 20000000 configurations")
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 5  # building the 10**9 grid took minutes before
 
 
 def test_grid_size_does_not_overflow():
