@@ -31,6 +31,7 @@ the fix; unknown keys get a did-you-mean suggestion.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, did_you_mean, first_line
 from .objectives import resolve_objective
 from .narrowing import EliteBox, NarrowingRule, NoNarrowing
 from .sampling import DEFAULT_SAMPLER, SAMPLERS
@@ -48,8 +49,46 @@ from .space import Choice, Dimension, Float, Int, SearchSpace
 MODES = ("min", "max")
 
 
+#: Upper limits of the counts a config sets (a value past them is a typo, not a plan).
+MAX_SAMPLES_PER_ROUND = 10**7
+MAX_ROUNDS = 10**7
+MAX_WORKERS = 10**5
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe YAML loader that also reads ``1e-5`` (no dot) as a number, as YAML 1.2 does."""
+    """Safe YAML loader that also reads ``1e-5`` (no dot) as a number, as YAML 1.2 does.
+
+    It refuses what a config never needs and what hides mistakes: a key given twice in one
+    mapping (YAML would silently keep the last) and aliases (``*name``; a few hundred bytes
+    of nested aliases expand to billions of values).
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not accepted in a sweep config; write the "
+                "value out in full", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = key in first
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {first[key] + 1}); "
+                        "keep one", key_node.start_mark)
+                first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -73,26 +112,44 @@ def _where(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _int(where: str, value: Any, *, minimum: int | None = None, allow_none: bool = False) -> Any:
+def _shown(value: Any) -> str:
+    """A value for a message: short (a pasted 10**23 is not printed in full)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int(where: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+         allow_none: bool = False, why: str = "") -> Any:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        raise ConfigError(f"{where}: expected a whole number, got {_shown(value)}")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: must be >= {minimum}, got {value}")
+        raise ConfigError(f"{where}: must be >= {minimum}, got {_shown(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where}: must be <= {maximum}{why}, got {_shown(value)}")
     return value
 
 
-def _number(where: str, value: Any) -> float:
+def _number(where: str, value: Any, *, finite: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+        raise ConfigError(f"{where}: expected a number, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if finite and not math.isfinite(number):
+        raise ConfigError(f"{where}: must be a finite number, got {_shown(value)}")
+    return number
 
 
 def _timeout(value: Any) -> float | None:
     if value is None:
         return None
     seconds = _number("trial_timeout_s", value)
+    if not math.isfinite(seconds):
+        raise ConfigError(f"trial_timeout_s: must be a finite number of seconds, got {value!r}; "
+                          "leave it out for no limit")
     if seconds <= 0:
         raise ConfigError(f"trial_timeout_s: must be > 0 seconds, got {value!r}")
     return seconds
@@ -105,7 +162,7 @@ def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
     from .sampling import GridSampler, grid_size
 
     size = grid_size(space, points)
-    if isinstance(n, int) and size > n:
+    if size > n:
         raise ConfigError(
             f"sampler: the grid has {size} configurations with grid_points={points}, more than "
             f"samples_per_round={n}; lower grid_points or raise samples_per_round"
@@ -113,15 +170,77 @@ def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
     return GridSampler(points)
 
 
-def _edits(spec: Any) -> tuple[Any, ...]:
-    from .extend import Edit
+_EDIT_KEYS = ("round", "bounds", "freeze", "release")
 
-    if not spec:
-        return ()
+
+def _edit(where: str, spec: Any, space: SearchSpace) -> Any:
+    from .extend import Edit, check_edit_values
+
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a mapping {{round, bounds, freeze, release}}, "
+                          f"got {_shown(spec)}")
+    _check_keys(where, spec, _EDIT_KEYS)
+    if "round" not in spec:
+        raise ConfigError(f"{where}: missing key 'round' (the round the edit applies to)")
+    round_index = _int(f"{where}.round", spec["round"], minimum=1)
+    bounds, freeze, release = spec.get("bounds") or {}, spec.get("freeze") or {}, \
+        spec.get("release") or []
+    for key, value in (("bounds", bounds), ("freeze", freeze)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}.{key}: expected a mapping of parameter names, "
+                              f"got {_shown(value)}")
+    for name, pair in bounds.items():
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ConfigError(f"{where}.bounds.{name}: expected a pair [low, high] (null keeps "
+                              f"a side), got {_shown(pair)}")
+    if isinstance(release, (str, bytes)) or not isinstance(release, (list, tuple)):
+        raise ConfigError(f"{where}.release: expected a list of parameter names, "
+                          f"got {_shown(release)}")
+    edit = Edit(round_index, {str(k): tuple(v) for k, v in bounds.items()},
+                {str(k): v for k, v in freeze.items()}, tuple(str(n) for n in release))
     try:
-        return tuple(Edit.from_dict(e) for e in spec)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"edits: not a list of edits written by `sweep continue` ({exc})") from None
+        check_edit_values(edit, space)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return edit
+
+
+def _edits(spec: Any, space: SearchSpace) -> tuple[Any, ...]:
+    """Edits written by ``sweep continue`` / ``--review``: checked against the space now, so a
+    bad one is refused here rather than failing the sweep after its first round."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, (list, tuple)):
+        raise ConfigError(f"edits: expected a list of edits (as `sweep continue` writes them), "
+                          f"got {_shown(spec)}")
+    return tuple(_edit(f"edits[{i}]", e, space) for i, e in enumerate(spec))
+
+
+_WARM_KEYS = ("run", "parameters")
+
+
+def _warm_start(spec: Any, space: SearchSpace) -> dict[str, Any] | None:
+    """The record ``--warm-start`` writes: ``{run: RUN_DIR, parameters: [names]}``."""
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ConfigError("warm_start: expected a mapping {run: RUN_DIR, parameters: [names]} "
+                          f"(written by sweep run --warm-start), got {_shown(spec)}")
+    _check_keys("warm_start", spec, _WARM_KEYS)
+    for key in _WARM_KEYS:
+        if key not in spec:
+            raise ConfigError(f"warm_start: missing key {key!r}")
+    if not isinstance(spec["run"], str) or not spec["run"]:
+        raise ConfigError(f"warm_start.run: expected a run folder, got {_shown(spec['run'])}")
+    names = spec["parameters"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"warm_start.parameters: expected a list of parameter names, "
+                          f"got {_shown(names)}")
+    for name in names:
+        if name not in space:
+            raise ConfigError(f"warm_start.parameters: unknown parameter {name!r}; the space has "
+                              f"{', '.join(space)}")
+    return {"run": spec["run"], "parameters": list(names)}
 
 
 def _stages(spec: Any, space: SearchSpace) -> Any:
@@ -131,20 +250,52 @@ def _stages(spec: Any, space: SearchSpace) -> Any:
 
 
 _RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources")
+#: Names Ray keeps for itself inside ``resources`` (each has its own setting).
+_RAY_OWN_RESOURCES = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory",
+                      "object_store_memory": "nothing (the object store is shared)"}
+_FINEST_FRACTION = 0.0001  # Ray counts resources in units of 1/10000
+
+
+def _amount(where: str, value: Any) -> float:
+    amount = _number(where, value, finite=True)
+    if amount < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {_shown(value)}")
+    if 0 < amount < _FINEST_FRACTION:
+        raise ConfigError(f"{where}: Ray counts resources in steps of {_FINEST_FRACTION}, "
+                          f"got {value!r}")
+    return amount
 
 
 def _worker_resources(spec: Any) -> dict[str, Any] | None:
-    """``{num_cpus: 1, num_gpus: 0.25, memory: bytes, resources: {name: amount}}``."""
+    """``{num_cpus: 1, num_gpus: 0.25, memory: bytes, resources: {name: amount}}``: checked here
+    the way Ray would check them when the first worker starts."""
     if spec is None:
         return None
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"worker_resources: expected a mapping like {{num_cpus: 1, num_gpus: 0}}, got {spec!r}")
+        raise ConfigError(f"worker_resources: expected a mapping like {{num_cpus: 1, num_gpus: 0}}, "
+                          f"got {_shown(spec)}")
     _check_keys("worker_resources", spec, _RESOURCE_KEYS)
     for key in ("num_cpus", "num_gpus", "memory"):
-        if key in spec and (_number(f"worker_resources.{key}", spec[key]) < 0):
-            raise ConfigError(f"worker_resources.{key}: must be >= 0, got {spec[key]!r}")
-    if "resources" in spec and not isinstance(spec["resources"], Mapping):
-        raise ConfigError("worker_resources.resources: expected a mapping of names to amounts")
+        if key in spec:
+            _amount(f"worker_resources.{key}", spec[key])
+    gpus = spec.get("num_gpus")
+    if gpus is not None and gpus > 1 and float(gpus) != int(gpus):
+        raise ConfigError(f"worker_resources.num_gpus: more than 1 GPU must be a whole number, "
+                          f"got {gpus!r}")
+    if "resources" in spec:
+        custom = spec["resources"]
+        if not isinstance(custom, Mapping):
+            raise ConfigError("worker_resources.resources: expected a mapping of names to amounts, "
+                              f"got {_shown(custom)}")
+        for name, amount in custom.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"worker_resources.resources: resource names are text, "
+                                  f"got {_shown(name)}")
+            if name in _RAY_OWN_RESOURCES:
+                raise ConfigError(f"worker_resources.resources: {name!r} is set with "
+                                  f"{_RAY_OWN_RESOURCES[name]}, not inside resources")
+            _amount(f"worker_resources.resources.{name}", amount)
+        return {**spec, "resources": dict(custom)}
     return dict(spec)
 
 
@@ -377,9 +528,13 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
     sampler = data.get("sampler", DEFAULT_SAMPLER)
-    if sampler not in SAMPLERS:
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ConfigError(f"sampler: unknown sampler {sampler!r}{_suggest(sampler, tuple(SAMPLERS))}")
-    points = _int("grid_points", data.get("grid_points", 5), minimum=1)
+    rounds = _int("rounds", data.get("rounds", 8), minimum=1, maximum=MAX_ROUNDS)
+    samples = _int("samples_per_round", data.get("samples_per_round", 32), minimum=1,
+                   maximum=MAX_SAMPLES_PER_ROUND, why=" (a round's most samples)")
+    points = _int("grid_points", data.get("grid_points", 5), minimum=1,
+                  maximum=MAX_SAMPLES_PER_ROUND, why=" (a round's most samples)")
     if "grid_points" in data and sampler != "grid":
         raise ConfigError("grid_points: only used with sampler: grid")
     storage = data.get("storage", "runs")
@@ -393,11 +548,12 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         objective=objective,
         mode=mode,
         space=space,
-        rounds=_int("rounds", data.get("rounds", 8), minimum=1),
-        samples_per_round=_int("samples_per_round", data.get("samples_per_round", 32), minimum=1),
+        rounds=rounds,
+        samples_per_round=samples,
         seed=_int("seed", data.get("seed", 0), minimum=0),
-        workers=_int("workers", data.get("workers"), minimum=1, allow_none=True),
-        sampler=_grid(sampler, points, space, data.get("samples_per_round", 32)),
+        workers=_int("workers", data.get("workers"), minimum=1, maximum=MAX_WORKERS,
+                     allow_none=True, why=" (more than a Ray cluster runs)"),
+        sampler=_grid(sampler, points, space, samples),
         storage=storage,
         narrowing=parse_narrowing(data.get("narrowing")),
         tolerance=tolerance,
@@ -406,8 +562,8 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         trial_timeout_s=_timeout(data.get("trial_timeout_s")),
         worker_resources=_worker_resources(data.get("worker_resources")),
         stages=_stages(data.get("stages"), space),
-        edits=_edits(data.get("edits")),
-        warm_start=data.get("warm_start"),
+        edits=_edits(data.get("edits"), space),
+        warm_start=_warm_start(data.get("warm_start"), space),
     )
 
 
@@ -415,18 +571,27 @@ def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a YAML config file; every problem is a one-line ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (line {line}, column {column}); "
+                          "save it as UTF-8") from None
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = first_line(getattr(exc, "problem", None) or exc)
         raise ConfigError(f"{path}: not valid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if data is None:
         raise ConfigError(f"{path}: the file is empty")
     try:

@@ -71,23 +71,72 @@ def _read_table(path: Path, where: str) -> Any:
     raise ConfigError(f"{where}.path: {str(path)!r} is neither .parquet nor .csv")
 
 
+def check_dataset_spec(spec: Any, where: str = "objective.dataset") -> None:
+    """The shape of a dataset spec, checked without reading anything (config parse time)."""
+    if isinstance(spec, str):
+        if spec not in BUILTIN:
+            raise ConfigError(
+                f"{where}: unknown dataset {spec!r}{did_you_mean(spec, BUILTIN)} (built in: "
+                f"{', '.join(BUILTIN)}; or give {{path: file.parquet, target: column}})"
+            )
+        return
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a dataset name or {{path, target}}, got {spec!r:.100}")
+    unknown = set(spec) - {"path", "target", "features"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; expected path, "
+                          "target, features")
+    if "path" not in spec or "target" not in spec:
+        raise ConfigError(f"{where}: a file dataset needs 'path' and 'target' (the label column)")
+    for key in ("path", "target"):
+        if not isinstance(spec[key], str) or not spec[key]:
+            raise ConfigError(f"{where}.{key}: expected text, got {spec[key]!r:.100}")
+    features = spec.get("features")
+    if features is not None and (isinstance(features, (str, bytes))
+                                 or not isinstance(features, (list, tuple))
+                                 or not all(isinstance(f, str) for f in features)):
+        raise ConfigError(f"{where}.features: expected a list of column names, got {features!r:.100}")
+
+
+def _features(spec: Mapping[str, Any], columns: list[str], target: str, path: Path,
+              where: str) -> list[str]:
+    """The feature columns: ``features`` as given, or every column but the target."""
+    if "features" not in spec or spec["features"] is None:
+        features = [c for c in columns if c != target]
+        if not features:
+            raise ConfigError(f"{where}: {path.name} holds only the target column {target!r}; "
+                              "add feature columns")
+        return features
+    features = spec["features"]
+    if not features:
+        raise ConfigError(f"{where}.features: an empty list; name at least one column, or leave "
+                          "'features' out to use every column but the target")
+    seen: set[str] = set()
+    for name in features:
+        if name == target:
+            raise ConfigError(f"{where}.features: {name!r} is the target; a feature cannot be "
+                              "the label it predicts")
+        if name in seen:
+            raise ConfigError(f"{where}.features: {name!r} is listed twice")
+        seen.add(name)
+    return list(features)
+
+
 def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
     import pyarrow.compute as pc
     import pyarrow.types as pt
 
-    unknown = set(spec) - {"path", "target", "features"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected path, target, features")
-    if "path" not in spec or "target" not in spec:
-        raise ConfigError(f"{where}: a file dataset needs 'path' and 'target' (the label column)")
-    path = Path(str(spec["path"]))
+    check_dataset_spec(spec, where)
+    path = Path(spec["path"])
     table = _read_table(path, where)
     target = str(spec["target"])
     if target not in table.column_names:
         extra = did_you_mean(target, table.column_names,
                              f"; columns: {', '.join(table.column_names)}")
         raise ConfigError(f"{where}.target: {path.name} has no column {target!r}{extra}")
-    features = spec.get("features") or [c for c in table.column_names if c != target]
+    features = _features(spec, table.column_names, target, path, where)
+    if table.num_rows == 0:
+        raise ConfigError(f"{where}.path: {path.name} has no rows")
     for name in features:
         if name not in table.column_names:
             raise ConfigError(f"{where}.features: {path.name} has no column {name!r}")
@@ -108,13 +157,5 @@ def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
 
 def load_dataset(spec: Any, where: str = "objective.dataset") -> Dataset:
     """A built-in dataset by name, or ``{path, target[, features]}`` for a Parquet/CSV file."""
-    if isinstance(spec, str):
-        if spec not in BUILTIN:
-            raise ConfigError(
-                f"{where}: unknown dataset {spec!r}{did_you_mean(spec, BUILTIN)} (built in: {', '.join(BUILTIN)}; "
-                "or give {path: file.parquet, target: column})"
-            )
-        return _builtin(spec)
-    if isinstance(spec, Mapping):
-        return _from_file(spec, where)
-    raise ConfigError(f"{where}: expected a dataset name or {{path, target}}, got {spec!r}")
+    check_dataset_spec(spec, where)
+    return _builtin(spec) if isinstance(spec, str) else _from_file(spec, where)

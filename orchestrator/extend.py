@@ -105,6 +105,48 @@ def _loader() -> Any:
     return _Loader
 
 
+def check_edit_values(edit: Edit, original: SearchSpace) -> None:
+    """What can be checked before the run: every name is a parameter of ``original``, bounds
+    are for numbers, and every value given fits the parameter's kind, scale and hard limits.
+
+    A config's ``edits`` are checked with this when it is parsed; :func:`check_edit` adds
+    what depends on the ranges of the round the edit applies to.
+    """
+    for name in [*edit.bounds, *edit.freeze, *edit.release]:
+        if name not in original:
+            raise ConfigError(f"unknown parameter {name!r}; the space has {', '.join(original)}")
+    for name, (low, high) in edit.bounds.items():
+        dim = original[name]
+        if isinstance(dim, Choice):
+            raise ConfigError(f"bounds: {name!r} is a choice; freeze it at one value instead")
+        given = [v for v in (low, high) if v is not None]
+        try:
+            if len(given) == 2:
+                dim.with_bounds(low, high)
+            for value in given:
+                dim.with_bounds(value, value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"bounds: {exc}") from None
+    _check_freeze(edit, original)
+
+
+def _check_freeze(edit: Edit, original: SearchSpace) -> None:
+    for name, value in edit.freeze.items():
+        dim = original[name]
+        if isinstance(dim, Choice):
+            try:
+                known = _encode_choice(value) in {_encode_choice(v) for v in dim.values}
+            except ValueError:
+                known = False
+            if not known:
+                raise ConfigError(f"--set {name}={value!r}: not one of {list(dim.values)}")
+            continue
+        try:
+            dim.with_bounds(value, value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"--set {name}={value!r}: {exc}") from None
+
+
 def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
     """Refuse an edit that does not fit the run (one clear line, nothing changed)."""
     for name in [*edit.bounds, *edit.freeze, *edit.release]:
@@ -118,16 +160,7 @@ def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
             dim.with_bounds(dim.low if low is None else low, dim.high if high is None else high)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"--set {name}: {exc}") from None
-    for name, value in edit.freeze.items():
-        dim = original[name]
-        if isinstance(dim, Choice):
-            if _encode_choice(value) not in {_encode_choice(v) for v in dim.values}:
-                raise ConfigError(f"--set {name}={value!r}: not one of {list(dim.values)}")
-            continue
-        try:
-            dim.with_bounds(value, value)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"--set {name}={value!r}: {exc}") from None
+    _check_freeze(edit, original)
     for name in edit.release:
         dim = space[name]
         single = dim.values if isinstance(dim, Choice) else {dim.low, dim.high}

@@ -10,6 +10,7 @@ ranges) - never on the number of workers or the order in which results arrive.
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from typing import Any, Protocol
 
@@ -90,13 +91,13 @@ class GridSampler:
         lo, hi = dim.to_scaled([dim.low, dim.high])
         values = dim.from_scaled(np.linspace(lo, hi, self.points)) if self.points > 1 \
             else dim.from_scaled([(lo + hi) / 2])
-        if dim.kind == "int":
-            return sorted({int(round(float(v))) for v in values})
+        if dim.kind == "int":  # rounded half to even, like round()
+            return [int(v) for v in np.unique(np.rint(values))]
         return [float(v) for v in np.clip(values, dim.low, dim.high)]
 
     def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
         axes = [self.axis(space[name]) for name in space]
-        size = int(np.prod([len(a) for a in axes]))
+        size = math.prod(len(a) for a in axes)  # Python ints: no int64 wrap-around
         if size > n:
             shape = " x ".join(str(len(a)) for a in axes)
             raise ValueError(
@@ -115,7 +116,23 @@ def _plain(value: Any) -> Any:
 
 
 def grid_size(space: SearchSpace, points: int) -> int:
-    return int(np.prod([len(GridSampler(points).axis(space[n])) for n in space]))
+    """How many configurations ``GridSampler(points)`` lays over ``space``.
+
+    Counted from the axes' lengths without building them where the length is known (choices,
+    floats, linear integers), so a config with a huge ``grid_points`` is refused at once.
+    """
+    sampler = GridSampler(points)
+    return math.prod(_axis_length(sampler, space[name]) for name in space)
+
+
+def _axis_length(sampler: GridSampler, dim: Any) -> int:
+    if hasattr(dim, "values"):
+        return len(dim.values)
+    if dim.kind == "float":
+        return sampler.points
+    if not dim.log:  # evenly spaced: steps of 1 or more round to distinct integers
+        return min(sampler.points, int(dim.high) - int(dim.low) + 1)
+    return len(sampler.axis(dim))
 
 
 def _guided() -> Any:

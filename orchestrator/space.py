@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from workers.evaluate import RESERVED_COLUMNS
+from workers.evaluate import METRIC_PREFIX, RESERVED_COLUMNS
 
 
 def _label(name: str | None, kind: str) -> str:
@@ -307,6 +307,11 @@ class SearchSpace(Mapping):
                 raise ValueError(
                     f"parameter name {name!r} is taken by a column of the trial table; "
                     f"rename it (reserved: {', '.join(sorted(RESERVED_NAMES))})"
+                )
+            if name.startswith(METRIC_PREFIX):
+                raise ValueError(
+                    f"parameter name {name!r} starts with {METRIC_PREFIX!r}, which names the "
+                    "columns of an objective's metrics; rename it"
                 )
             if not isinstance(dim, (Float, Int, Choice)):
                 raise ValueError(

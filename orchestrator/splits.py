@@ -41,7 +41,7 @@ class SplitSpec:
             raise ConfigError(f"{where}: expected a mapping like {{test: 0.2, validation: 0.25}}")
         unknown = set(spec) - {"test", "validation", "cv"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected test, validation, cv")
+            raise ConfigError(f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; expected test, validation, cv")
         if "cv" in spec and "validation" in spec:
             raise ConfigError(f"{where}: give either 'validation' (hold-out) or 'cv' (k folds), not both")
         for key in ("test", "validation"):

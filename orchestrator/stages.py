@@ -52,7 +52,7 @@ def parse_stages(spec: Any, space: SearchSpace) -> tuple[Stage, ...] | AutoStage
         opts = spec["auto"] or {}
         unknown = set(opts) - {"after", "threshold", "keep"}
         if unknown:
-            raise ConfigError(f"stages.auto: unknown key {sorted(unknown)[0]!r}; expected after, threshold, keep")
+            raise ConfigError(f"stages.auto: unknown key {sorted(unknown, key=repr)[0]!r}; expected after, threshold, keep")
         auto = AutoStages(**opts)
         if auto.after < 1 or not 0 < auto.threshold < 1 or auto.keep < 1:
             raise ConfigError(f"stages.auto: need after >= 1, 0 < threshold < 1, keep >= 1, got {opts}")

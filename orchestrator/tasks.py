@@ -30,8 +30,8 @@ import numpy as np
 
 from workers.estimator import EstimatorObjective, TuningData
 
-from .datasets import Dataset, load_dataset
-from .errors import ConfigError, did_you_mean
+from .datasets import Dataset, check_dataset_spec, load_dataset
+from .errors import ConfigError, did_you_mean, first_line
 from .splits import Split, SplitSpec, make_split
 
 PREPROCESSORS = {
@@ -52,8 +52,9 @@ def import_class(path: str, where: str) -> type:
         raise ConfigError(f"{where}: {path!r} is not an import path; write it like 'sklearn.svm.SVC'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{where}: cannot import {module_name!r} for {path!r} ({exc})") from None
+    except Exception as exc:  # not found, a malformed name, or the module failed as it loaded
+        raise ConfigError(f"{where}: cannot import {module_name!r} for {path!r} "
+                          f"({first_line(exc)})") from None
     if not hasattr(module, name):
         options = [n for n in dir(module) if not n.startswith("_")]
         hint = difflib.get_close_matches(name, options, n=1)
@@ -124,7 +125,11 @@ class EstimatorTask:
         if not isinstance(params, Mapping):
             raise ConfigError(f"{where}.params: expected a mapping of fixed parameters, got {params!r}")
         prep = spec.get("preprocessing") or ()
-        prep = (prep,) if isinstance(prep, str) else tuple(prep)
+        prep = (prep,) if isinstance(prep, str) else prep
+        if not isinstance(prep, (list, tuple)) or not all(isinstance(p, str) for p in prep):
+            raise ConfigError(f"{where}.preprocessing: expected a name or a list of names "
+                              f"(built in: {', '.join(PREPROCESSORS)}), got {prep!r:.100}")
+        check_dataset_spec(spec["dataset"], f"{where}.dataset")
         task = cls(estimator=spec["estimator"], dataset=spec["dataset"], params=dict(params),
                    preprocessing=prep, scoring=_check_scoring(spec.get("scoring"), f"{where}.scoring"),
                    split=SplitSpec.parse(spec.get("split"), f"{where}.split"))

@@ -34,6 +34,24 @@ CONFIG_CASES = {
     "invalid mode": ('objective: "math:sqrt"\nmode: minimise\n' + SPACE,
                      "mode: expected 'min' or 'max', got 'minimise'"),
     "not YAML": ("space: [1, 2\n", "not valid YAML (line"),
+    "duplicate key": ('objective: "math:sqrt"\nmode: min\nmode: max\n' + SPACE,
+                      "not valid YAML (line 3, column 1): duplicate key 'mode' (first at line 2); keep one"),
+    "YAML alias": ('objective: "math:sqrt"\nmode: min\nname: &n a\nstorage: *n\n' + SPACE,
+                   "not valid YAML (line 4, column 10): YAML aliases (*name) are not accepted"),
+    "too many samples": ('objective: "math:sqrt"\nmode: min\nsamples_per_round: 100000000000000000000000\n' + SPACE,
+                         "samples_per_round: must be <= 10000000 (a round's most samples), got 10"),
+    "huge grid": ('objective: "math:sqrt"\nmode: min\nsampler: grid\ngrid_points: 1000000000\n' + SPACE,
+                  "grid_points: must be <= 10000000 (a round's most samples), got 1000000000"),
+    "warm_start not a record": ('objective: "math:sqrt"\nmode: min\nwarm_start: [1, 2]\n' + SPACE,
+                                "warm_start: expected a mapping {run: RUN_DIR, parameters: [names]}"),
+    "edit of an unknown parameter": ('objective: "math:sqrt"\nmode: min\nedits: [{round: 1, freeze: {y: 1}}]\n' + SPACE,
+                                     "edits[0]: unknown parameter 'y'; the space has x"),
+    "Ray's own resource name": ('objective: "math:sqrt"\nmode: min\nworker_resources: {resources: {CPU: 2}}\n' + SPACE,
+                                "worker_resources.resources: 'CPU' is set with num_cpus, not inside resources"),
+    "negative custom resource": ('objective: "math:sqrt"\nmode: min\nworker_resources: {resources: {fpga: -1}}\n' + SPACE,
+                                 "worker_resources.resources.fpga: must be >= 0, got -1"),
+    "parameter named like a metric column": ('objective: "math:sqrt"\nmode: min\nspace: {metric_x: {type: float, low: 0, high: 1}}\n',
+                                             "space: parameter name 'metric_x' starts with 'metric_'"),
     "unknown sampler": ('objective: "math:sqrt"\nmode: min\nsampler: gided\n' + SPACE,
                         "sampler: unknown sampler 'gided'; did you mean 'guided'?"),
 }
@@ -70,3 +88,21 @@ def test_cli_cases(tmp_path, args, message):
     proc = sweep(*args, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr
     assert proc.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_config_that_is_not_utf8(tmp_path):
+    (tmp_path / "c.yaml").write_bytes(b'objective: "math:sqrt"\nmode: min\nname: caf\xe9\n' + SPACE.encode())
+    proc = sweep("validate", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr == (
+        "sweep: error: c.yaml: not UTF-8 text (line 3, column 10); save it as UTF-8\n")
+
+
+def test_a_data_file_holding_only_the_target(tmp_path):
+    (tmp_path / "d.csv").write_text("label\n0\n1\n0\n1\n")
+    (tmp_path / "c.yaml").write_text(
+        "objective: {estimator: sklearn.linear_model.LogisticRegression, "
+        "dataset: {path: d.csv, target: label}}\nspace: {C: {type: float, low: 0.1, high: 1}}\n")
+    proc = sweep("validate", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr == (
+        "sweep: error: objective.dataset: d.csv holds only the target column 'label'; "
+        "add feature columns\n")

@@ -116,3 +116,134 @@ def test_narrowing_settings_are_checked_up_front(tmp_path, settings, message):
     path = write(tmp_path, GOOD + f"narrowing: {settings}\n")
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+# -- bad input found by review: each one a ConfigError of one line, at parse time ---------
+BASE = {"objective": "a:b", "mode": "min", "space": {"x": {"type": "float", "low": 0, "high": 1},
+                                                     "k": {"type": "choice", "values": ["a", "b"]}}}
+
+
+def one_line_error(data, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(data)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_a_config_that_is_not_utf8_is_one_clear_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(GOOD.replace("name: quadratic", "name: caf\xe9").encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(line 1, column 10\); save it as UTF-8"):
+        load_config(path)
+
+
+def test_a_huge_grid_is_refused_quickly():
+    import time
+
+    t0 = time.perf_counter()
+    one_line_error({**BASE, "sampler": "grid", "grid_points": 10**9},
+                   r"grid_points: must be <= 10000000")
+    # within the limit, the size is computed without building the axes
+    one_line_error({**BASE, "sampler": "grid", "grid_points": 10**7},
+                   r"the grid has 20000000 configurations")
+    assert time.perf_counter() - t0 < 5  # building the 10**9 grid took minutes before
+
+
+def test_grid_size_does_not_overflow():
+    space = {f"p{i}": {"type": "float", "low": 0, "high": 1} for i in range(5)}
+    # 100000**5 = 1e25 wraps around in int64
+    one_line_error({**BASE, "space": space, "sampler": "grid", "grid_points": 100000},
+                   r"the grid has 10000000000000000000000000 configurations")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("mode: min\nmode: max\n", r"\(line 3, column 1\): duplicate key 'mode' \(first at line 2\)"),
+    ("space:\n  x: {type: float, low: 0, low: 1}\n", r"line 3, column 28\): duplicate key 'low' \(first at line 3\)"),
+])
+def test_duplicate_yaml_keys_are_refused(tmp_path, text, message):
+    path = write(tmp_path, 'objective: "a:b"\n' + text + ("" if "space" in text else
+                                                          "space: {x: {type: float, low: 0, high: 1}}\n"))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_yaml_aliases_are_refused(tmp_path):
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f'{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n'
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    path = write(tmp_path, 'objective: "a:b"\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n'
+                 "warm_start:\n  " + bomb.replace("\n", "\n  "))
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line 6, column \d+\): YAML aliases"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("samples_per_round", 10**23, r"samples_per_round: must be <= 10000000 \(a round's most samples\)"),
+    ("rounds", 10**8, r"rounds: must be <= 10000000"),
+    ("workers", 10**9, r"workers: must be <= 100000"),
+    ("trial_timeout_s", float("nan"), r"trial_timeout_s: must be a finite number of seconds"),
+    ("trial_timeout_s", float("inf"), r"trial_timeout_s: must be a finite number of seconds"),
+])
+def test_counts_have_documented_limits(key, value, message):
+    one_line_error({**BASE, key: value}, message)
+
+
+@pytest.mark.parametrize("warm, message", [
+    ([1, 2], r"warm_start: expected a mapping \{run: RUN_DIR, parameters: \[names\]\}"),
+    ({"run": "r"}, r"warm_start: missing key 'parameters'"),
+    ({"run": 3, "parameters": []}, r"warm_start.run: expected a run folder"),
+    ({"run": "r", "parameters": "x"}, r"warm_start.parameters: expected a list of parameter names"),
+    ({"run": "r", "parameters": ["y"]}, r"warm_start.parameters: unknown parameter 'y'"),
+    ({"run": "r", "parameters": [], "extra": 1}, r"warm_start: unknown key 'extra'"),
+])
+def test_warm_start_record_is_checked(warm, message):
+    one_line_error({**BASE, "warm_start": warm}, message)
+    assert parse_config({**BASE, "warm_start": {"run": "r", "parameters": ["x"]}}).warm_start == \
+        {"run": "r", "parameters": ["x"]}
+
+
+@pytest.mark.parametrize("edits, message", [
+    ([{"round": 1, "freeze": {"y": 0.5}}], r"edits\[0\]: unknown parameter 'y'; the space has x, k"),
+    ([{"round": 1, "bounds": {"y": [0, 1]}}], r"edits\[0\]: unknown parameter 'y'"),
+    ([{"round": 1, "release": ["y"]}], r"edits\[0\]: unknown parameter 'y'"),
+    ([{"round": 1, "bounds": {"k": [0, 1]}}], r"edits\[0\]: .*'k' is a choice"),
+    ([{"round": 1, "freeze": {"k": "c"}}], r"edits\[0\]: .*not one of \['a', 'b'\]"),
+    ([{"round": 1, "bounds": {"x": [2, 1]}}], r"edits\[0\]: .*`low` must be smaller"),
+    ([{"round": 1, "bounds": {"x": 5}}], r"edits\[0\].bounds.x: expected a pair \[low, high\]"),
+    ([{"round": 1, "bounds": [1]}], r"edits\[0\].bounds: expected a mapping"),
+    ([{"round": 0}], r"edits\[0\].round: must be >= 1"),
+    ([{"round": "one"}], r"edits\[0\].round: expected a whole number"),
+    ([{"bounds": {}}], r"edits\[0\]: missing key 'round'"),
+    ([{"round": 1, "frezee": {}}], r"edits\[0\]: unknown key 'frezee'; did you mean 'freeze'"),
+    ("abc", r"edits: expected a list of edits"),
+])
+def test_edits_are_checked_against_the_space(edits, message):
+    one_line_error({**BASE, "edits": edits}, message)
+
+
+def test_valid_edits_still_parse():
+    edits = [{"round": 2, "bounds": {"x": [0.2, None]}, "freeze": {"k": "a"}, "release": []},
+             {"round": 3, "release": ["k"]}]
+    config = parse_config({**BASE, "edits": edits})
+    assert [e.round for e in config.edits] == [2, 3] and config.edits[0].bounds == {"x": (0.2, None)}
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({"resources": {"CPU": 1}}, r"worker_resources.resources: 'CPU' is set with num_cpus"),
+    ({"resources": {"GPU": 1}}, r"worker_resources.resources: 'GPU' is set with num_gpus"),
+    ({"resources": {"memory": 10}}, r"worker_resources.resources: 'memory' is set with memory"),
+    ({"resources": {"tpu_slice": -1}}, r"worker_resources.resources.tpu_slice: must be >= 0"),
+    ({"resources": {"tpu_slice": "two"}}, r"worker_resources.resources.tpu_slice: expected a number"),
+    ({"resources": {"tpu_slice": 0.00001}}, r"worker_resources.resources.tpu_slice: .*0.0001"),
+    ({"num_cpus": float("nan")}, r"worker_resources.num_cpus: must be a finite number"),
+    ({"memory": float("inf")}, r"worker_resources.memory: must be a finite number"),
+    ({"num_gpus": 1.5}, r"worker_resources.num_gpus: more than 1 GPU must be a whole number"),
+])
+def test_worker_resources_are_checked_up_front(resources, message):
+    one_line_error({**BASE, "worker_resources": resources}, message)
+
+
+@pytest.mark.parametrize("name", ["metric_x", "metric_"])
+def test_parameter_names_may_not_look_like_metric_columns(name):
+    one_line_error({**BASE, "space": {name: {"type": "float", "low": 0, "high": 1}}},
+                   rf"space: parameter name '{name}' starts with 'metric_'")

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace, parse_config, tune
 from orchestrator.errors import ConfigError
@@ -50,3 +52,24 @@ def test_the_grid_narrows_with_the_ranges(tmp_path):
     assert sorted(set(first)) == pytest.approx([0, 0.25, 0.5, 0.75, 1])
     assert max(last) - min(last) < 0.5 and len(set(last)) == 5
     assert min(last) <= 0.3 <= max(last)
+
+
+@st.composite
+def _dims(draw):
+    kind = draw(st.sampled_from(["float", "int", "intlog", "choice"]))
+    if kind == "choice":
+        return Choice(list(range(draw(st.integers(1, 4)))))
+    if kind == "float":
+        low = draw(st.floats(-100, 100))
+        return Float(low, low + draw(st.floats(0, 100)))
+    low = draw(st.integers(1 if kind == "intlog" else -50, 60))
+    return Int(low, low + draw(st.integers(0, 200)), log=kind == "intlog")
+
+
+@settings(max_examples=200, deadline=None)
+@given(dims=st.lists(_dims(), min_size=1, max_size=3), points=st.integers(1, 40))
+def test_grid_size_is_the_number_of_configurations_sampled(dims, points):
+    space = SearchSpace({f"p{i}": d for i, d in enumerate(dims)})
+    size = grid_size(space, points)
+    columns = GridSampler(points).sample(space, size, RNG)
+    assert len(columns["p0"]) == size

@@ -64,3 +64,19 @@ def test_file_datasets_and_their_errors(tmp_path):
         load_dataset({"path": str(tmp_path / "missing.parquet"), "target": "label"})
     with pytest.raises(ConfigError, match="unknown dataset 'wines'; did you mean 'wine'"):
         load_dataset("wines")
+
+
+@pytest.mark.parametrize("columns, spec, message", [
+    ({"label": [0, 1]}, {}, r"only the target column 'label'; add feature columns"),
+    ({"label": [0, 1], "a": [1.0, 2.0]}, {"features": []}, r"features: an empty list"),
+    ({"label": [0, 1], "a": [1.0, 2.0]}, {"features": "a"}, r"features: expected a list of column names"),
+    ({"label": [0, 1], "a": [1.0, 2.0]}, {"features": ["a", "label"]}, r"features: 'label' is the target"),
+    ({"label": [0, 1], "a": [1.0, 2.0]}, {"features": ["a", "a"]}, r"features: 'a' is listed twice"),
+    ({"label": pa.array([], pa.int64()), "a": pa.array([], pa.float64())}, {}, r"d\.parquet has no rows"),
+])
+def test_file_datasets_need_features_and_rows(tmp_path, columns, spec, message):
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), tmp_path / "d.parquet")
+    with pytest.raises(ConfigError, match=message):
+        load_dataset({"path": str(tmp_path / "d.parquet"), "target": "label", **spec})

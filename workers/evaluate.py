@@ -9,8 +9,8 @@ without a cluster and are the same wherever the objective runs.
   ``score``; ``error`` says which.
 
 Extra entries of a dict return become metric columns (numbers as float64, anything else as
-text). A metric whose name clashes with a reserved column or a hyperparameter is stored as
-``metric_<name>``.
+text). A metric whose name clashes with a reserved column or a hyperparameter, or starts
+with ``metric_``, is stored as ``metric_<name>``, so two metrics never share a column.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ RESULT_SCHEMA = pa.schema(
         ("duration_s", pa.float64()),
     ]
 )
+
+#: The prefix of a metric stored under another name (see :func:`metric_column_name`).
+METRIC_PREFIX = "metric_"
 
 #: Column names an objective's metrics may not take (the coordinator adds the others).
 RESERVED_COLUMNS = frozenset(
@@ -213,9 +216,21 @@ def _result_batch(
 
 
 def metric_column_name(key: str, taken: frozenset[str]) -> str:
-    """The column a metric is stored in: its own name unless that name is taken."""
+    """The column a metric is stored in: its own name, unless that name is taken (a reserved
+    column or a hyperparameter) or itself starts with ``metric_``; then ``metric_<name>``.
+
+    Different metric names never share a column: names kept as they are never start with
+    ``metric_``, prefixed ones always do. Parameter names may not start with ``metric_``
+    (:class:`~orchestrator.space.SearchSpace` refuses them), so no prefixed name is taken;
+    the loop only guards against a caller whose ``taken`` holds such names.
+    """
     key = _text(key)
-    return f"metric_{key}" if key in taken else key
+    if key not in taken and not key.startswith(METRIC_PREFIX):
+        return key
+    name = METRIC_PREFIX + key
+    while name in taken:
+        name = METRIC_PREFIX + name
+    return name
 
 
 def _text(value: Any) -> str:
