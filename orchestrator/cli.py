@@ -47,7 +47,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if isinstance(config.objective, EstimatorTask):
-        prepared = config.objective.prepare(config.seed)
+        try:
+            prepared = config.objective.prepare(config.seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: {exc}") from None
         split = prepared.split
         what = (f"estimator {config.objective.estimator} on {prepared.dataset.name} "
                 f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "

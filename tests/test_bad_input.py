@@ -104,5 +104,5 @@ def test_a_data_file_holding_only_the_target(tmp_path):
         "dataset: {path: d.csv, target: label}}\nspace: {C: {type: float, low: 0.1, high: 1}}\n")
     proc = sweep("validate", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr == (
-        "sweep: error: objective.dataset: d.csv holds only the target column 'label'; "
+        "sweep: error: c.yaml: objective.dataset: d.csv holds only the target column 'label'; "
         "add feature columns\n")
