@@ -540,6 +540,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     storage = data.get("storage", "runs")
     if not isinstance(storage, str) or not storage:
         raise ConfigError(f"storage: expected a folder path, got {storage!r}")
+    _check_storage_scheme(storage)
     tolerance = _number("tolerance", data.get("tolerance", 0.02))
     if not 0 <= tolerance < 1:
         raise ConfigError(f"tolerance: must be in [0, 1), got {tolerance}")
@@ -565,6 +566,26 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         edits=_edits(data.get("edits"), space),
         warm_start=_warm_start(data.get("warm_start"), space),
     )
+
+
+#: URI schemes pyarrow's filesystem layer opens (a plain path needs none).
+STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file")
+
+
+def _check_storage_scheme(storage: str) -> None:
+    """An unknown ``scheme://`` is known to fail before anything runs: say so now."""
+    from urllib.parse import urlsplit
+
+    from .redact import redact_uri
+    from .storage import is_uri
+
+    if is_uri(storage):
+        scheme = urlsplit(storage).scheme.lower()
+        if scheme not in STORAGE_SCHEMES:
+            raise ConfigError(
+                f"storage: unknown filesystem {scheme!r} in {redact_uri(storage)!r}; use a folder "
+                f"path or a URI starting with one of: {', '.join(s + '://' for s in STORAGE_SCHEMES)}"
+            )
 
 
 def load_config(path: str | Path) -> SweepConfig:

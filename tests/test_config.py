@@ -247,3 +247,12 @@ def test_worker_resources_are_checked_up_front(resources, message):
 def test_parameter_names_may_not_look_like_metric_columns(name):
     one_line_error({**BASE, "space": {name: {"type": "float", "low": 0, "high": 1}}},
                    rf"space: parameter name '{name}' starts with 'metric_'")
+
+
+@pytest.mark.parametrize("storage", ["foo://bucket/runs", "s3x://K:SECRET@bucket/r"])
+def test_an_unknown_storage_filesystem_is_refused_when_the_config_is_read(storage):
+    base = {"objective": "m:f", "mode": "min", "space": {"x": {"type": "float", "low": 0, "high": 1}}}
+    with pytest.raises(ConfigError, match="storage: unknown filesystem") as info:
+        parse_config({**base, "storage": storage})
+    assert "SECRET" not in str(info.value) and "\n" not in str(info.value)
+    assert parse_config({**base, "storage": "s3://bucket/runs"}).storage == "s3://bucket/runs"
