@@ -152,3 +152,34 @@ def echo_x_budget(config, budget):
 
     time.sleep(0.04)
     return 1000.0 * config["x"] + budget
+
+
+def _load_slowly(marker_dir, seconds):
+    """Unpickled on a worker: say so with a marker file, then take ``seconds`` to load."""
+    import os
+    import time
+    from pathlib import Path
+
+    if marker_dir:
+        (Path(marker_dir) / f"loading-{os.getpid()}").write_text("loading")
+    time.sleep(seconds)
+    return shifted_bowl
+
+
+class LoadsSlowly:
+    """shifted_bowl, but a worker takes a minute to load it (the driver does not).
+
+    Unpickling on the worker sleeps, so the coordinator waits for its workers without
+    polling for a stop; the marker folder comes from SWEEP_TEST_MARKERS on the driver.
+    """
+
+    def __call__(self, config):
+        return shifted_bowl(config)
+
+    def __reduce__(self):
+        import os
+
+        return (_load_slowly, (os.environ.get("SWEEP_TEST_MARKERS", ""), 60.0))
+
+
+loads_slowly = LoadsSlowly()

@@ -25,7 +25,8 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
         if self.log_dir:
             path = Path(self.log_dir) / f"{os.getpid()}.log"
             with path.open("a") as fh:
-                fh.write(what + " " + ",".join(str(int(r)) for r in X[:, 0]) + "\n")
+                rows = ",".join(str(int(r)) for r in X[:, 0])
+                fh.write(f"{what} {rows} {self.shrink!r}\n")
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=float)
@@ -43,11 +44,23 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmin(d, axis=1)]
 
 
-def seen_rows(log_dir: str) -> dict[str, set[int]]:
+def calls(path: str | os.PathLike) -> list[tuple[str, list[int], float]]:
+    """The calls one log file recorded, in order: (action, rows in order, shrink)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        what, rows, shrink = line.split(" ")
+        out.append((what, [int(r) for r in rows.split(",") if r], float(shrink)))
+    return out
+
+
+def all_calls(log_dir: str | os.PathLike) -> list[tuple[str, list[int], float]]:
+    """The calls every process under ``log_dir`` recorded."""
+    return [c for path in sorted(Path(log_dir).glob("*.log")) for c in calls(path)]
+
+
+def seen_rows(log_dir: str | os.PathLike) -> dict[str, set[int]]:
     """Rows seen per action ('fit', 'predict') across every process's log."""
     seen: dict[str, set[int]] = {"fit": set(), "predict": set()}
-    for path in Path(log_dir).glob("*.log"):
-        for line in path.read_text().splitlines():
-            what, _, rows = line.partition(" ")
-            seen[what] |= {int(r) for r in rows.split(",") if r}
+    for what, rows, _ in all_calls(log_dir):
+        seen[what] |= set(rows)
     return seen

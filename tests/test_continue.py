@@ -54,6 +54,10 @@ def test_continue_with_every_kind_of_edit(finished):
     # then release what was frozen, and move a bound
     result = extend(finished, rounds=1, release=["act"], ranges={"x": (None, 1.5)}).result
     assert result.rounds_run == 5
+    choices = {d["round"]: json.loads(d["choices"]) for d in result.ranges.to_pylist()
+               if d["parameter"] == "act"}
+    assert choices[2] == choices[3] == ["b"]  # frozen for two rounds
+    assert choices[4] == ["a", "b"]  # released: back to both choices, and sampled in them
     assert {r["act"] for r in result.table.to_pylist() if r["round"] == 4} <= {"a", "b"}
     manual = [(d["round"], d["parameter"]) for d in result.ranges.to_pylist() if d["action"] == "manual"]
     assert (4, "act") in manual and (4, "x") in manual

@@ -1,6 +1,7 @@
 """The round loop without Ray (in-process executor): bookkeeping, stopping, determinism."""
 
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 
 from orchestrator import Choice, Float, Int, TuneResult, tune
@@ -144,3 +145,13 @@ def test_show_reports_a_run_whose_first_round_is_running(tmp_path):
     exe = Path(sys.executable).with_name("sweep")
     proc = subprocess.run([str(exe), "show", str(tmp_path / "r")], capture_output=True, text=True)
     assert proc.returncode == 0 and "no round committed yet - the first round is running" in proc.stdout
+
+
+def test_trial_columns_are_in_the_documented_order(tmp_path):
+    result = run(tmp_path, rounds=2, samples_per_round=4)  # shifted_bowl reports x_seen too
+    documented = ["sweep_id", "round", "trial_id", "config_id", "rung", "budget", "shard",
+                  "worker", "status", "score", "x", "lr", "n", "act", "x_seen",
+                  "error", "started_at", "duration_s"]  # README "Results on disk"
+    assert result.table.column_names == documented
+    for path in sorted((tmp_path / "r" / "trials").glob("round-*.parquet")):
+        assert pa.parquet.read_schema(path).names == documented, path.name

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,34 @@ def one_row_each(result, per_round):
     assert ids == list(range(len(ids))) and len(ids) == result.rounds_run * per_round
 
 
+RAN = ["worker", "shard", "started_at"]  # who ran a row, in which shard, when
+
+
+def committed_rows(run, per_round):
+    """Where and when each row committed so far ran, by the trial_id it ends up with.
+
+    Read before a resume: round files hold final trial ids; a running round's partial
+    files hold work keys (the configuration's index in its round, without a budget).
+    """
+    rows = {}
+    for path in sorted((run / "trials").glob("round-*.parquet")):
+        for r in pq.read_table(path, columns=["trial_id", *RAN]).to_pylist():
+            rows[r["trial_id"]] = tuple(r[c] for c in RAN)
+    for path in sorted((run / "trials" / "_partial").glob("round-*/part-*.parquet")):
+        first = int(path.parent.name.split("-")[1]) * per_round
+        for r in pq.read_table(path, columns=["trial_id", *RAN]).to_pylist():
+            rows[first + r["trial_id"]] = tuple(r[c] for c in RAN)
+    return rows
+
+
+def not_run_again(result, committed):
+    """Rows committed before a crash are kept as they were: same worker, shard and start."""
+    after = {r["trial_id"]: tuple(r[c] for c in RAN)
+             for r in result.table.select(["trial_id", *RAN]).to_pylist()}
+    changed = {t: (was, after[t]) for t, was in committed.items() if after[t] != was}
+    assert not changed, f"committed rows were run again: {list(changed.items())[:3]}"
+
+
 # -- workers that die ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reference(ray_cluster, tmp_path_factory):
@@ -54,21 +83,48 @@ def test_os_exit_inside_the_objective_loses_nothing(reference, tmp_path):
     same_run(result, reference)
 
 
+class WatchedExecutor(RayExecutor):
+    """A RayExecutor that remembers, per round, which work keys went to which worker in
+    which shard, and every worker it (re)started."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent, self.started = [], []
+
+    def run_round(self, work, *args, **kwargs):
+        self.sent.append([])
+        return super().run_round(work, *args, **kwargs)
+
+    def submit(self, index, shard_id, items):
+        self.sent[-1].append((index, shard_id, [it.key for it in items]))
+        return super().submit(index, shard_id, items)
+
+    def replace_actor(self, index, *, kill=False):
+        self.started.append(index)
+        return super().replace_actor(index, kill=kill)
+
+
 @pytest.mark.ray
 def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
     import ray
 
-    executor = RayExecutor(shifted_bowl, param_names=list(SPACE), workers=2)
-    killed = []
+    executor = WatchedExecutor(shifted_bowl, param_names=list(SPACE), workers=2)
+    at_kill = {}
 
     def kill_once(round_index, done, total, not_ok):
-        if round_index == 1 and not killed and done >= 2:
-            killed.append(True)
+        if round_index == 1 and not at_kill and done >= 2:
+            at_kill.update(done=done, started=len(executor.started),
+                           sent=[(s, keys) for w, s, keys in executor.sent[1] if w == 0])
             ray.kill(executor._actors[0], no_restart=True)
 
     result = tune(shifted_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
                   run_dir=tmp_path / "run", executor=executor, on_progress=kill_once)
-    assert killed
+    assert at_kill and at_kill["done"] < 24  # the kill landed mid-round
+    assert 0 in executor.started[at_kill["started"]:]  # the killed worker was replaced
+    shard_of = {r["trial_id"]: r["shard"] for r in result.table.to_pylist() if r["round"] == 1}
+    # configurations w0 held when it was killed came back from a later shard: re-run
+    rerun = [key for shard, keys in at_kill["sent"] for key in keys if shard_of[24 + key] != shard]
+    assert rerun
     one_row_each(result, 24)
     same_run(result, reference)
 
@@ -80,7 +136,8 @@ def test_a_configuration_that_always_kills_its_worker_gets_a_failed_row(ray_clus
     rows = result.table.to_pylist()
     assert len(rows) == 20
     killers = [r for r in rows if r["x"] > 0.9]
-    assert killers and all(r["status"] == "failed" and "worker died" in r["error"] for r in killers)
+    died_twice = "worker died while running this configuration (2 times); not retried again"
+    assert killers and all(r["status"] == "failed" and r["error"] == died_twice for r in killers)
     assert all(r["status"] == "ok" for r in rows if r["x"] <= 0.9)
 
 
@@ -167,8 +224,14 @@ def cli_reference(tmp_path_factory):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("crash_at", ["partial:2", "round:2", "write:3", "partial:7"])
-def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_path, crash_at):
+@pytest.mark.parametrize("crash_at, committed_at_least", [
+    ("partial:2", 1),   # mid-round 0: two partial commits
+    ("round:2", 60),    # between rounds: rounds 0 and 1 committed
+    ("write:3", 0),     # inside the first metadata update: no trial yet
+    ("partial:7", 31),  # mid-round 1: round 0 and partial commits of round 1
+])
+def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_path, crash_at,
+                                                          committed_at_least):
     reference, config = cli_reference
     run = tmp_path / "run"
     code, _, _ = sweep("run", config, "--run-dir", run,
@@ -176,29 +239,46 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_pat
     assert code == 137  # died at the crash point, like kill -9
     meta = json.loads((run / "run.json").read_text())
     assert meta["state"] == "running"  # nobody had a chance to say otherwise
+    committed = committed_rows(run, 30)
+    assert len(committed) >= committed_at_least
     code, out, err = sweep("resume", run)
     assert code == 0, err
     assert "resuming" in out and "taking over the lock" in err
     result = TuneResult.load(run)
     one_row_each(result, 30)
     same_run(result, reference)
+    not_run_again(result, committed)
     code, out, _ = sweep("resume", run)
     assert code == 0 and "already finished" in out
 
 
 @contextmanager
-def running_sweep(config, run, env=None):
-    """A `sweep run` in the background (own process group, output captured), cleaned up."""
+def running_sweep(config, run, env=None, follow_stderr=False):
+    """A `sweep run` in the background (own process group, output captured), cleaned up.
+
+    With ``follow_stderr`` a thread collects stderr lines as they come (``proc.err_lines``);
+    then wait for the process with ``proc.wait``, not ``communicate``.
+    """
     exe = Path(sys.executable).with_name("sweep")
     proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL if follow_stderr else subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
+    reader = None
+    if follow_stderr:
+        proc.err_lines = []
+        reader = threading.Thread(target=lambda: proc.err_lines.extend(proc.stderr), daemon=True)
+        reader.start()
     try:
         yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate(timeout=60)
+        if reader is None:
+            proc.communicate(timeout=60)
+        else:
+            proc.wait(timeout=60)
+            reader.join(timeout=10)
         kill_group(proc.pid)
 
 
@@ -217,11 +297,18 @@ def test_sigkill_mid_round_then_resume(cli_reference, tmp_path):
         wait_for(proc, lambda: list((run / "trials").glob("_partial/round-00001/part-*")))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+    # the kill landed mid-round 1: the sweep was running, round 1 only partly committed
+    assert json.loads((run / "run.json").read_text())["state"] == "running"
+    assert not (run / "trials" / "round-00001.parquet").exists()
+    committed = committed_rows(run, 30)
+    assert set(range(30)) < set(committed) and any(t >= 30 for t in committed)
+    assert len(committed) < 60
     code, _, err = sweep("resume", run)
     assert code == 0, err
     result = TuneResult.load(run)
     one_row_each(result, 30)
     same_run(result, reference)
+    not_run_again(result, committed)
 
 
 @pytest.mark.e2e
@@ -249,14 +336,26 @@ def test_sigterm_stops_gracefully_and_a_second_signal_stops_at_once(cli_referenc
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Resume with: sweep resume" in err
-    with running_sweep(config, tmp_path / "again") as proc:
-        wait_for(proc, (tmp_path / "again" / ".lock").exists)
+    # Workers that take 60 s to load: a first Ctrl+C is noted, but the sweep can only stop
+    # gracefully once they are up; the second stops it at once.
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(CONFIG.replace("tests.objectives:slow_bowl", "tests.objectives:loads_slowly"))
+    with running_sweep(slow, tmp_path / "again", env={"SWEEP_TEST_MARKERS": str(markers)},
+                       follow_stderr=True) as proc:
+        wait_for(proc, lambda: any(markers.iterdir()))  # a worker is loading
         proc.send_signal(signal.SIGINT)
-        proc.send_signal(signal.SIGINT)  # the second one does not wait for anything
-        started = time.monotonic()
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and time.monotonic() - started < 20
-    assert "sweep resume" in err
+        first = time.monotonic()
+        wait_for(proc, lambda: any("stopping after committing" in line for line in proc.err_lines))
+        time.sleep(2.0)
+        assert proc.poll() is None  # the first stop waits for the workers
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        stopped_after = time.monotonic() - first
+    assert proc.returncode == 130
+    assert stopped_after < 20  # the workers would have needed 60 s to load
+    assert "sweep resume" in "".join(proc.err_lines)
 
 
 @pytest.mark.e2e

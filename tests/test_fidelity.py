@@ -154,3 +154,42 @@ def test_replay_of_a_commit_holding_a_promotion_and_its_result(split):
     rest = again.take(100)
     assert sorted(i.key for i in rest) == sorted(i.key for i in live.take(100))
     assert not {i.key for i in rest} & set(rows.column("trial_id").to_pylist())
+
+
+class FailsFirstAtFullBudget:
+    """(x - 0.3)^2 + 1/budget; the first evaluation of a configuration at budget 9 raises."""
+
+    def __init__(self):
+        self.tried = set()
+
+    def __call__(self, config, budget):
+        if budget >= 9 and config["x"] not in self.tried:
+            self.tried.add(config["x"])
+            raise RuntimeError("first try at the full budget")
+        return (config["x"] - 0.3) ** 2 + 1.0 / budget
+
+
+def test_a_sweep_that_stops_early_without_a_full_budget_score_gets_a_selection_round(tmp_path):
+    import json
+
+    from orchestrator import Float, tune
+    from orchestrator.serial import SerialExecutor
+
+    objective = FailsFirstAtFullBudget()
+    result = tune(objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=6, samples_per_round=9,
+                  seed=0, budget=(1, 9), patience=1, run_dir=tmp_path / "run",
+                  executor=SerialExecutor(objective, param_names=["x"]))
+    rows = result.table.to_pylist()
+    first = [r for r in rows if r["round"] == 0]
+    assert {r["budget"] for r in first} == {1.0, 3.0, 9.0}
+    assert not [r for r in first if r["budget"] == 9.0 and r["status"] == "ok"]  # none at max
+    # stopped after round 0 of 6 (patience); round 1 is the selection round at the full budget
+    assert result.rounds_run == 2
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["selection_round"] == 1
+    selection = [r for r in rows if r["round"] == 1]
+    assert {r["budget"] for r in selection} == {9.0}
+    ranked = sorted((r for r in first if r["budget"] == 1.0), key=lambda r: r["score"])
+    assert sorted(r["x"] for r in selection) == sorted(r["x"] for r in ranked[:3])  # the best 3
+    best = next(r for r in rows if r["trial_id"] == result.best_trial_id)
+    assert best["round"] == 1 and best["budget"] == 9.0 and best["status"] == "ok"
+    assert result.best_score == best["score"] and result.best_config == {"x": best["x"]}

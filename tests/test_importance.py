@@ -2,7 +2,7 @@
 
 import math
 
-from orchestrator import Choice, Float, Int, tune
+from orchestrator import Choice, Float, Int, TuneResult, tune
 from orchestrator.importance import format_importance, importance
 from orchestrator.serial import SerialExecutor
 from orchestrator.space import SearchSpace
@@ -16,9 +16,9 @@ def two_matter(config):
     return (math.log10(config["lr"]) + 3) ** 2 + 0.2 * (config["depth"] - 6) ** 2
 
 
-def random_search(tmp_path, objective=two_matter, n=160):
+def random_search(tmp_path, objective=two_matter, n=160, name="r"):
     return tune(objective, SPACE, mode="min", rounds=1, samples_per_round=n, seed=0,
-                narrowing="none", run_dir=tmp_path / "r",
+                narrowing="none", run_dir=tmp_path / name,
                 executor=SerialExecutor(objective, param_names=list(SPACE)))
 
 
@@ -31,7 +31,9 @@ def test_the_two_parameters_that_matter_rank_first(tmp_path):
 
 
 def test_deterministic_and_needs_enough_trials(tmp_path):
-    result = random_search(tmp_path)
-    assert result.importance() == result.importance()
+    result, again = random_search(tmp_path, name="a"), random_search(tmp_path, name="b")
+    shares = result.importance()
+    assert shares == again.importance()  # two independent runs: the same shares
+    assert shares == TuneResult.load(result.run_dir).importance()  # and read back from disk
     few = result.table.slice(0, 5)
     assert importance(few, SearchSpace(SPACE)) is None

@@ -101,7 +101,11 @@ def test_same_random_state_same_best_params(ray_cluster):
                           rounds=2, samples_per_round=6, cv=3, random_state=5).fit(X, y)
             for _ in range(2)]
     assert runs[0].best_params_ == runs[1].best_params_
-    assert np.array_equal(runs[0].cv_results_["mean_test_score"], runs[1].cv_results_["mean_test_score"])
+    # every configuration tried, and its scores, not just the winner
+    assert runs[0].cv_results_["params"] == runs[1].cv_results_["params"]
+    assert len(runs[0].cv_results_["params"]) == 12
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score", "round"):
+        assert np.array_equal(runs[0].cv_results_[key], runs[1].cv_results_[key]), key
 
 
 @pytest.mark.ray
@@ -120,3 +124,32 @@ def test_regression_search(ray_cluster):
     search = SweepSearchCV(Ridge(), {"alpha": loguniform(1e-4, 1e3)}, rounds=2, samples_per_round=5,
                            scoring="r2", cv=3, random_state=0).fit(X, y)
     assert search.best_score_ > 0.3 and search.score(X, y) > 0.3
+
+
+@pytest.mark.ray
+def test_every_delegated_method_uses_the_refit_best_estimator_and_result_is_the_sweep(ray_cluster):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import accuracy_score
+
+    from orchestrator import TuneResult
+
+    X, y = load_wine(return_X_y=True)
+    search = SweepSearchCV(LinearDiscriminantAnalysis(solver="eigen"),
+                           {"shrinkage": [0.1, 0.3, 0.6, 0.9]}, rounds=2, samples_per_round=4,
+                           cv=3, random_state=0).fit(X, y)
+    # the refit: the best parameters, fitted on all of (X, y)
+    alone = LinearDiscriminantAnalysis(solver="eigen", **search.best_params_).fit(X, y)
+    assert search.best_estimator_.get_params()["shrinkage"] == search.best_params_["shrinkage"]
+    for method in ("predict", "predict_proba", "decision_function", "transform"):
+        got = getattr(search, method)(X)
+        assert np.array_equal(got, getattr(search.best_estimator_, method)(X)), method
+        assert np.allclose(got, getattr(alone, method)(X)), method
+    assert search.transform(X).shape == (len(X), 2)  # 3 classes: 2 discriminant axes
+    assert search.score(X, y) == accuracy_score(y, alone.predict(X))
+    # result_: the sweep itself, with its trials and ranges per round
+    result = search.result_
+    assert isinstance(result, TuneResult) and result.rounds_run == 2
+    assert result.table.num_rows == 8 == len(search.cv_results_["params"])
+    assert result.best_score == search.best_score_ and result.best_config == search.best_params_
+    assert sorted(set(result.ranges.column("round").to_pylist())) == [0, 1, 2]
+    assert result.table.column("score").to_pylist() == list(search.cv_results_["mean_test_score"])

@@ -14,6 +14,9 @@ def test_holdout_split_is_disjoint_complete_stratified_and_seeded():
     b = make_split(y, SplitSpec(test=0.2, validation=0.25), seed=3, classification=True)
     c = make_split(y, SplitSpec(test=0.2, validation=0.25), seed=4, classification=True)
     assert np.array_equal(a.test_rows, b.test_rows) and not np.array_equal(a.test_rows, c.test_rows)
+    assert np.array_equal(a.tune_rows, b.tune_rows)
+    assert all(np.array_equal(x, y) for fa, fb in zip(a.folds, b.folds) for x, y in zip(fa, fb))
+    assert not np.array_equal(a.folds[0][1], c.folds[0][1])  # another seed, other validation rows
     assert not set(a.test_rows) & set(a.tune_rows)
     assert sorted([*a.test_rows, *a.tune_rows]) == list(range(100))
     assert np.bincount(y[a.test_rows]).tolist() == [10, 6, 4]  # stratified

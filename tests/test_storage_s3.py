@@ -58,6 +58,10 @@ def test_write_reload_and_resume_on_s3(s3, tmp_path):
     partial = TuneResult.load(uri)
     assert partial.rounds_run == 3 and partial.run_dir == uri  # round 3 finished, then stop
     resumed = run(uri, resume=True)
+    ran = ["trial_id", "worker", "shard", "started_at"]  # who ran each row, and when
+    before = partial.table.select(ran)
+    assert before.num_rows == 36
+    assert resumed.table.slice(0, 36).select(ran).equals(before)  # committed rows not re-run
     cols = ["round", "trial_id", "x", "lr", "act", "score", "status"]
     assert resumed.table.select(cols).equals(reference.table.select(cols))
     assert resumed.ranges.equals(reference.ranges)
