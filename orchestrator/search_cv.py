@@ -41,9 +41,12 @@ def _from_distribution(name: str, dist: Any) -> Dimension:
     kind = getattr(getattr(dist, "dist", None), "name", type(dist).__name__)
     if kind in ("loguniform", "reciprocal", "uniform", "randint"):
         low, high = (float(v) for v in dist.support())
+        # The distribution's support is a hard limit, as in RandomizedSearchCV: narrowing may
+        # grow a range at an edge, but never past what the distribution allows (a
+        # probability drawn from uniform(0, 1) must stay a probability).
         if kind == "randint":
-            return Int(int(low), int(high), name=name)
-        return Float(low, high, log=kind != "uniform", name=name)
+            return Int(int(low), int(high), hard_low=int(low), hard_high=int(high), name=name)
+        return Float(low, high, log=kind != "uniform", hard_low=low, hard_high=high, name=name)
     raise ValueError(
         f"parameter {name!r}: scipy.stats.{kind} is not supported; use uniform, loguniform, "
         "randint, a list of values, or orchestrator.Float / Int / Choice"
@@ -54,7 +57,8 @@ def space_from_distributions(param_distributions: Any) -> SearchSpace:
     """``RandomizedSearchCV``-style ``param_distributions`` -> a :class:`SearchSpace`.
 
     Lists become choices; ``scipy.stats`` ``uniform``, ``loguniform`` and ``randint`` become
-    ``Float``, log ``Float`` and ``Int``; ``Float``/``Int``/``Choice`` pass through.
+    ``Float``, log ``Float`` and ``Int`` whose hard limits are the distribution's support
+    (ranges never grow past it); ``Float``/``Int``/``Choice`` pass through.
     """
     if isinstance(param_distributions, SearchSpace):
         return param_distributions

@@ -27,11 +27,27 @@ def test_param_distributions_convert_to_a_space():
         "a": loguniform(1e-3, 10), "b": uniform(2, 3), "c": randint(1, 5), "d": [1, "x", None],
         "e": np.array([0.1, 0.2]), "f": Int(1, 3),
     })
-    assert space["a"] == Float(1e-3, 10, log=True)
-    assert space["b"] == Float(2, 5)
-    assert space["c"] == Int(1, 4)  # randint's high is exclusive
+    assert space["a"] == Float(1e-3, 10, log=True, hard_low=1e-3, hard_high=10)
+    assert space["b"] == Float(2, 5, hard_low=2, hard_high=5)
+    assert space["c"] == Int(1, 4, hard_low=1, hard_high=4)  # randint's high is exclusive
     assert space["d"] == Choice([1, "x", None]) and space["e"] == Choice([0.1, 0.2])
     assert type(space["e"].values[0]) is float and space["f"] == Int(1, 3)
+
+
+def test_ranges_never_grow_past_a_distributions_support(tmp_path):
+    """RandomizedSearchCV never leaves a distribution's support; neither does the sweep,
+    even when the best sits on the edge (uniform(0, 1) for a probability stays in [0, 1])."""
+    from orchestrator import tune
+    from orchestrator.serial import SerialExecutor
+
+    space = space_from_distributions({"p": uniform(0, 1), "k": randint(1, 5)})
+    objective = lambda c: c["p"] + c["k"]  # noqa: E731 - best at both upper edges
+    result = tune(objective, space, mode="max", rounds=5, samples_per_round=10, seed=0,
+                  run_dir=tmp_path / "run",
+                  executor=SerialExecutor(objective, param_names=["p", "k"]))
+    rows = result.table.to_pylist()
+    assert all(0 <= r["p"] <= 1 and 1 <= r["k"] <= 4 for r in rows)
+    assert result.final_space["p"].high <= 1 and result.final_space["k"].high <= 4
 
 
 @pytest.mark.parametrize("dist, message", [
