@@ -113,9 +113,17 @@ def test_stop_leaves_a_resumable_store(cluster, tmp_path):
     assert meta["state"] == "interrupted"
     done = TuneResult.load(run_dir).rounds_run
     assert 1 <= done < 40
+    marks = ["trial_id", "worker", "shard", "started_at"]
+    committed = TuneResult.load(run_dir).table.select(marks).to_pylist()
     resumed = sweep("resume", run_dir, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert TuneResult.load(run_dir).table.num_rows == TuneResult.load(run_dir).rounds_run * 20
+    result = TuneResult.load(run_dir)
+    assert result.rounds_run > done
+    assert result.table.column("trial_id").to_pylist() == list(range(result.rounds_run * 20))
+    # what was committed on the cluster was not run again, and every row's score is its own
+    assert result.table.select(marks).slice(0, len(committed)).to_pylist() == committed
+    for row in result.table.to_pylist():
+        assert row["score"] == pytest.approx((row["x"] - 0.3) ** 2, rel=1e-12, abs=1e-15)
 
 
 def test_submit_refuses_a_config_outside_the_working_dir(cluster, tmp_path):
