@@ -164,3 +164,8 @@ def test_any_return_value_or_exception_becomes_exactly_one_row(outcome, status, 
 def test_a_huge_metric_is_kept_as_text_not_lost():
     (row,) = run(lambda c: {"score": 1.0, "big": 10**400}, [{"x": 1}])
     assert row["status"] == "ok" and row["big"].startswith("1000")
+
+
+def test_metric_keys_that_print_alike_keep_both_values():
+    (row,) = run(lambda c: {"score": 1.0, 1: 10.0, "1": 20.0}, [{"x": 1}])
+    assert sorted(v for k, v in row.items() if k in ("1", "metric_1")) == [10.0, 20.0]

@@ -301,8 +301,13 @@ def evaluate_shard(
     if metric_rows:
         columns: dict[str, list[Any]] = {}
         for i, metrics in metric_rows:
+            used: set[str] = set()  # keys that print alike (1 and "1") keep both values
             for key, value in metrics.items():
-                columns.setdefault(metric_column_name(key, taken_names), [None] * n)[i] = value
+                name = metric_column_name(key, taken_names)
+                while name in used:
+                    name = METRIC_PREFIX + name
+                used.add(name)
+                columns.setdefault(name, [None] * n)[i] = value
         for name in sorted(columns):
             array = _metric_array(columns[name])
             extra.append((pa.field(name, array.type), array))
