@@ -58,6 +58,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         _load_objective(config, args.config)
         what = f"objective {config.objective}"
+    from .store import check_storage
+
+    try:
+        check_storage(config.storage)
+    except StoreError as exc:
+        raise StoreError(f"{args.config}: {exc}") from None
     print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
           f"{config.samples_per_round} samples, mode={config.mode}, {what}")
     for name, dim in config.space.items():

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import StoreError, first_line
@@ -83,6 +84,24 @@ def reaching(location: str | os.PathLike | Location,
     except (OSError, ValueError, pa.ArrowException) as exc:
         cause = safe_text(location, first_line(exc))
         raise StoreError(f"{failing} {safe_text(location)}: {cause}") from None
+
+
+def check_storage(storage: str | os.PathLike) -> None:
+    """Fail now, in one :class:`StoreError` line, if run folders could not be made under
+    ``storage``: a local path that is a file, or storage that cannot be reached (no server,
+    refused credentials, no such bucket). Writes nothing."""
+    with reaching(storage):
+        loc = Location.of(storage)
+        if loc.local:
+            if loc.exists() and not loc.is_dir():
+                raise StoreError(f"storage {loc}: is a file, not a folder; give a folder path")
+            return
+        loc.exists()  # one request: the endpoint answers and takes the credentials
+        bucket = loc.path.strip("/").split("/")[0]
+        if loc.fs.type_name in ("s3", "gcs") and bucket and \
+                loc.fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+            raise StoreError(f"storage {safe_text(loc)}: no such bucket {bucket!r}; create it "
+                             "first, or check the name")
 
 
 def _holds_run(loc: Location) -> bool:

@@ -115,3 +115,29 @@ def test_a_bucket_that_does_not_exist_is_one_clean_store_error(s3):
     with pytest.raises(StoreError, match=r"s3://no-such-bucket/runs/r1.*: .*") as caught:
         RunStore.create(f"s3://no-such-bucket/runs/r1?{s3}", {})
     assert "\n" not in str(caught.value)
+
+
+def test_validate_reports_storage_it_cannot_write_to(s3, tmp_path):
+    """sweep validate checks the storage too: one line, exit 2, before any run is tried."""
+    exe = Path(sys.executable).with_name("sweep")
+    base = ('objective: "tests.objectives:shifted_bowl"\nmode: min\n'
+            "space: {x: {type: float, low: 0, high: 1}}\n")
+    root = Path(__file__).resolve().parent.parent
+    cases = {
+        "s3://K:SECRETX@sweeps/r?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1":
+            "cannot reach run storage s3://sweeps/r?endpoint_override=127.0.0.1:9",
+        f"s3://no-such-bucket/runs?{s3}": "no such bucket 'no-such-bucket'",
+        str(tmp_path / "a-file"): "is a file, not a folder",
+    }
+    (tmp_path / "a-file").write_text("x")
+    for storage, message in cases.items():
+        (tmp_path / "c.yaml").write_text(base + f'storage: "{storage}"\n')
+        proc = subprocess.run([str(exe), "validate", str(tmp_path / "c.yaml")], cwd=root,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (storage, proc.stdout, proc.stderr)
+        assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "SECRETX" not in proc.stderr
+    (tmp_path / "c.yaml").write_text(base + f'storage: "s3://sweeps/runs?{s3}"\n')
+    proc = subprocess.run([str(exe), "validate", str(tmp_path / "c.yaml")], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
