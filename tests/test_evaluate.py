@@ -134,7 +134,7 @@ class _BadFloat:
         raise ValueError("no float here")
 
 
-class _BadRepr(float):
+class _BadRepr:
     def __repr__(self):
         raise RuntimeError("no repr either")
 
@@ -147,6 +147,7 @@ class _BadRepr(float):
     (lambda: {"score": 1.0, "odd": _BadFloat()}, "ok", None),
     (lambda: {"score": 1.0, object(): 2.0}, "ok", None),
     (lambda: _BadFloat(), "invalid", "score must be a finite number"),
+    (lambda: _BadRepr(), "invalid", "got _BadRepr: <_BadRepr whose repr() raised RuntimeError>"),
     (lambda: (_ for _ in ()).throw(_BadStr()), "failed", "_BadStr: <str() of the error raised"),
 ])
 def test_any_return_value_or_exception_becomes_exactly_one_row(outcome, status, error):
