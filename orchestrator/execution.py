@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 from ray.exceptions import (
     GetTimeoutError,
@@ -31,7 +30,6 @@ from workers.actor import SweepWorker
 
 from .errors import ConfigError, ExecutionError, first_line
 from .round_work import RoundWork
-from .sharding import ShardSizer
 
 ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
 

@@ -30,6 +30,7 @@ import yaml
 
 from .errors import ConfigError, StoreError, SweepPaused
 from .narrowing import Decision, Proposal
+from .safe_yaml import load_yaml
 from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
 
 
@@ -86,7 +87,7 @@ def parse_sets(sets: Iterable[str], release: Iterable[str]) -> tuple[dict, dict,
         if not sep or not key:
             raise ConfigError(f"--set {text!r}: expected P.low=V, P.high=V or P=V")
         try:
-            value = yaml.load(raw, Loader=_loader())
+            value = load_yaml(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {text!r}: {raw!r} is not a value") from None
         name, _, side = key.partition(".")
@@ -97,12 +98,6 @@ def parse_sets(sets: Iterable[str], release: Iterable[str]) -> tuple[dict, dict,
         else:
             freeze[name] = value
     return {k: tuple(v) for k, v in bounds.items()}, freeze, tuple(release)
-
-
-def _loader() -> Any:
-    from .config import _Loader
-
-    return _Loader
 
 
 def check_edit_values(edit: Edit, original: SearchSpace) -> None:

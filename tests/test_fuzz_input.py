@@ -8,7 +8,6 @@ exactly one row with a known status.
 import json
 import math
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

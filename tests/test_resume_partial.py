@@ -4,7 +4,7 @@ configuration or budget (every row's score is a function of its own x and budget
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator import Float, TuneResult, extend, load_config, run_config, tune
+from orchestrator import Float, extend, load_config, run_config, tune
 from orchestrator.errors import SweepInterrupted
 from orchestrator.serial import SerialExecutor
 from tests.objectives import echo_x_budget
