@@ -16,7 +16,7 @@ import pytest
 from orchestrator import TuneResult, evaluate_test, load_config, run_config
 from orchestrator.errors import ConfigError, SweepInterrupted
 from orchestrator.sealed import SealedTestError
-from tests.recording import seen_rows
+from tests.recording import all_calls, seen_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = Path(sys.executable).with_name("sweep")
@@ -148,7 +148,7 @@ def test_two_test_evaluations_at_once_score_the_test_set_once(ray_cluster, tmp_p
     assert sorted(r[2] for r in results) == [0, 1], results
     (refused,) = [r for r in results if r[2] == 1]
     assert "is in use by another sweep" in refused[1] or "already evaluated" in refused[1]
-    predicted = [line for path in logs.glob("*.log") for line in path.read_text().splitlines()
-                 if line == "predict " + ",".join(str(r) for r in test_rows)]
+    predicted = [rows for what, rows, _ in all_calls(logs) if what == "predict" and
+                 sorted(rows) == test_rows]
     assert len(predicted) == 1  # the test rows were scored once
     assert json.loads((run / "run.json").read_text())["state"] == "finished"
