@@ -107,9 +107,7 @@ def check_edit_values(edit: Edit, original: SearchSpace) -> None:
     A config's ``edits`` are checked with this when it is parsed; :func:`check_edit` adds
     what depends on the ranges of the round the edit applies to.
     """
-    for name in [*edit.bounds, *edit.freeze, *edit.release]:
-        if name not in original:
-            raise ConfigError(f"unknown parameter {name!r}; the space has {', '.join(original)}")
+    _check_names(edit, original, "the space")
     for name, (low, high) in edit.bounds.items():
         dim = original[name]
         if isinstance(dim, Choice):
@@ -123,6 +121,12 @@ def check_edit_values(edit: Edit, original: SearchSpace) -> None:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"bounds: {exc}") from None
     _check_freeze(edit, original)
+
+
+def _check_names(edit: Edit, space: SearchSpace, owner: str) -> None:
+    for name in [*edit.bounds, *edit.freeze, *edit.release]:
+        if name not in space:
+            raise ConfigError(f"unknown parameter {name!r}; {owner} has {', '.join(space)}")
 
 
 def _check_freeze(edit: Edit, original: SearchSpace) -> None:
@@ -144,9 +148,7 @@ def _check_freeze(edit: Edit, original: SearchSpace) -> None:
 
 def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
     """Refuse an edit that does not fit the run (one clear line, nothing changed)."""
-    for name in [*edit.bounds, *edit.freeze, *edit.release]:
-        if name not in space:
-            raise ConfigError(f"unknown parameter {name!r}; the run has {', '.join(space)}")
+    _check_names(edit, space, "the run")
     for name, (low, high) in edit.bounds.items():
         dim = space[name]
         if isinstance(dim, Choice):
