@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import narrowing_to_dict, space_to_dict
+from .config_values import MAX_WORKERS
 from .coordinator import Executor, RoundReport, SweepPlan, _now, run_sweep
 from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget
@@ -163,6 +164,8 @@ def tune(
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    if workers is not None and workers > MAX_WORKERS:
+        raise ConfigError(f"workers must be <= {MAX_WORKERS}, got {workers!r}")
     record = config_record or {
         "name": name, "objective": _objective_label(objective), "mode": mode,
         "space": space_to_dict(plan.space), "rounds": rounds,

@@ -41,7 +41,9 @@ from typing import Any
 from .config_sections import (
     check_storage_scheme, parse_edits, parse_warm_start, parse_worker_resources,
 )
-from .config_values import check_keys, number, suggest, where_of, whole_number
+from .config_values import (
+    MAX_ROUNDS, MAX_SAMPLES_PER_ROUND, MAX_WORKERS, check_keys, number, suggest, where_of, whole_number,
+)
 from .errors import ConfigError
 from .safe_yaml import read_yaml_file
 from .objectives import resolve_objective
@@ -52,10 +54,6 @@ from .space import Choice, Dimension, Float, Int, SearchSpace
 MODES = ("min", "max")
 
 
-#: Upper limits of the counts a config sets (a value past them is a typo, not a plan).
-MAX_SAMPLES_PER_ROUND = 10**7
-MAX_ROUNDS = 10**7
-MAX_WORKERS = 10**5
 
 def _timeout(value: Any) -> float | None:
     if value is None:

@@ -9,6 +9,11 @@ from typing import Any
 
 from .errors import ConfigError, did_you_mean
 
+#: Upper limits of the counts a sweep sets (a value past them is a typo, not a plan).
+MAX_SAMPLES_PER_ROUND = 10**7
+MAX_ROUNDS = 10**7
+MAX_WORKERS = 10**5
+
 
 def suggest(key: str, allowed: Any) -> str:
     return did_you_mean(key, allowed, f"; expected one of: {', '.join(allowed)}")
@@ -55,4 +60,4 @@ def number(where: str, value: Any, *, finite: bool = False) -> float:
     return number
 
 
-__all__ = ["check_keys", "number", "shown", "suggest", "where_of", "whole_number"]
+__all__ = ["MAX_ROUNDS", "MAX_SAMPLES_PER_ROUND", "MAX_WORKERS", "check_keys", "number", "shown", "suggest", "where_of", "whole_number"]

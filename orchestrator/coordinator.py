@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from .config_values import MAX_SAMPLES_PER_ROUND
 from .errors import ConfigError, StoreError, SweepInterrupted, SweepPaused
 from .fidelity import Budget, at_budget, comparable
 from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
@@ -81,6 +82,9 @@ class SweepPlan:
         n = self.samples_per_round
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"samples_per_round must be a whole number >= 1, got {n!r}")
+        if n > MAX_SAMPLES_PER_ROUND:
+            raise ConfigError(f"samples_per_round must be <= {MAX_SAMPLES_PER_ROUND} (a round's "
+                              f"most samples), got {n!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
 

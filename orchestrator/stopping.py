@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .config_values import MAX_ROUNDS
 from .ranges import relative_width
 from .results import is_better
 from .space import Choice, Int, SearchSpace
@@ -26,6 +27,8 @@ class StopRule:
     def __post_init__(self) -> None:
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise ValueError(f"rounds must be a whole number >= 1, got {self.rounds!r}")
+        if self.rounds > MAX_ROUNDS:
+            raise ValueError(f"rounds must be <= {MAX_ROUNDS}, got {self.rounds!r}")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
         if self.patience is not None and (

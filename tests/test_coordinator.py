@@ -99,6 +99,9 @@ def test_metadata_records_config_state_and_versions(tmp_path):
     ({"rounds": 0}, "rounds must be"),
     ({"sampler": "grdi"}, "unknown sampler"),
     ({"narrowing": "tight"}, "unknown narrowing rule"),
+    ({"samples_per_round": 10**23}, r"samples_per_round must be <= 10000000"),
+    ({"rounds": 10**12}, r"rounds must be <= 10000000"),
+    ({"workers": 10**9}, r"workers must be <= 100000"),
 ])
 def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
