@@ -19,7 +19,9 @@ from orchestrator import Choice, Float, TuneResult, tune
 from orchestrator.execution import RayExecutor
 from orchestrator.serial import SerialExecutor
 from orchestrator.store import StoreWarning
-from tests.objectives import DiesOnce, always_dies_above, bad_outputs, hangs_above, shifted_bowl
+from tests.objectives import (
+    DiesOnce, always_dies_above, bad_outputs, hangs_above, shifted_bowl, slow_bowl,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "act": Choice(["a", "b"])}
@@ -96,8 +98,16 @@ class WatchedExecutor(RayExecutor):
         return super().run_round(work, *args, **kwargs)
 
     def submit(self, index, shard_id, items):
-        self.sent[-1].append((index, shard_id, [it.key for it in items]))
-        return super().submit(index, shard_id, items)
+        ref = super().submit(index, shard_id, items)
+        self.sent[-1].append((index, shard_id, [it.key for it in items], ref))
+        return ref
+
+    def outstanding(self, worker):
+        """(shard, keys) sent to ``worker`` this round whose results are not back yet."""
+        import ray
+
+        return [(s, keys) for w, s, keys, ref in self.sent[-1]
+                if w == worker and not ray.wait([ref], timeout=0)[0]]
 
     def replace_actor(self, index, *, kill=False):
         self.started.append(index)
@@ -108,22 +118,23 @@ class WatchedExecutor(RayExecutor):
 def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
     import ray
 
-    executor = WatchedExecutor(shifted_bowl, param_names=list(SPACE), workers=2)
+    # slow_bowl: shifted_bowl's scores, 30 ms a trial, so a shard is still out when killed
+    executor = WatchedExecutor(slow_bowl, param_names=list(SPACE), workers=2)
     at_kill = {}
 
     def kill_once(round_index, done, total, not_ok):
-        if round_index == 1 and not at_kill and done >= 2:
-            at_kill.update(done=done, started=len(executor.started),
-                           sent=[(s, keys) for w, s, keys in executor.sent[1] if w == 0])
+        held = executor.outstanding(0) if round_index == 1 and not at_kill and done >= 2 else []
+        if held:  # kill worker 0 while it holds work
+            at_kill.update(done=done, started=len(executor.started), held=held)
             ray.kill(executor._actors[0], no_restart=True)
 
-    result = tune(shifted_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
+    result = tune(slow_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
                   run_dir=tmp_path / "run", executor=executor, on_progress=kill_once)
     assert at_kill and at_kill["done"] < 24  # the kill landed mid-round
     assert 0 in executor.started[at_kill["started"]:]  # the killed worker was replaced
     shard_of = {r["trial_id"]: r["shard"] for r in result.table.to_pylist() if r["round"] == 1}
     # configurations w0 held when it was killed came back from a later shard: re-run
-    rerun = [key for shard, keys in at_kill["sent"] for key in keys if shard_of[24 + key] != shard]
+    rerun = [key for shard, keys in at_kill["held"] for key in keys if shard_of[24 + key] != shard]
     assert rerun
     one_row_each(result, 24)
     same_run(result, reference)
