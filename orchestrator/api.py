@@ -23,7 +23,8 @@ from .fidelity import Budget
 from .narrowing import NarrowingRule, make_rule
 from .redact import redact_record, redact_uri
 from .result import TuneResult
-from .sampling import DEFAULT_SAMPLER, Sampler, make_sampler, resolve_sampler
+from .samplers import DEFAULT_SAMPLER, make_sampler, resolve_sampler
+from .sampling import Sampler
 from .space import Dimension, SearchSpace, as_space
 from .extend import Edit
 from .stages import parse_stages, stages_to_dict

@@ -26,11 +26,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .cli_text import EXIT_FAILED, EXIT_USAGE, format_table
 from .errors import ConfigError, StoreError, SweepError, SweepInterrupted
 from .redact import redact_uri
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 
 
 def _load_objective(config: Any, where: Any) -> None:
@@ -186,13 +185,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _run(config, args, args.run_dir, resume=True)
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from .progress import fmt as _fmt
 
@@ -221,7 +213,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     names = list(result.final_space)
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
-    print(_table([[r["round"], r["trial_id"], _fmt(r["score"])] + [_fmt(r[n]) for n in names]
+    print(format_table([[r["round"], r["trial_id"], _fmt(r["score"])] + [_fmt(r[n]) for n in names]
                   for r in top], ["round", "trial", "score", *names]))
     from .importance import format_importance
 
@@ -234,7 +226,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"[{_fmt(r['low'])}, {_fmt(r['high'])}]" + (" log" if r["log"] else ""))
         round_label = str(r["round"] + 1) if r["sampled"] else "final"
         rows.append([round_label, r["parameter"], span, r["action"], redact_uri(r["reason"])])
-    print(_table(rows, ["round", "parameter", "range", "action", "reason"]))
+    print(format_table(rows, ["round", "parameter", "range", "action", "reason"]))
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from .cli import EXIT_FAILED, _table
+from .cli_text import EXIT_FAILED, format_table
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from . import jobs
@@ -71,7 +71,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     rows = [[j["job_id"], j["status"], j["sweep"], j["run_dir"] or ""]
             for j in jobs.sweeps(args.address)]
-    print(_table(rows, ["job", "state", "sweep", "run folder"]) if rows else "no sweeps on this cluster")
+    print(format_table(rows, ["job", "state", "sweep", "run folder"]) if rows else "no sweeps on this cluster")
     return 0
 
 

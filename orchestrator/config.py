@@ -48,7 +48,7 @@ from .errors import ConfigError
 from .safe_yaml import read_yaml_file
 from .objectives import resolve_objective
 from .narrowing import EliteBox, NarrowingRule, NoNarrowing
-from .sampling import DEFAULT_SAMPLER, SAMPLERS
+from .samplers import DEFAULT_SAMPLER, SAMPLERS
 from .space import Choice, Dimension, Float, Int, SearchSpace
 
 MODES = ("min", "max")

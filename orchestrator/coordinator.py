@@ -31,7 +31,8 @@ from .round_work import ReplayMismatch, RoundWork
 from .extend import apply_edit
 from .stages import apply_stages
 from .guided import Guide
-from .sampling import Sampler, columns_to_rows, sample_round
+from .samplers import sample_round
+from .sampling import Sampler, columns_to_rows
 from .space import SearchSpace
 from .stopping import StopRule, stop_reason
 from .store import WORK_KEY, RunStore, StoreWarning

@@ -33,7 +33,7 @@ from workers.estimator import EstimatorObjective, TuningData
 
 from .api import tune
 from .result import TuneResult
-from .sampling import DEFAULT_SAMPLER
+from .samplers import DEFAULT_SAMPLER
 from .space import Choice, Dimension, Float, Int, SearchSpace, _native
 
 

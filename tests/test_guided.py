@@ -7,7 +7,8 @@ import pytest
 from orchestrator import Choice, Float, Int, SearchSpace
 from orchestrator.guided import Guide, GuidedSampler, _thompson
 from orchestrator.results import encode_column
-from orchestrator.sampling import RandomSampler, make_sampler, round_generator, sample_round
+from orchestrator.samplers import make_sampler, sample_round
+from orchestrator.sampling import RandomSampler, round_generator
 
 SPACE = SearchSpace({"x": Float(0.0, 1.0), "y": Float(1e-4, 1.0, log=True)})
 
@@ -128,7 +129,7 @@ def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
     import json
 
     from orchestrator import tune
-    from orchestrator.sampling import resolve_sampler
+    from orchestrator.samplers import resolve_sampler
     from orchestrator.serial import SerialExecutor
 
     assert resolve_sampler("auto", None) == "guided"

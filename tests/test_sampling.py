@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.sampling import columns_to_rows, make_sampler, sample_round
+from orchestrator.samplers import make_sampler, sample_round
+from orchestrator.sampling import columns_to_rows
 
 SPACE = SearchSpace(
     {

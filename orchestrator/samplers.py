@@ -1,0 +1,74 @@
+"""The samplers by name, and the configurations of a round.
+
+``make_sampler("guided")`` (or ``"auto"``, ``"random"``, ``"sobol"``, ``"grid"``) builds a
+sampler; :func:`sample_round` draws a round's configurations with the round's own generator.
+This registry sits above the samplers (:mod:`orchestrator.sampling` holds the uniform ones,
+:mod:`orchestrator.guided` the model-guided one), so neither imports the other's registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .guided import GuidedSampler
+from .sampling import Columns, GridSampler, RandomSampler, Sampler, SobolSampler, round_generator
+from .space import SearchSpace
+
+#: Sampler names and how to build each. "guided" is random candidates in the box picked by a
+#: surrogate; "random" is plain uniform draws; "auto" (the default) is guided, except in
+#: multi-fidelity sweeps, where it is random (see :func:`resolve_sampler`).
+SAMPLERS: dict[str, Any] = {"auto": GuidedSampler, "guided": GuidedSampler, "random": RandomSampler,
+                            "sobol": SobolSampler, "grid": GridSampler}
+DEFAULT_SAMPLER = "auto"  # what tune, configs and SweepSearchCV use when none is given
+
+
+def resolve_sampler(sampler: Any, budget: Any) -> Any:
+    """``"auto"`` becomes ``"guided"``, or ``"random"`` when the sweep has a budget.
+
+    With budgets, the multi-fidelity benchmark (docs/benchmarks.md) found the guided sampler
+    worse than uniform draws in its primary setting, so multi-fidelity sweeps keep uniform
+    draws unless ``sampler: guided`` is asked for.
+    """
+    if isinstance(sampler, str) and sampler == "auto":
+        return "random" if budget is not None else "guided"
+    return sampler
+
+
+def make_sampler(sampler: str | Sampler) -> Sampler:
+    """A sampler from its name (``"auto"``, ``"guided"``, ``"random"``, ``"sobol"``, ``"grid"``)
+    or a sampler object."""
+    if not isinstance(sampler, str):
+        if not callable(getattr(sampler, "sample", None)):
+            raise ValueError(f"sampler {sampler!r} has no sample(space, n, rng) method")
+        return sampler
+    try:
+        return SAMPLERS[sampler]()
+    except KeyError:
+        raise ValueError(
+            f"unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}"
+        ) from None
+
+
+def sample_round(
+    space: SearchSpace,
+    n: int,
+    *,
+    seed: int,
+    round_index: int,
+    sampler: str | Sampler = "random",
+    guide: Any = None,
+) -> Columns:
+    """The configurations of round ``round_index``: deterministic in (seed, round, space) and,
+    for a sampler that learns from the trials so far, in ``guide`` (a
+    :class:`~orchestrator.guided.Guide`: the committed history)."""
+    if n < 1:
+        raise ValueError(f"samples per round must be >= 1, got {n}")
+    chosen = make_sampler(sampler)
+    rng = round_generator(seed, round_index)
+    if guide is not None and callable(getattr(chosen, "sample_guided", None)):
+        return chosen.sample_guided(space, n, rng, guide)
+    return chosen.sample(space, n, rng)
+
+
+
+__all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "make_sampler", "resolve_sampler", "sample_round"]
