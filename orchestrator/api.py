@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import narrowing_to_dict, space_to_dict
+from .specs import narrowing_to_dict, space_to_dict
 from .config_values import MAX_WORKERS
 from .coordinator import Executor, RoundReport, SweepPlan, _now, run_sweep
 from .errors import ConfigError, SweepInterrupted

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .config import parse_space
+from .specs import parse_space
 from .errors import StoreError
 from .fidelity import Budget, at_budget
 from .ranges import initial_rows, space_at
