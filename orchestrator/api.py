@@ -26,7 +26,7 @@ from .result import TuneResult
 from .samplers import DEFAULT_SAMPLER, make_sampler, resolve_sampler
 from .sampling import Sampler
 from .space import Dimension, SearchSpace, as_space
-from .extend import Edit
+from .edits import Edit
 from .stages import parse_stages, stages_to_dict
 from .stopping import StopRule
 from .storage import Location

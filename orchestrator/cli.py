@@ -231,7 +231,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    from .extend import extend, parse_sets
+    from .edits import parse_sets
+    from .extend import extend
     from .progress import make_reporter
 
     bounds, freeze, release = parse_sets(args.set or (), args.release or ())

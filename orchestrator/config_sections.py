@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .edits import Edit, check_edit_values
 from .config_values import check_keys, number, shown, whole_number
 from .errors import ConfigError
 from .space import SearchSpace
@@ -18,7 +19,6 @@ _EDIT_KEYS = ("round", "bounds", "freeze", "release")
 
 
 def _edit(where: str, spec: Any, space: SearchSpace) -> Any:
-    from .extend import Edit, check_edit_values
 
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a mapping {{round, bounds, freeze, release}}, "

@@ -28,7 +28,7 @@ from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
 from .round_work import ReplayMismatch, RoundWork
-from .extend import apply_edit
+from .edits import apply_edit
 from .stages import apply_stages
 from .guided import Guide
 from .samplers import sample_round

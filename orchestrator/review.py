@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import yaml
 
 from .errors import ConfigError
-from .extend import Edit, check_edit
+from .edits import Edit, check_edit
 from .space import Choice, SearchSpace
 
 

@@ -1,0 +1,155 @@
+"""Hand-made changes to a round's ranges: bounds replaced, parameters frozen or released.
+
+An :class:`Edit` is data (kept in the run's config, so a resume replays it); the functions
+here are pure: :func:`apply_edit` returns the proposal with the edit applied,
+:func:`check_edit_values` and :func:`check_edit` refuse an edit that does not fit (one clear
+line, nothing changed), and :func:`parse_sets` reads ``sweep continue``'s ``--set`` values.
+``sweep continue`` itself (running more rounds) is :mod:`orchestrator.extend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .narrowing import Decision, Proposal
+from .safe_yaml import load_yaml
+from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Hand-made changes to the ranges of round ``round``."""
+
+    round: int
+    bounds: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)  # (low, high); None keeps
+    freeze: Mapping[str, Any] = field(default_factory=dict)
+    release: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"round": self.round, "bounds": {k: list(v) for k, v in self.bounds.items()},
+                "freeze": dict(self.freeze), "release": list(self.release)}
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> "Edit":
+        return cls(int(spec["round"]), {k: tuple(v) for k, v in spec.get("bounds", {}).items()},
+                   dict(spec.get("freeze", {})), tuple(spec.get("release", ())))
+
+
+def apply_edit(edit: Edit | None, proposal: Proposal, frozen: dict[str, Any],
+               saved: dict[str, Dimension]) -> Proposal:
+    """The proposal with the edit applied (and every frozen parameter kept fixed)."""
+    dims = dict(proposal.space.items())
+    decisions = {d.parameter: d for d in proposal.decisions}
+    if edit is not None:
+        for name in edit.release:
+            dims[name] = saved.pop(name, dims[name])
+            frozen.pop(name, None)
+            decisions[name] = Decision(name, "manual", f"released by hand to {dims[name].describe()}")
+        for name, (low, high) in edit.bounds.items():
+            dim = dims[name]
+            dims[name] = dim.with_bounds(dim.low if low is None else low,
+                                         dim.high if high is None else high)
+            decisions[name] = Decision(name, "manual", f"set by hand: {dim.describe()} -> "
+                                                       f"{dims[name].describe()}")
+        for name, value in edit.freeze.items():
+            saved.setdefault(name, dims[name])
+            frozen[name] = value
+            decisions[name] = Decision(name, "manual", f"frozen by hand at {value!r}")
+    for name, value in frozen.items():  # what is frozen stays fixed, whatever narrowing said
+        dims[name] = fixed_at(saved.get(name, dims[name]), value)
+    return Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions))
+
+
+def parse_sets(sets: Iterable[str], release: Iterable[str]) -> tuple[dict, dict, tuple]:
+    """``["lr.low=1e-4", "act=relu"]`` -> bounds and freezes (values read as YAML scalars)."""
+    bounds: dict[str, list[Any]] = {}
+    freeze: dict[str, Any] = {}
+    for text in sets:
+        key, sep, raw = text.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {text!r}: expected P.low=V, P.high=V or P=V")
+        try:
+            value = load_yaml(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {text!r}: {raw!r} is not a value") from None
+        name, _, side = key.partition(".")
+        if side in ("low", "high"):
+            bounds.setdefault(name, [None, None])[0 if side == "low" else 1] = value
+        elif side:
+            raise ConfigError(f"--set {text!r}: only .low and .high can follow a parameter name")
+        else:
+            freeze[name] = value
+    return {k: tuple(v) for k, v in bounds.items()}, freeze, tuple(release)
+
+
+def check_edit_values(edit: Edit, original: SearchSpace) -> None:
+    """What can be checked before the run: every name is a parameter of ``original``, bounds
+    are for numbers, and every value given fits the parameter's kind, scale and hard limits.
+
+    A config's ``edits`` are checked with this when it is parsed; :func:`check_edit` adds
+    what depends on the ranges of the round the edit applies to.
+    """
+    _check_names(edit, original, "the space")
+    for name, (low, high) in edit.bounds.items():
+        dim = original[name]
+        if isinstance(dim, Choice):
+            raise ConfigError(f"bounds: {name!r} is a choice; freeze it at one value instead")
+        given = [v for v in (low, high) if v is not None]
+        try:
+            if len(given) == 2:
+                dim.with_bounds(low, high)
+            for value in given:
+                dim.with_bounds(value, value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"bounds: {exc}") from None
+    _check_freeze(edit, original)
+
+
+def _check_names(edit: Edit, space: SearchSpace, owner: str) -> None:
+    for name in [*edit.bounds, *edit.freeze, *edit.release]:
+        if name not in space:
+            raise ConfigError(f"unknown parameter {name!r}; {owner} has {', '.join(space)}")
+
+
+def _check_freeze(edit: Edit, original: SearchSpace) -> None:
+    for name, value in edit.freeze.items():
+        dim = original[name]
+        if isinstance(dim, Choice):
+            try:
+                known = _encode_choice(value) in {_encode_choice(v) for v in dim.values}
+            except ValueError:
+                known = False
+            if not known:
+                raise ConfigError(f"--set {name}={value!r}: not one of {list(dim.values)}")
+            continue
+        try:
+            dim.with_bounds(value, value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"--set {name}={value!r}: {exc}") from None
+
+
+def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
+    """Refuse an edit that does not fit the run (one clear line, nothing changed)."""
+    _check_names(edit, space, "the run")
+    for name, (low, high) in edit.bounds.items():
+        dim = space[name]
+        if isinstance(dim, Choice):
+            raise ConfigError(f"--set {name}.low/high: {name!r} is a choice; use --set {name}=VALUE")
+        try:
+            dim.with_bounds(dim.low if low is None else low, dim.high if high is None else high)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"--set {name}: {exc}") from None
+    _check_freeze(edit, original)
+    for name in edit.release:
+        dim = space[name]
+        single = dim.values if isinstance(dim, Choice) else {dim.low, dim.high}
+        if len(single) != 1:
+            raise ConfigError(f"--release {name}: {name!r} is not frozen ({dim.describe()})")
+
+
+__all__ = ["Edit", "apply_edit", "check_edit", "check_edit_values", "parse_sets"]
