@@ -23,7 +23,7 @@ import pyarrow as pa
 from .config_values import MAX_SAMPLES_PER_ROUND
 from .errors import ConfigError, StoreError, SweepInterrupted, SweepPaused
 from .fidelity import Budget, at_budget, comparable
-from .narrowing import Decision, NarrowingContext, NarrowingRule, Proposal
+from .narrowing import Decision, Held, NarrowingContext, NarrowingRule, Proposal
 from .ranges import initial_rows, ranges_rows
 from .result import TuneResult
 from .results import best_trial, build_round_table, concat_trials, config_at, ok_scores, ranked
@@ -126,8 +126,7 @@ class _SweepState:
     next_trial_id: int = 0
     round_index: int = 0
     reason: str | None = None  # why the sweep stopped (set when a replay finds it stopped)
-    frozen: dict[str, Any] = field(default_factory=dict)  # staged tuning: fixed parameters
-    saved: dict[str, Any] = field(default_factory=dict)  # their ranges before freezing
+    held: Held = field(default_factory=Held)  # parameters held fixed, and their ranges before
 
 
 class _RoundCommitter:
@@ -267,11 +266,11 @@ def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Prop
     )
     ranked_trials = comparable(state.history, plan.min_comparable)
     proposal = plan.rule.propose(state.space, ranked_trials, context)
-    proposal = apply_stages(plan.stages, round_index=state.round_index + 1, proposal=proposal,
-                            history=ranked_trials, original=state.original, mode=plan.mode,
-                            frozen=state.frozen, saved=state.saved)
+    proposal, state.held = apply_stages(
+        plan.stages, round_index=state.round_index + 1, proposal=proposal, history=ranked_trials,
+        original=state.original, mode=plan.mode, held=state.held)
     edit = plan.edit_at(state.round_index + 1)
-    proposal = apply_edit(edit, proposal, state.frozen, state.saved)
+    proposal, state.held = apply_edit(edit, proposal, state.held)
     reason = stop_reason(
         plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
         original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
@@ -306,7 +305,7 @@ def _reviewed(ctx: _RunContext, state: _SweepState, proposal: Proposal) -> Propo
         return proposal
     if edit == "quit":
         raise SweepInterrupted("stopped at the review; the next round's ranges are committed")
-    proposal = apply_edit(edit, proposal, state.frozen, state.saved)
+    proposal, state.held = apply_edit(edit, proposal, state.held)
     meta = ctx.store.metadata()
     config = dict(meta["config"])
     config["edits"] = [*config.get("edits", []), edit.to_dict()]
@@ -323,9 +322,9 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
     missing (or unreadable) round is where the sweep continues.
     """
     state = _SweepState(original=plan.space, space=plan.space)
-    first = apply_stages(plan.stages, round_index=0, proposal=Proposal(plan.space, ()),
-                         history=None, original=plan.space, mode=plan.mode,
-                         frozen=state.frozen, saved=state.saved)
+    first, state.held = apply_stages(plan.stages, round_index=0,
+                                     proposal=Proposal(plan.space, ()), history=None,
+                                     original=plan.space, mode=plan.mode, held=state.held)
     state.space = first.space
     decisions = {d.parameter: d for d in (*plan.initial_decisions, *first.decisions)}
     state.ranges = [initial_rows(plan.space) if not decisions else

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .narrowing import Decision, Proposal
+from .narrowing import Decision, Held, Proposal
 from .safe_yaml import load_yaml
 from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
 
@@ -40,9 +40,11 @@ class Edit:
                    dict(spec.get("freeze", {})), tuple(spec.get("release", ())))
 
 
-def apply_edit(edit: Edit | None, proposal: Proposal, frozen: dict[str, Any],
-               saved: dict[str, Dimension]) -> Proposal:
-    """The proposal with the edit applied (and every frozen parameter kept fixed)."""
+def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Proposal, Held]:
+    """The proposal with the edit applied (and every held parameter kept fixed), and what is
+    held after it; nothing given is changed."""
+    frozen: dict[str, Any] = dict(held.values)
+    saved: dict[str, Dimension] = dict(held.ranges)
     dims = dict(proposal.space.items())
     decisions = {d.parameter: d for d in proposal.decisions}
     if edit is not None:
@@ -62,7 +64,8 @@ def apply_edit(edit: Edit | None, proposal: Proposal, frozen: dict[str, Any],
             decisions[name] = Decision(name, "manual", f"frozen by hand at {value!r}")
     for name, value in frozen.items():  # what is frozen stays fixed, whatever narrowing said
         dims[name] = fixed_at(saved.get(name, dims[name]), value)
-    return Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions))
+    return (Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions)),
+            Held(frozen, saved))
 
 
 def parse_sets(sets: Iterable[str], release: Iterable[str]) -> tuple[dict, dict, tuple]:

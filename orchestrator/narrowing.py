@@ -30,8 +30,8 @@ chance alone), and on the search-quality benchmark's MLP, where the activation i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,6 +58,15 @@ class Proposal:
 
     space: SearchSpace
     decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True)
+class Held:
+    """Parameters held at one value (by a stage or by hand) and the range each had before,
+    given back when it is tuned again. A value: deciding returns a new one."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    ranges: Mapping[str, Dimension] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

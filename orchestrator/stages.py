@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import ConfigError
-from .narrowing import Decision, Proposal
+from .narrowing import Decision, Held, Proposal
 from .results import best_trial
 from .space import Choice, Dimension, SearchSpace, fixed_at
 
@@ -108,16 +108,15 @@ def apply_stages(
     history: pa.Table | None,
     original: SearchSpace,
     mode: str,
-    frozen: dict[str, Any],
-    saved: dict[str, Dimension],
-) -> Proposal:
-    """The ranges of ``round_index`` once stages fix or release parameters.
-
-    ``frozen`` (name -> value) and ``saved`` (name -> range before freezing) carry the
-    stages' state from round to round and are updated in place.
-    """
+    held: Held,
+) -> tuple[Proposal, Held]:
+    """The ranges of ``round_index`` once stages fix or release parameters, and what is held
+    fixed after that (``held`` carries the stages' state from round to round; it is not
+    changed: the new state is returned)."""
     if stages is None:
-        return proposal
+        return proposal, held
+    frozen: dict[str, Any] = dict(held.values)
+    saved: dict[str, Dimension] = dict(held.ranges)
     best = best_trial(history, original, mode) if history is not None else None
     if isinstance(stages, AutoStages):
         wanted = _auto_freeze(stages, round_index, history, original, frozen, best)
@@ -131,7 +130,7 @@ def apply_stages(
         wanted = {n: v for n, v in wanted.items() if n not in frozen or frozen[n] != v[0]}
         wanted.update({n: (frozen[n], None) for n in frozen
                        if stage is not None and n not in stage.params and n not in wanted})
-    return _fix(proposal, wanted, frozen, saved, round_index)
+    return _fix(proposal, wanted, frozen, saved, round_index), Held(frozen, saved)
 
 
 def _auto_freeze(stages: AutoStages, round_index: int, history: Any, original: SearchSpace,

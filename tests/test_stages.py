@@ -5,6 +5,7 @@ import math
 import pytest
 
 from orchestrator import Choice, Float, Int, parse_config, tune
+from orchestrator.stages import apply_stages
 from orchestrator.errors import ConfigError
 from orchestrator.serial import SerialExecutor
 from tests.objectives import shifted_bowl
@@ -66,3 +67,27 @@ def test_stage_config_errors(stages, message):
             "space": {"x": {"type": "float", "low": 0, "high": 1}}, "stages": stages}
     with pytest.raises(ConfigError, match=message):
         parse_config(base)
+
+
+def test_freezing_decisions_are_values_and_change_nothing_given():
+    """apply_stages and apply_edit return what is held next; the held state passed in (and
+    the proposal) stay as they were, so a decision can be replayed or compared."""
+    from orchestrator.edits import Edit, apply_edit
+    from orchestrator.narrowing import Held, Proposal
+    from orchestrator.space import SearchSpace
+    from orchestrator.stages import parse_stages
+
+    space = SearchSpace(SPACE)
+    stages = parse_stages([{"params": ["x"], "rounds": 1, "fixed": {"lr": 1e-3, "act": "b"}},
+                           {"params": ["lr", "act"], "rounds": 1}], space)
+    start = Held()
+    proposal, held = apply_stages(stages, round_index=0, proposal=Proposal(space, ()),
+                                  history=None, original=space, mode="min", held=start)
+    assert start == Held() and dict(held.values) == {"lr": 1e-3, "act": "b"}
+    assert proposal.space["act"].values == ("b",)
+    before = Held(dict(held.values), dict(held.ranges))
+    edited, after = apply_edit(Edit(1, release=("act",)), proposal, held)
+    assert held == before  # the input is untouched
+    assert dict(after.values) == {"lr": 1e-3} and edited.space["act"].values == ("a", "b")
+    again, same = apply_edit(Edit(1, release=("act",)), proposal, held)
+    assert (again, same) == (edited, after)  # the same decision from the same inputs
