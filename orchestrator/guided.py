@@ -86,14 +86,14 @@ class GuidedSampler:
         self.max_train = max_train
         self.min_trials = min_trials
 
-    # Without history the sampler is uniform in the box (the ``Sampler`` protocol).
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
-        return RandomSampler().sample(space, n, rng)
-
-    def sample_guided(
-        self, space: SearchSpace, n: int, rng: np.random.Generator, guide: Guide
-    ) -> Columns:
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
+               history: Guide | None = None) -> Columns:
+        """Uniform in the box without a history (the first round); else the picks of the
+        surrogate among random candidates (see the module docstring)."""
         uniform = RandomSampler()
+        if history is None:
+            return uniform.sample(space, n, rng)
+        guide = history
         ranked = _Ranked.of(guide)
         if ranked is None or ranked.rows.size < max(self.min_trials, 2):
             return uniform.sample(space, n, rng)
@@ -114,6 +114,11 @@ class GuidedSampler:
             for name in space:
                 out[name].extend(rest[name])
         return out
+
+    def sample_guided(self, space: SearchSpace, n: int, rng: np.random.Generator,
+                      guide: Guide) -> Columns:
+        """``sample`` with a history (kept for callers of the earlier name)."""
+        return self.sample(space, n, rng, guide)
 
     # -- the surrogate -------------------------------------------------------------------
     def _pick(

@@ -8,6 +8,7 @@ This registry sits above the samplers (:mod:`orchestrator.sampling` holds the un
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .guided import GuidedSampler
@@ -36,17 +37,39 @@ def resolve_sampler(sampler: Any, budget: Any) -> Any:
 
 def make_sampler(sampler: str | Sampler) -> Sampler:
     """A sampler from its name (``"auto"``, ``"guided"``, ``"random"``, ``"sobol"``, ``"grid"``)
-    or a sampler object."""
+    or a sampler object. An object whose ``sample`` takes no ``history`` (a sampler written
+    for ``sample(space, n, rng)``) is wrapped so it is called the same way as the others."""
     if not isinstance(sampler, str):
         if not callable(getattr(sampler, "sample", None)):
-            raise ValueError(f"sampler {sampler!r} has no sample(space, n, rng) method")
-        return sampler
+            raise ValueError(f"sampler {sampler!r} has no sample(space, n, rng, history) method")
+        return sampler if _takes_history(sampler.sample) else _Unguided(sampler)
     try:
         return SAMPLERS[sampler]()
     except KeyError:
         raise ValueError(
             f"unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}"
         ) from None
+
+
+def _takes_history(method: Any) -> bool:
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: assume the protocol
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 4 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+class _Unguided:
+    """A sampler written without ``history``, called through the protocol."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        if hasattr(inner, "name"):  # (tune records repr(sampler) for one without a name)
+            self.name = inner.name
+
+    def sample(self, space: SearchSpace, n: int, rng: Any, history: Any = None) -> Columns:
+        return self.inner.sample(space, n, rng)
 
 
 def sample_round(
@@ -65,9 +88,7 @@ def sample_round(
         raise ValueError(f"samples per round must be >= 1, got {n}")
     chosen = make_sampler(sampler)
     rng = round_generator(seed, round_index)
-    if guide is not None and callable(getattr(chosen, "sample_guided", None)):
-        return chosen.sample_guided(space, n, rng, guide)
-    return chosen.sample(space, n, rng)
+    return chosen.sample(space, n, rng, guide)
 
 
 

@@ -31,11 +31,17 @@ def round_generator(seed: int, round_index: int, stream: int = 0) -> np.random.G
 
 
 class Sampler(Protocol):
-    """Draws configurations inside a space."""
+    """Draws configurations inside a space.
+
+    One method: ``history`` is the sweep's committed trials so far (a
+    :class:`~orchestrator.guided.Guide`), or None in the first round; samplers that do not
+    learn from trials ignore it.
+    """
 
     name: str
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
+               history: Any = None) -> Columns:
         """``n`` configurations as columns of native Python values."""
         ...
 
@@ -50,7 +56,8 @@ class RandomSampler:
 
     name = "random"
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
+               history: Any = None) -> Columns:
         return from_unit(space, rng.random((n, len(space))))
 
 
@@ -59,7 +66,8 @@ class SobolSampler:
 
     name = "sobol"
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
+               history: Any = None) -> Columns:
         from scipy.stats import qmc
 
         engine = qmc.Sobol(d=len(space), scramble=True, seed=rng)
@@ -95,7 +103,8 @@ class GridSampler:
             return [int(v) for v in np.unique(np.rint(values))]
         return [float(v) for v in np.clip(values, dim.low, dim.high)]
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator) -> Columns:
+    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
+               history: Any = None) -> Columns:
         axes = [self.axis(space[name]) for name in space]
         size = math.prod(len(a) for a in axes)  # Python ints: no int64 wrap-around
         if size > n:
