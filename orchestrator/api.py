@@ -17,7 +17,7 @@ from typing import Any
 
 from .specs import narrowing_to_dict, space_to_dict
 from .config_values import MAX_WORKERS
-from .coordinator import Executor, RoundReport, SweepPlan, _now, run_sweep
+from .coordinator import Executor, RoundReport, SweepPlan, utc_now, run_sweep
 from .errors import ConfigError, SweepInterrupted
 from .fidelity import Budget
 from .narrowing import NarrowingRule, make_rule
@@ -199,7 +199,7 @@ def tune(
     with executor as running:  # workers up (or a clear error) before anything is written
         store = RunStore.create(run_dir, {
             "format": 1, "sweep_id": f"{name}-{secrets.token_hex(4)}", "name": name,
-            "state": "running", "created_at": _now(), "config": redact_record(record),
+            "state": "running", "created_at": utc_now(), "config": redact_record(record),
             "versions": _versions(), "address": redact_uri(address), "host": platform.node(),
         })
         with store.locked():
@@ -242,7 +242,7 @@ def _run_locked(
     finished_state: str = "finished",
 ) -> TuneResult:
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
-                                 updated_at=_now())
+                                 updated_at=utc_now())
     try:
         with _started(executor) as running:
             store.update_metadata(workers=running.workers,
@@ -253,11 +253,11 @@ def _run_locked(
                              stop_after_round=stop_after_round,
                              finished_state=finished_state)
     except (KeyboardInterrupt, SweepInterrupted):
-        store.update_metadata(state="interrupted", updated_at=_now())
+        store.update_metadata(state="interrupted", updated_at=utc_now())
         raise
     except BaseException as exc:
         store.update_metadata(state="failed", error=redact_uri(f"{type(exc).__name__}: {exc}"),
-                              updated_at=_now())
+                              updated_at=utc_now())
         raise
 
 

@@ -186,7 +186,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .progress import fmt as _fmt
+    from .progress import fmt
 
     from .result import TuneResult
     from .store import RunStore
@@ -213,7 +213,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     names = list(result.final_space)
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
-    print(format_table([[r["round"], r["trial_id"], _fmt(r["score"])] + [_fmt(r[n]) for n in names]
+    print(format_table([[r["round"], r["trial_id"], fmt(r["score"])] + [fmt(r[n]) for n in names]
                   for r in top], ["round", "trial", "score", *names]))
     from .importance import format_importance
 
@@ -223,7 +223,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows = []
     for r in result.ranges.to_pylist():
         span = r["choices"] if r["type"] == "choice" else (
-            f"[{_fmt(r['low'])}, {_fmt(r['high'])}]" + (" log" if r["log"] else ""))
+            f"[{fmt(r['low'])}, {fmt(r['high'])}]" + (" log" if r["log"] else ""))
         round_label = str(r["round"] + 1) if r["sampled"] else "final"
         rows.append([round_label, r["parameter"], span, r["action"], redact_uri(r["reason"])])
     print(format_table(rows, ["round", "parameter", "range", "action", "reason"]))

@@ -374,7 +374,7 @@ def run_sweep(
         proposal, state.reason = _advance(plan, state, table)
         store.write_ranges(pa.concat_tables(state.ranges))
         best = _best(plan, state.history, state.original)
-        store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=_now())
+        store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=utc_now())
         if on_round is not None:
             on_round(RoundReport(
                 round_index=state.round_index, rounds=plan.stop.rounds, trials=table.num_rows,
@@ -416,7 +416,7 @@ def _selection_round(
     state.round_index += 1
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -425,7 +425,7 @@ def _finish(
     finished_state: str = "finished",
 ) -> TuneResult:
     best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
-    store.update_metadata(state=finished_state, stop_reason=reason, finished_at=_now(), best=best,
+    store.update_metadata(state=finished_state, stop_reason=reason, finished_at=utc_now(), best=best,
                           duration_s=round(duration_s, 3))
     return TuneResult(
         best_config=best["config"] if best else None,

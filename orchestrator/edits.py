@@ -18,7 +18,7 @@ import yaml
 from .errors import ConfigError
 from .narrowing import Decision, Held, Proposal
 from .safe_yaml import load_yaml
-from .space import Choice, Dimension, SearchSpace, _encode_choice, fixed_at
+from .space import Choice, Dimension, SearchSpace, encode_choice, fixed_at
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _check_freeze(edit: Edit, original: SearchSpace) -> None:
         dim = original[name]
         if isinstance(dim, Choice):
             try:
-                known = _encode_choice(value) in {_encode_choice(v) for v in dim.values}
+                known = encode_choice(value) in {encode_choice(v) for v in dim.values}
             except ValueError:
                 known = False
             if not known:

@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from .results import decode_column, ok_scores
 from .sampling import RandomSampler, from_unit
-from .space import Choice, SearchSpace, _encode_choice
+from .space import Choice, SearchSpace, encode_choice
 
 Columns = dict[str, list[Any]]
 
@@ -196,9 +196,9 @@ def _near_best(
     for j, (name, dim) in enumerate(space.items()):
         values = _column(history, name, guide.original[name], top)
         if isinstance(dim, Choice):
-            codes = [_encode_choice(v) for v in dim.values]
-            at = np.array([(codes.index(_encode_choice(v)) + 0.5) / len(codes)
-                           if _encode_choice(v) in codes else np.nan for v in values])
+            codes = [encode_choice(v) for v in dim.values]
+            at = np.array([(codes.index(encode_choice(v)) + 0.5) / len(codes)
+                           if encode_choice(v) in codes else np.nan for v in values])
             u = at[parent]
             switch = np.isnan(u) | (rng.random(n) < 0.2)
             unit[:, j] = np.where(switch, rng.random(n), u)
@@ -223,9 +223,9 @@ def features(original: SearchSpace, columns: dict[str, list[Any]]) -> np.ndarray
     for name, dim in original.items():
         values = columns[name]
         if isinstance(dim, Choice):
-            keys = [_encode_choice(v) for v in values]
+            keys = [encode_choice(v) for v in values]
             for choice in dim.values:
-                code = _encode_choice(choice)
+                code = encode_choice(choice)
                 parts.append(np.array([k == code for k in keys], dtype=float))
             continue
         lo, hi = dim.scaled_bounds

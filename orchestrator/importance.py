@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .results import decode_column, ok_scores
-from .space import Choice, SearchSpace, _encode_choice
+from .space import Choice, SearchSpace, encode_choice
 
 MIN_TRIALS = 8
 
@@ -28,9 +28,9 @@ def _features(table: pa.Table, space: SearchSpace) -> tuple[np.ndarray, list[lis
     for name, dim in space.items():
         start = len(columns)
         if isinstance(dim, Choice):
-            values = [_encode_choice(v) for v in decode_column(dim, table.column(name))]
+            values = [encode_choice(v) for v in decode_column(dim, table.column(name))]
             for choice in dim.values:
-                key = _encode_choice(choice)
+                key = encode_choice(choice)
                 columns.append(np.array([v == key for v in values], dtype=float))
         else:
             raw = table.column(name).to_numpy(zero_copy_only=False).astype(float)

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from .results import decode_column, ranked
-from .space import Choice, Dimension, Float, Int, SearchSpace, _encode_choice, _fmt
+from .space import Choice, Dimension, Float, Int, SearchSpace, encode_choice, format_number
 
 ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "freeze", "release")
 
@@ -222,7 +222,7 @@ class EliteBox:
         elite: _Elite,
         best: float,
     ) -> Decision:
-        span = f"best {_fmt(best)}; elite of {elite.rows.size} of {elite.n_ok} ok trials"
+        span = f"best {format_number(best)}; elite of {elite.rows.size} of {elite.n_ok} ok trials"
         if grown:
             sides = " and ".join(grown)
             return Decision(
@@ -241,22 +241,22 @@ class EliteBox:
     def _prune(
         self, name: str, dim: Choice, history: pa.Table, order: np.ndarray, elite: _Elite
     ) -> tuple[Dimension, Decision]:
-        values = [_encode_choice(v) for v in decode_column(dim, history.column(name))]
+        values = [encode_choice(v) for v in decode_column(dim, history.column(name))]
         ok_counts: dict[str, int] = {}
         for row in order:
             ok_counts[values[row]] = ok_counts.get(values[row], 0) + 1
         in_elite = {values[row] for row in elite.rows}
         keep, dropped = [], []
         for value in dim.values:
-            key = _encode_choice(value)
+            key = encode_choice(value)
             if key not in in_elite and ok_counts.get(key, 0) >= self.prune_after:
                 dropped.append(value)
             else:
                 keep.append(value)
         if not keep:  # an edit left only losing choices: keep the best-ranked of them
-            allowed = {_encode_choice(v) for v in dim.values}
+            allowed = {encode_choice(v) for v in dim.values}
             best = next((values[row] for row in order if values[row] in allowed), None)
-            keep = [v for v in dim.values if _encode_choice(v) == best] or [dim.values[0]]
+            keep = [v for v in dim.values if encode_choice(v) == best] or [dim.values[0]]
             dropped = [v for v in dropped if v not in keep]
         if not dropped:
             return dim, Decision(name, "keep", f"choices {dim.describe()} kept")

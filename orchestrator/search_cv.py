@@ -34,7 +34,7 @@ from workers.estimator import EstimatorObjective, TuningData
 from .api import tune
 from .result import TuneResult
 from .samplers import DEFAULT_SAMPLER
-from .space import Choice, Dimension, Float, Int, SearchSpace, _native
+from .space import Choice, Dimension, Float, Int, SearchSpace, native_value
 
 
 def _from_distribution(name: str, dist: Any) -> Dimension:
@@ -74,7 +74,7 @@ def space_from_distributions(param_distributions: Any) -> SearchSpace:
         elif hasattr(value, "rvs"):
             dims[name] = _from_distribution(name, value)
         elif isinstance(value, (list, tuple, np.ndarray)):
-            dims[name] = Choice([_native(v) for v in value], name=name)
+            dims[name] = Choice([native_value(v) for v in value], name=name)
         else:
             raise ValueError(
                 f"parameter {name!r}: expected a list, a scipy.stats distribution or "

@@ -146,7 +146,7 @@ class _Numeric:
         return dataclasses.replace(self, low=low, high=high)
 
     def describe(self) -> str:
-        return f"[{_fmt(self.low)}, {_fmt(self.high)}]" + (" log" if self.log else "")
+        return f"[{format_number(self.low)}, {format_number(self.high)}]" + (" log" if self.log else "")
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class Int(_Numeric):
         return lo, hi
 
 
-def _encode_choice(value: Any) -> str:
+def encode_choice(value: Any) -> str:
     """A canonical text form of a choice value (used for duplicates and storage)."""
     try:
         return json.dumps(value, sort_keys=True)
@@ -239,7 +239,7 @@ class Choice:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{label}: choice {value!r} is not a finite number")
             try:
-                key = _encode_choice(float(value) if _is_plain_number(value) else value)
+                key = encode_choice(float(value) if _is_plain_number(value) else value)
             except ValueError as exc:
                 raise ValueError(f"{label}: {exc}") from None
             if key in seen:
@@ -252,7 +252,7 @@ class Choice:
 
     def sample_from_unit(self, u: np.ndarray) -> list:
         idx = np.minimum((np.asarray(u) * len(self.values)).astype(int), len(self.values) - 1)
-        return [_native(self.values[i]) for i in idx]
+        return [native_value(self.values[i]) for i in idx]
 
     def describe(self) -> str:
         return "{" + ", ".join(str(v) for v in self.values) + "}"
@@ -268,15 +268,15 @@ def _is_plain_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _native(value: Any) -> Any:
+def native_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (list, tuple)):
-        return [_native(v) for v in value]
+        return [native_value(v) for v in value]
     return value
 
 
-def _fmt(x: float) -> str:
+def format_number(x: float) -> str:
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         return str(int(x))
     return f"{x:.4g}"
@@ -360,7 +360,7 @@ class SearchSpace(Mapping):
         for name, dim in self._params.items():
             value = config[name]
             if isinstance(dim, Choice):
-                if _encode_choice(value) not in {_encode_choice(v) for v in dim.values}:
+                if encode_choice(value) not in {encode_choice(v) for v in dim.values}:
                     return False
             elif not dim.low <= value <= dim.high:
                 return False
