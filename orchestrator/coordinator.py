@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -113,16 +113,17 @@ class RoundReport:
         return self.trials - self.statuses.get("ok", 0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _SweepState:
-    """What the loop carries from round to round (all of it derivable from the store)."""
+    """What the loop carries from round to round: one value per round, all of it derivable
+    from the store (:func:`restore_state` rebuilds it on resume); each step returns a new one."""
 
     original: SearchSpace
     space: SearchSpace
     previous: SearchSpace | None = None
     history: pa.Table | None = None
-    ranges: list[pa.Table] = field(default_factory=list)
-    best_per_round: list[float | None] = field(default_factory=list)
+    ranges: tuple[pa.Table, ...] = ()
+    best_per_round: tuple[float | None, ...] = ()
     next_trial_id: int = 0
     round_index: int = 0
     reason: str | None = None  # why the sweep stopped (set when a replay finds it stopped)
@@ -255,33 +256,44 @@ def _status_counts(table: pa.Table) -> dict[str, int]:
     return {s: statuses.count(s) for s in sorted(set(statuses))}
 
 
-def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[Proposal, str | None]:
-    """Fold a committed round into the state; propose the next ranges; decide to stop."""
-    state.history = table if state.history is None else concat_trials([state.history, table])
-    state.best_per_round.append(_round_best(plan, table))
-    state.next_trial_id += table.num_rows
+def _advance(plan: SweepPlan, state: _SweepState,
+             table: pa.Table) -> tuple[_SweepState, Proposal]:
+    """Fold a committed round into the state; propose the next ranges; decide to stop.
+
+    The state returned is still the round's (its ``space`` and ``round_index``), with the
+    round's trials, the proposal's ranges row, what is held and why the sweep stops (if it
+    does); :func:`_next_round` moves it on to the proposal.
+    """
+    history = table if state.history is None else concat_trials([state.history, table])
+    best_per_round = (*state.best_per_round, _round_best(plan, table))
     context = NarrowingContext(
         original=state.original, mode=plan.mode, round_index=state.round_index,
         samples_per_round=plan.samples_per_round, previous=state.previous,
     )
-    ranked_trials = comparable(state.history, plan.min_comparable)
+    ranked_trials = comparable(history, plan.min_comparable)
     proposal = plan.rule.propose(state.space, ranked_trials, context)
-    proposal, state.held = apply_stages(
+    proposal, held = apply_stages(
         plan.stages, round_index=state.round_index + 1, proposal=proposal, history=ranked_trials,
         original=state.original, mode=plan.mode, held=state.held)
     edit = plan.edit_at(state.round_index + 1)
-    proposal, state.held = apply_edit(edit, proposal, state.held)
+    proposal, held = apply_edit(edit, proposal, held)
     reason = stop_reason(
         plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
-        original=state.original, best_per_round=state.best_per_round, mode=plan.mode,
+        original=state.original, best_per_round=list(best_per_round), mode=plan.mode,
     )
     if edit is not None and reason is not None and state.round_index + 1 < plan.stop.rounds:
         reason = None  # the sweep was continued past where it stopped
-    state.ranges.append(
-        ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions,
-                    sampled=reason is None)
-    )
-    return proposal, reason
+    row = ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions,
+                      sampled=reason is None)
+    return replace(state, history=history, best_per_round=best_per_round, held=held,
+                   next_trial_id=state.next_trial_id + table.num_rows,
+                   ranges=(*state.ranges, row), reason=reason), proposal
+
+
+def _next_round(state: _SweepState, proposal: Proposal) -> _SweepState:
+    """The state of the round after ``state``'s: it samples in the proposal's ranges."""
+    return replace(state, previous=state.space, space=proposal.space,
+                   round_index=state.round_index + 1)
 
 
 @dataclass(frozen=True)
@@ -294,7 +306,8 @@ class _RunContext:
     review: Callable[[SearchSpace, Proposal, int], Any] | None = None
 
 
-def _reviewed(ctx: _RunContext, state: _SweepState, proposal: Proposal) -> Proposal:
+def _reviewed(ctx: _RunContext, state: _SweepState,
+              proposal: Proposal) -> tuple[_SweepState, Proposal]:
     """Let ``ctx.review`` accept the proposed ranges, edit them, or stop the sweep.
 
     An edit is applied like ``sweep continue``'s (manual decisions) and written into the run's
@@ -302,17 +315,16 @@ def _reviewed(ctx: _RunContext, state: _SweepState, proposal: Proposal) -> Propo
     """
     edit = ctx.review(state.space, proposal, state.round_index + 1)
     if edit is None:
-        return proposal
+        return state, proposal
     if edit == "quit":
         raise SweepInterrupted("stopped at the review; the next round's ranges are committed")
-    proposal, state.held = apply_edit(edit, proposal, state.held)
+    proposal, held = apply_edit(edit, proposal, state.held)
     meta = ctx.store.metadata()
     config = dict(meta["config"])
     config["edits"] = [*config.get("edits", []), edit.to_dict()]
     ctx.store.update_metadata(config=config)
-    state.ranges[-1] = ranges_rows(state.round_index + 1, proposal.space, state.original,
-                                   proposal.decisions)
-    return proposal
+    row = ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions)
+    return replace(state, held=held, ranges=(*state.ranges[:-1], row)), proposal
 
 
 def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
@@ -321,26 +333,26 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
     Narrowing is deterministic, so replaying the rounds rebuilds the same ranges; the first
     missing (or unreadable) round is where the sweep continues.
     """
-    state = _SweepState(original=plan.space, space=plan.space)
-    first, state.held = apply_stages(plan.stages, round_index=0,
-                                     proposal=Proposal(plan.space, ()), history=None,
-                                     original=plan.space, mode=plan.mode, held=state.held)
-    state.space = first.space
+    first, held = apply_stages(plan.stages, round_index=0, proposal=Proposal(plan.space, ()),
+                               history=None, original=plan.space, mode=plan.mode, held=Held())
     decisions = {d.parameter: d for d in (*plan.initial_decisions, *first.decisions)}
-    state.ranges = [initial_rows(plan.space) if not decisions else
-                    ranges_rows(0, first.space, plan.space, list(decisions.values()))]
+    ranges = (initial_rows(plan.space) if not decisions else
+              ranges_rows(0, first.space, plan.space, list(decisions.values())),)
+    state = _SweepState(original=plan.space, space=first.space, ranges=ranges, held=held)
     rounds = store.load_rounds()
     while state.round_index in rounds and state.reason is None:
-        table = rounds[state.round_index]
-        proposal, state.reason = _advance(plan, state, table)
-        state.previous, state.space = state.space, proposal.space
-        state.round_index += 1
+        state, proposal = _advance(plan, state, rounds[state.round_index])
+        state = _next_round(state, proposal)
     if state.reason is not None and state.round_index in rounds:  # the selection round
-        table = rounds[state.round_index]
-        state.history = concat_trials([state.history, table])
-        state.next_trial_id += table.num_rows
-        state.round_index += 1
+        state = _with_selection(state, rounds[state.round_index])
     return state
+
+
+def _with_selection(state: _SweepState, table: pa.Table) -> _SweepState:
+    """The state after the full-budget selection round (no new ranges: the sweep is over)."""
+    return replace(state, history=concat_trials([state.history, table]),
+                   next_trial_id=state.next_trial_id + table.num_rows,
+                   round_index=state.round_index + 1)
 
 
 def run_sweep(
@@ -371,8 +383,8 @@ def run_sweep(
             raise SweepInterrupted("stopped on request; finished rounds are committed")
         table = _evaluate_round(plan, executor, state, ctx)
         store.write_round(state.round_index, table)
-        proposal, state.reason = _advance(plan, state, table)
-        store.write_ranges(pa.concat_tables(state.ranges))
+        state, proposal = _advance(plan, state, table)
+        store.write_ranges(pa.concat_tables(list(state.ranges)))
         best = _best(plan, state.history, state.original)
         store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=utc_now())
         if on_round is not None:
@@ -385,35 +397,32 @@ def run_sweep(
                 budgets=_round_budgets(table), best_budget=best.get("budget") if best else None,
             ))
         if review is not None and state.reason is None:
-            proposal = _reviewed(ctx, state, proposal)
-            store.write_ranges(pa.concat_tables(state.ranges))
-        state.previous, state.space = state.space, proposal.space
-        state.round_index += 1
+            state, proposal = _reviewed(ctx, state, proposal)
+            store.write_ranges(pa.concat_tables(list(state.ranges)))
+        state = _next_round(state, proposal)
         if stop_after_round is not None and state.round_index > stop_after_round \
                 and state.reason is None:
             raise SweepPaused(f"paused after round {stop_after_round}")
-    store.write_ranges(pa.concat_tables(state.ranges))
+    store.write_ranges(pa.concat_tables(list(state.ranges)))
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:
-        _selection_round(plan, executor, state, ctx)
+        state = _selection_round(plan, executor, state, ctx)
     return _finish(plan, store, state, state.reason, time.monotonic() - started, finished_state)
 
 
 def _selection_round(
     plan: SweepPlan, executor: Executor, state: _SweepState, ctx: _RunContext
-) -> None:
+) -> _SweepState:
     """No full-budget score yet: evaluate the best comparable configurations at full budget."""
     pool = comparable(state.history, plan.min_comparable)
     order = ranked(pool, plan.mode)[: max(1, plan.samples_per_round // plan.budget.eta)]
     if order.size == 0:
-        return
+        return state
     configs = [config_at(pool, state.original, int(row)) for row in order]
     table = _evaluate_round(plan, executor, state, ctx, configs=configs)
     ctx.store.write_round(state.round_index, table)
-    state.history = concat_trials([state.history, table])
-    state.next_trial_id += table.num_rows
     ctx.store.update_metadata(selection_round=state.round_index, rounds_run=state.round_index + 1)
-    state.round_index += 1
+    return _with_selection(state, table)
 
 
 def utc_now() -> str:
@@ -433,7 +442,7 @@ def _finish(
         best_trial_id=best["trial_id"] if best else None,
         mode=plan.mode,
         table=state.history,
-        ranges=pa.concat_tables(state.ranges),
+        ranges=pa.concat_tables(list(state.ranges)),
         final_space=state.space,
         run_dir=store.run_dir,
         rounds_run=state.round_index,
