@@ -30,10 +30,7 @@ from .edits import Edit
 from .stages import parse_stages, stages_to_dict
 from .stopping import StopRule
 from .storage import Location
-from .store import RunStore, reaching
-
-#: States of a run whose rounds are all done ("tuned": a sealed test is still to evaluate).
-TUNED_STATES = ("finished", "tuned")
+from .store import DONE_STATES, STATE_FINISHED, RunStore, reaching
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
@@ -109,7 +106,7 @@ def tune(
     review: Callable[..., Any] | None = None,
     pool: Any = None,
     stop_after_round: int | None = None,
-    finished_state: str = "finished",
+    finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -188,7 +185,7 @@ def tune(
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
         store = _reopen(run_dir, record)
-        if store.metadata().get("state") in TUNED_STATES:
+        if store.metadata().get("state") in DONE_STATES:
             return TuneResult.load(store.run_dir)
         with store.locked():
             return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review,
@@ -239,7 +236,7 @@ def _run_locked(
     should_stop: Callable[[], bool] | None,
     review: Callable[..., Any] | None = None,
     stop_after_round: int | None = None,
-    finished_state: str = "finished",
+    finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
                                  updated_at=utc_now())

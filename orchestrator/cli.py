@@ -162,13 +162,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from .config import parse_config
-    from .store import RunStore
-
     from .sealed import test_pending
+    from .store import STATE_FINISHED, RunStore
 
     store = RunStore.open(args.run_dir)
     meta = store.metadata()
-    if meta.get("state") == "finished" and not test_pending(meta, store):
+    if meta.get("state") == STATE_FINISHED and not test_pending(meta, store):
         print(f"{redact_uri(args.run_dir)}: this sweep already finished "
               f"({meta.get('stop_reason')}); "
               "nothing to resume, nothing changed")

@@ -35,7 +35,7 @@ from .samplers import sample_round
 from .sampling import Sampler, columns_to_rows
 from .space import SearchSpace
 from .stopping import StopRule, stop_reason
-from .store import WORK_KEY, RunStore, StoreWarning
+from .store import STATE_FINISHED, WORK_KEY, RunStore, StoreWarning
 
 
 class Executor(Protocol):
@@ -366,7 +366,7 @@ def run_sweep(
     should_stop: Callable[[], bool] | None = None,
     review: Callable[[SearchSpace, Proposal, int], Any] | None = None,
     stop_after_round: int | None = None,
-    finished_state: str = "finished",
+    finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``.
 
@@ -407,7 +407,7 @@ def run_sweep(
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:
         state = _selection_round(plan, executor, state, ctx)
-    return _finish(plan, store, state, state.reason, time.monotonic() - started, finished_state)
+    return _finish(plan, store, state, time.monotonic() - started, finished_state)
 
 
 def _selection_round(
@@ -430,12 +430,12 @@ def utc_now() -> str:
 
 
 def _finish(
-    plan: SweepPlan, store: RunStore, state: _SweepState, reason: str, duration_s: float,
-    finished_state: str = "finished",
+    plan: SweepPlan, store: RunStore, state: _SweepState, duration_s: float,
+    finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
-    store.update_metadata(state=finished_state, stop_reason=reason, finished_at=utc_now(), best=best,
-                          duration_s=round(duration_s, 3))
+    store.update_metadata(state=finished_state, stop_reason=state.reason, finished_at=utc_now(),
+                          best=best, duration_s=round(duration_s, 3))
     return TuneResult(
         best_config=best["config"] if best else None,
         best_score=best["score"] if best else None,
@@ -446,7 +446,7 @@ def _finish(
         final_space=state.space,
         run_dir=store.run_dir,
         rounds_run=state.round_index,
-        stop_reason=reason,
+        stop_reason=state.reason,
         space=state.original,
     )
 

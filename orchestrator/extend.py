@@ -20,6 +20,7 @@ Every edit is checked first, like a config; an invalid one changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -87,7 +88,7 @@ def extend(
                 raise ConfigError(f"{store.run_dir} finished with a full-budget selection "
                                   "round; it cannot be continued")
             done = TuneResult.load(store.run_dir)
-            edit = Edit(done.rounds_run, edit.bounds, edit.freeze, edit.release)
+            edit = dataclasses.replace(edit, round=done.rounds_run)
             check_edit(edit, done.final_space, done.space or done.final_space)
     record = dict(meta["config"])
     record["rounds"] = done.rounds_run + rounds

@@ -25,6 +25,12 @@ from workers.evaluate import STATUS_OK
 from .fidelity import Budget, promotable, rung_sizes
 
 
+def _rows(batch: pa.RecordBatch | pa.Table) -> list[tuple[int, str, float | None]]:
+    """A result batch's (work key, status, score) rows, in order."""
+    return list(zip(batch.column("trial_id").to_pylist(), batch.column("status").to_pylist(),
+                    batch.column("score").to_pylist()))
+
+
 class ReplayMismatch(ValueError):
     """Committed results that do not fit the round's work (another plan made them)."""
 
@@ -94,9 +100,7 @@ class RoundWork:
 
     def record(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Take in results (``trial_id`` holds the work key); promote what is now certain."""
-        self._take_in(zip(batch.column("trial_id").to_pylist(),
-                          batch.column("status").to_pylist(),
-                          batch.column("score").to_pylist()))
+        self._take_in(_rows(batch))
 
     def _take_in(self, rows: Any) -> None:
         for key, status, score in rows:
@@ -116,10 +120,8 @@ class RoundWork:
         until the promotions before it have been made. A row that no promotion ever
         creates does not belong to this round's work: :class:`ReplayMismatch`.
         """
-        keys = batch.column("trial_id").to_pylist()
-        statuses = batch.column("status").to_pylist()
-        scores = batch.column("score").to_pylist()
-        waiting = list(zip(keys, statuses, scores))
+        waiting = _rows(batch)
+        done = {key for key, _, _ in waiting}
         while waiting:
             later = []
             for row in waiting:
@@ -133,7 +135,6 @@ class RoundWork:
                     "not belong to this round's work"
                 )
             waiting = later
-        done = set(keys)
         self._ready = deque(item for item in self._ready if item.key not in done)
 
     def _outstanding(self, rung: int) -> int:

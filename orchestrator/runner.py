@@ -16,10 +16,9 @@ from .api import new_run_dir, tune
 from .coordinator import RoundReport
 from .result import TuneResult
 from .sealed import (
-    STATE_TUNED, SPLIT_FILE, check_split, ensure_test_evaluated, record_split, rows_fingerprint,
-    sealed_record,
+    SPLIT_FILE, check_split, ensure_test_evaluated, record_split, rows_fingerprint, sealed_record,
 )
-from .store import RunStore
+from .store import STATE_FINISHED, STATE_TUNED, RunStore
 from .tasks import EstimatorTask
 from .warm import warm_decisions
 
@@ -73,7 +72,7 @@ def run_config(
         record_split(run_dir, prepared)
     sealed = task.split.test > 0
     result = tune(prepared.objective, config.space, data=prepared.data,
-                  finished_state=STATE_TUNED if sealed else "finished", **common)
+                  finished_state=STATE_TUNED if sealed else STATE_FINISHED, **common)
     store = RunStore.open(run_dir)
     store.update_metadata(split={
         "dataset": prepared.dataset.name, "rows": prepared.dataset.n_rows,
@@ -82,7 +81,8 @@ def run_config(
         "folds": len(prepared.split.folds),
         "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
     })
-    test = sealed_record(run_dir)
-    if test is None and sealed and evaluate_test_set:
-        test = ensure_test_evaluated(run_dir, prepared)
+    if sealed and evaluate_test_set:
+        test = ensure_test_evaluated(run_dir, prepared)  # the one recorded, or made now
+    else:
+        test = sealed_record(run_dir)
     return RunOutcome(result, test, sealed)

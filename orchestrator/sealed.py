@@ -27,14 +27,13 @@ import numpy as np
 from .errors import ConfigError, StoreError, SweepError
 from .faults import crash_point
 from .fidelity import Budget
-from .store import RunStore
+from .splits import SplitSpec
+from .store import DONE_STATES, STATE_FINISHED, STATE_TUNED, RunStore
 from .tasks import EstimatorTask, PreparedTask, split_table
 
 TEST_FILE = "test.json"
 SPLIT_FILE = "split.parquet"
 DATASET_KEY = b"sweep.dataset"  # split.parquet's metadata: the hash of the dataset's content
-#: The run's state once tuning is done and its sealed test is still to be evaluated.
-STATE_TUNED = "tuned"
 
 
 class SealedTestError(SweepError):
@@ -99,17 +98,19 @@ def check_split(run_dir: str | os.PathLike, prepared: PreparedTask) -> None:
 def test_pending(meta: dict[str, Any], store: RunStore) -> bool:
     """Whether a run that finished tuning still has a sealed test set to evaluate."""
     spec = (meta.get("config") or {}).get("objective")
-    if not isinstance(spec, dict) or not (spec.get("split") or {}).get("test", 0.2):
+    if not isinstance(spec, dict) or SplitSpec.parse(spec.get("split")).test == 0:
         return False
-    return meta.get("state") in ("finished", STATE_TUNED) and not store.file(TEST_FILE).exists()
+    return meta.get("state") in DONE_STATES and not store.file(TEST_FILE).exists()
 
 
 def sealed_record(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The recorded test evaluation of a run, or None if its test set is still sealed."""
-    loc = RunStore.open(run_dir).file(TEST_FILE)
-    if not loc.exists():
-        return None
-    return json.loads(loc.read_text())
+    return _record_of(RunStore.open(run_dir))
+
+
+def _record_of(store: RunStore) -> dict[str, Any] | None:
+    loc = store.file(TEST_FILE)
+    return json.loads(loc.read_text()) if loc.exists() else None
 
 
 def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = None) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = No
     """
     store = RunStore.open(run_dir)
     with store.locked():
-        done = sealed_record(store.run_dir)
+        done = _record_of(store)
         if done is not None:
             raise SealedTestError(
                 f"the test set of {store.run_dir} was already evaluated at {done['evaluated_at']} "
@@ -136,7 +137,7 @@ def ensure_test_evaluated(run_dir: str | os.PathLike, prepared: PreparedTask) ->
     """The run's test record: the one already made, or a new one (under the lock)."""
     store = RunStore.open(run_dir)
     with store.locked():
-        return sealed_record(store.run_dir) or _evaluate_locked(store, prepared)
+        return _record_of(store) or _evaluate_locked(store, prepared)
 
 
 def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str, Any]:
@@ -150,17 +151,17 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
     if task.split.test == 0:
         raise SealedTestError(f"{store.run_dir} was run without a test split; nothing is sealed")
     prepared = prepared or task.prepare(int(meta["config"]["seed"]))
-    test_rows = prepared.split.test_rows
-    if meta.get("split", {}).get("test_fingerprint") not in (None, rows_fingerprint(test_rows)):
-        raise SealedTestError(
-            f"the test rows of {store.run_dir} no longer match the dataset (it changed since the "
-            "sweep); the sealed evaluation cannot be reproduced"
-        )
     if store.file(SPLIT_FILE).exists():
         try:
             check_split(store.run_dir, prepared)
         except ConfigError as exc:
             raise SealedTestError(f"{exc}; the sealed evaluation cannot be reproduced") from None
+    elif meta.get("split", {}).get("test_fingerprint") not in (
+            None, rows_fingerprint(prepared.split.test_rows)):  # a run without split.parquet
+        raise SealedTestError(
+            f"the test rows of {store.run_dir} no longer match the dataset (it changed since the "
+            "sweep); the sealed evaluation cannot be reproduced"
+        )
     best = TuneResult.load(store.run_dir)
     if best.best_config is None:
         raise SealedTestError(f"{store.run_dir} has no successful trial to evaluate")
@@ -172,7 +173,7 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
     store.file(TEST_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
     changes: dict[str, Any] = {"test": record}
     if meta.get("state") == STATE_TUNED:
-        changes["state"] = "finished"
+        changes["state"] = STATE_FINISHED
     store.update_metadata(**changes)
     return record
 

@@ -51,6 +51,12 @@ RANGES_FILE = "ranges.parquet"
 WORK_KEY = b"sweep.work"  # partial commits: the fingerprint of the round's work they belong to
 LOCK_FILE = ".lock"
 
+#: run.json's ``state`` once every round is done: ``finished``, or ``tuned`` while a sealed
+#: test set is still to be evaluated (then ``finished``).
+STATE_FINISHED = "finished"
+STATE_TUNED = "tuned"
+DONE_STATES = (STATE_FINISHED, STATE_TUNED)
+
 
 def _read_parquet(loc: Location) -> pa.Table | None:
     """A Parquet file's table, or None (with a warning naming it) if it is torn or unreadable."""
