@@ -3,16 +3,18 @@
 >>> from orchestrator import tune, Float, Int, Choice
 >>> result = tune(objective, {"lr": Float(1e-5, 1e-1, log=True)}, mode="max")  # doctest: +SKIP
 
-Only :mod:`orchestrator.execution` (and :mod:`workers.actor`, which it runs) talk to Ray;
+The parts are subpackages (``search``, ``data``, ``loop``, ``execution``, ``sklearn``,
+``config``, ``cli``), each saying in its docstring what it owns and may import. Only
+:mod:`orchestrator.execution` (and :mod:`workers.actor`, which it runs) talk to Ray;
 everything that decides something is pure and importable without a cluster.
 """
 
-from .config import SweepConfig, load_config, parse_config, resolve_objective
-from .api import tune
-from .extend import extend
-from .store import StoreWarning
-from .coordinator import RoundReport, SweepPlan, run_sweep
-from .errors import (
+from orchestrator.config.loader import SweepConfig, load_config, parse_config, resolve_objective
+from orchestrator.api import tune
+from orchestrator.runs import extend
+from orchestrator.data.run_store import StoreWarning
+from orchestrator.loop.coordinator import RoundReport, SweepPlan, run_sweep
+from orchestrator.errors import (
     ConfigError,
     ExecutionError,
     ObjectiveImportError,
@@ -20,14 +22,22 @@ from .errors import (
     SweepError,
     SweepInterrupted,
 )
-from .narrowing import Decision, EliteBox, NarrowingContext, NarrowingRule, NoNarrowing, Proposal
-from .result import TuneResult
-from .runner import RunOutcome, run_config
-from .sealed import SealedTestError, evaluate_test, sealed_record
-from .tasks import EstimatorTask
-from .sampling import RandomSampler, Sampler, SobolSampler
-from .space import Choice, Float, Int, SearchSpace
-from .stopping import StopRule
+from orchestrator.search.narrowing import (
+    Decision,
+    EliteBox,
+    NarrowingContext,
+    NarrowingRule,
+    NoNarrowing,
+    Proposal,
+)
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.runs import RunOutcome, run_config
+from orchestrator.sklearn.sealed_test import SealedTestError, evaluate_test, sealed_record
+from orchestrator.sklearn.estimator_tasks import EstimatorTask
+from orchestrator.search.samplers.uniform import RandomSampler, SobolSampler
+from orchestrator.search.samplers.base import Sampler
+from orchestrator.search.space import Choice, Float, Int, SearchSpace
+from orchestrator.search.stopping import StopRule
 
 __version__ = "0.1.0"
 
@@ -35,11 +45,11 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # SweepSearchCV imports scikit-learn, WorkerPool imports Ray; load them when asked for.
     if name == "WorkerPool":
-        from .execution import WorkerPool
+        from orchestrator.execution.ray_executor import WorkerPool
 
         return WorkerPool
     if name == "SweepSearchCV":
-        from .search_cv import SweepSearchCV
+        from orchestrator.sklearn.search_cv import SweepSearchCV
 
         return SweepSearchCV
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

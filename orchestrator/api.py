@@ -1,6 +1,6 @@
 """The public entry point: :func:`tune` runs (or resumes) a sweep.
 
-It validates the arguments into a :class:`~orchestrator.coordinator.SweepPlan`, creates (or
+It validates the arguments into a :class:`~orchestrator.loop.coordinator.SweepPlan`, creates (or
 opens and locks) the run folder, starts the workers and hands over to the round loop.
 """
 
@@ -15,22 +15,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .specs import narrowing_to_dict, space_to_dict
-from .config_values import MAX_WORKERS
-from .coordinator import Executor, RoundReport, SweepPlan, utc_now, run_sweep
-from .errors import ConfigError, SweepInterrupted
-from .fidelity import Budget
-from .narrowing import NarrowingRule, make_rule
-from .redact import redact_record, redact_uri
-from .result import TuneResult
-from .samplers import DEFAULT_SAMPLER, make_sampler, resolve_sampler
-from .sampling import Sampler
-from .space import Dimension, SearchSpace, as_space
-from .edits import Edit
-from .stages import parse_stages, stages_to_dict
-from .stopping import StopRule
-from .storage import Location
-from .store import DONE_STATES, STATE_FINISHED, RunStore, reaching
+from orchestrator.search.specs import narrowing_to_dict, space_to_dict
+from orchestrator.checks import MAX_WORKERS
+from orchestrator.loop.coordinator import Executor, RoundReport, SweepPlan, utc_now, run_sweep
+from orchestrator.errors import ConfigError, SweepInterrupted
+from orchestrator.search.fidelity import Budget
+from orchestrator.search.narrowing import NarrowingRule, make_rule
+from orchestrator.redact import redact_record, redact_uri
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, make_sampler, resolve_sampler
+from orchestrator.search.samplers.base import Sampler
+from orchestrator.search.space import Dimension, SearchSpace, as_space
+from orchestrator.search.edits import Edit
+from orchestrator.search.stages import parse_stages, stages_to_dict
+from orchestrator.search.stopping import StopRule
+from orchestrator.data.filesystem import Location
+from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, RunStore, reaching
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
@@ -119,7 +119,7 @@ def tune(
     ``data`` (optional) is put into the Ray object store once and handed to every worker,
     which runs ``objective.bind(data)``; estimator tasks use it for their tuning rows.
 
-    ``budget=(min, max)`` (or a :class:`~orchestrator.fidelity.Budget`) makes the sweep
+    ``budget=(min, max)`` (or a :class:`~orchestrator.search.fidelity.Budget`) makes the sweep
     multi-fidelity: the objective is called as ``objective(config, budget)``, each round runs
     successive halving from a base budget that rises with the rounds, narrowing ranks only
     trials of equal budget, and the best is always a full-budget score.
@@ -130,7 +130,7 @@ def tune(
     finished run is returned unchanged. ``should_stop`` is polled; when it returns True the
     sweep stops after committing what finished (raising ``SweepInterrupted``).
 
-    ``pool`` (a running :class:`~orchestrator.execution.WorkerPool`) runs the sweep on the
+    ``pool`` (a running :class:`~orchestrator.execution.ray_executor.WorkerPool`) runs the sweep on the
     pool's workers instead of starting new ones, which saves Ray's actor start (0.3-0.9 s)
     on every sweep after the pool's first; ``workers`` may then ask for fewer than the pool
     has.
@@ -176,7 +176,7 @@ def tune(
         "edits": [e.to_dict() for e in plan.edits],
     }
     if executor is None:
-        from .execution import RayExecutor
+        from orchestrator.execution.ray_executor import RayExecutor
 
         executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
                                address=address, data=data, trial_timeout_s=trial_timeout_s,

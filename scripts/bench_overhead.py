@@ -34,7 +34,7 @@ Ray is started once (``address="local"``, 2 CPUs) before anything is timed, and 
 method gets one small untimed warm-up run, so Ray start-up and first-import costs are
 excluded. Sweep is run two ways: a ``tune`` call that starts its own W worker actors (the
 default; the time Ray took to start them, ``workers_start_s`` in ``run.json``, is in the
-note), and a ``tune`` call on a :class:`~orchestrator.execution.WorkerPool` whose workers
+note), and a ``tune`` call on a :class:`~orchestrator.execution.ray_executor.WorkerPool` whose workers
 were started before the clock - the sweep counterpart of the Ray-task baseline's warm
 workers, and what a session of several sweeps pays per sweep. Both are whole ``tune``
 calls. Targets (issue), Ray start-up excluded: >= 10,000 trivial trials/s through sweep at

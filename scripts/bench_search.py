@@ -35,7 +35,7 @@ Methods (``--methods``):
   ``loguniform``/``uniform``/``randint`` distributions) over an estimator whose score is the
   task's objective, so every method sees exactly the same function.
 
-Sweeps run on the in-process executor (``orchestrator.serial``): a sweep samples the same
+Sweeps run on the in-process executor (``orchestrator.execution.serial``): a sweep samples the same
 configurations for any number of workers (the round's samples depend only on the seed, the
 round and the ranges), so the executor does not change the result; ``--ray`` runs them on
 Ray workers instead. Jobs (task x method x seed) run in ``--jobs`` processes, one BLAS
@@ -114,7 +114,7 @@ def C(name: str, *values: Any) -> Param:
 
 
 def sweep_space(params: Sequence[Param]) -> dict[str, Any]:
-    from orchestrator.space import Choice, Float, Int
+    from orchestrator.search.space import Choice, Float, Int
 
     out: dict[str, Any] = {}
     for p in params:
@@ -337,7 +337,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 # -- methods: each returns the losses in evaluation order and the configuration it chose ----
 def run_sweep(task: Task, seed: int, *, control: bool, use_ray: bool) -> dict[str, Any]:
     from orchestrator import tune
-    from orchestrator.serial import SerialExecutor
+    from orchestrator.execution.serial import SerialExecutor
 
     objective = task.objective(seed)
     space = sweep_space(task.params)

@@ -1,5 +1,6 @@
-"""The package's shape: no import circles (imports inside functions count too), and Ray only
-where the execution layer is. Read from the source with ``ast``; nothing is imported."""
+"""The package's shape: no import circles (imports inside functions count too), every arrow
+between the parts pointing the way the parts' docstrings say, and Ray only in the execution
+layer. Read from the source with ``ast``; nothing is imported."""
 
 import ast
 from pathlib import Path
@@ -8,9 +9,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("orchestrator", "workers")
-#: The only modules that may import Ray: the execution layer and the worker actor.
-RAY_MODULES = {"orchestrator.execution", "orchestrator.round_runner", "orchestrator.jobs",
-               "workers.actor"}
+#: The only code that may import Ray: the execution layer and the worker actor.
+RAY_PARTS = ("orchestrator.execution", "workers.actor")
+#: What each part may import besides itself (a part is a subpackage or a top-level module).
+#: The entry points (``orchestrator`` itself, ``api``, ``runs``, ``cli``) may import any part.
+CONTRACT = "workers.evaluate"  # the worker's row contract: column names and statuses
+MAY_IMPORT = {
+    "orchestrator.errors": set(),
+    "orchestrator.redact": set(),
+    "orchestrator.faults": set(),
+    "orchestrator.checks": {"orchestrator.errors"},
+    "orchestrator.search": {"orchestrator.errors", "orchestrator.checks", CONTRACT},
+    "orchestrator.data": {"orchestrator.search", "orchestrator.errors", "orchestrator.checks",
+                          "orchestrator.faults", "orchestrator.redact", CONTRACT},
+    "orchestrator.loop": {"orchestrator.search", "orchestrator.data", "orchestrator.errors",
+                          "orchestrator.checks", "orchestrator.faults", "orchestrator.redact",
+                          CONTRACT},
+    "orchestrator.execution": {"orchestrator.loop", "orchestrator.data", "orchestrator.search",
+                               "orchestrator.errors", "orchestrator.checks",
+                               "orchestrator.redact", "workers"},
+    "orchestrator.sklearn": {"orchestrator.api", "orchestrator.search", "orchestrator.data",
+                             "orchestrator.errors", "orchestrator.checks",
+                             "orchestrator.faults", "orchestrator.redact", "workers.estimator"},
+    "orchestrator.config": {"orchestrator.search", "orchestrator.data", "orchestrator.sklearn",
+                            "orchestrator.errors", "orchestrator.checks",
+                            "orchestrator.redact"},
+    "workers": {"workers"},
+}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -98,11 +123,64 @@ def test_no_import_circles():
     assert not found, f"modules that import each other in a loop: {found}"
 
 
+def within(module: str, part: str) -> bool:
+    return module == part or module.startswith(part + ".")
+
+
+def part_of(module: str) -> str:
+    """``orchestrator.search.samplers.gp`` -> ``orchestrator.search``; ``workers.x`` ->
+    ``workers``; the package's own ``__init__`` is ``orchestrator``."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "orchestrator" else parts[0]
+
+
+def wrong_arrows(edges: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(edges.items()):
+        part = part_of(module)
+        allowed = MAY_IMPORT.get(part)
+        for target in sorted(targets):
+            if within(target, part) or allowed is None and part.startswith("orchestrator"):
+                continue
+            if not any(within(target, a) for a in allowed or ()):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_the_rules_catch_an_arrow_pointing_up(tmp_path):
+    edges = {"orchestrator.search.space": {"orchestrator.data.trials", "orchestrator.errors"},
+             "orchestrator.data.trials": {"orchestrator.search.space"},
+             "orchestrator.cli.commands": {"orchestrator.execution.jobs"},
+             "workers.evaluate": {"orchestrator.errors"}}
+    assert wrong_arrows(edges) == ["orchestrator.search.space -> orchestrator.data.trials",
+                                   "workers.evaluate -> orchestrator.errors"]
+
+
+def test_every_arrow_between_parts_points_the_allowed_way():
+    found = wrong_arrows(graph())
+    assert not found, f"imports the parts' rules forbid: {found}"
+
+
+def test_search_imports_neither_data_nor_execution():
+    search = {m: t for m, t in graph().items() if within(m, "orchestrator.search")}
+    assert search, "no search package found"
+    bad = sorted(f"{m} -> {t}" for m, targets in search.items() for t in targets
+                 if any(within(t, p) for p in ("orchestrator.data", "orchestrator.execution",
+                                               "orchestrator.loop")))
+    assert not bad, bad
+
+
+def test_every_part_says_what_it_owns_and_may_import():
+    for init in sorted((ROOT / "orchestrator").glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and "May import" in doc, f"{init.parent.name}/__init__.py needs its docstring"
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_only_the_execution_layer_imports_ray(package):
     offenders = sorted(
         module_name(p) for p in (ROOT / package).rglob("*.py")
-        if module_name(p) not in RAY_MODULES
+        if not any(within(module_name(p), part) for part in RAY_PARTS)
         and any(m == "ray" or m.startswith("ray.") for m in imports_of(p))
     )
     assert not offenders, f"these import Ray outside the execution layer: {offenders}"

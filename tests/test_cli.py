@@ -89,7 +89,7 @@ def test_run_refuses_bad_input_without_starting_anything(tmp_path):
 
 
 def test_long_rounds_report_progress_between_round_lines(capsys):
-    from orchestrator.progress import PlainReporter
+    from orchestrator.cli.progress import PlainReporter
 
     progress = PlainReporter(every_s=0.0)
     progress.progress(0, 3, 10, 1)

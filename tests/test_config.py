@@ -3,7 +3,7 @@ import textwrap
 import pytest
 
 from orchestrator import EliteBox, NoNarrowing
-from orchestrator.config import load_config, parse_config, resolve_objective
+from orchestrator.config.loader import load_config, parse_config, resolve_objective
 from orchestrator.errors import ConfigError, ObjectiveImportError
 
 GOOD = textwrap.dedent("""\

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator import Choice, Float, Int, TuneResult, tune
 from orchestrator.errors import ConfigError
-from orchestrator.serial import SerialExecutor
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import OPT_LR, OPT_X, flaky, shifted_bowl
 
 SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "n": Int(1, 20), "act": Choice(["a", "b"])}
@@ -31,8 +31,8 @@ def test_one_row_per_configuration_and_history_is_consistent(tmp_path):
 
 
 def test_each_round_samples_inside_its_ranges(tmp_path):
-    from orchestrator.ranges import space_at
-    from orchestrator.space import SearchSpace
+    from orchestrator.data.ranges import space_at
+    from orchestrator.search.space import SearchSpace
 
     result = run(tmp_path)
     template = SearchSpace(SPACE)
@@ -142,7 +142,7 @@ def test_show_reports_a_run_whose_first_round_is_running(tmp_path):
     import sys
     from pathlib import Path
 
-    from orchestrator.store import RunStore
+    from orchestrator.data.run_store import RunStore
 
     RunStore.create(tmp_path / "r", {"name": "r", "state": "running", "config": {}})
     exe = Path(sys.executable).with_name("sweep")

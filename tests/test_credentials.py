@@ -9,12 +9,12 @@ import pyarrow.fs as pafs
 import pytest
 
 from orchestrator import Choice, Float, tune
-from orchestrator.cli import main
-from orchestrator.config import parse_config
+from orchestrator.cli.commands import main
+from orchestrator.config.loader import parse_config
 from orchestrator.errors import ConfigError
-from orchestrator.progress import JsonReporter, PlainReporter
-from orchestrator.serial import SerialExecutor
-from orchestrator.store import RunStore
+from orchestrator.cli.progress import JsonReporter, PlainReporter
+from orchestrator.execution.serial import SerialExecutor
+from orchestrator.data.run_store import RunStore
 from tests.objectives import shifted_bowl
 from tests.test_storage_s3 import credentials, s3  # noqa: F401 - moto on 127.0.0.1
 
@@ -87,7 +87,7 @@ def test_progress_output_shows_no_credentials(reporter):
 
 
 def test_the_report_shows_no_credentials(tmp_path):
-    from orchestrator.report import build_report
+    from orchestrator.cli.report import build_report
 
     result = tune(shifted_bowl, SPACE, mode="min", rounds=2, samples_per_round=4,
                   run_dir=tmp_path / "run",
@@ -130,7 +130,7 @@ def small_project(tmp_path):
 
 
 def test_submit_refuses_a_run_dir_with_credentials(tmp_path, monkeypatch):
-    from orchestrator import jobs
+    from orchestrator.execution import jobs
 
     client = FakeJobs()
     monkeypatch.setattr(jobs, "connect", lambda address: client)
@@ -143,7 +143,7 @@ def test_submit_refuses_a_run_dir_with_credentials(tmp_path, monkeypatch):
 
 
 def test_the_job_sends_its_run_dir_in_the_command_and_metadata(tmp_path, monkeypatch):
-    from orchestrator import jobs
+    from orchestrator.execution import jobs
 
     client = FakeJobs()
     monkeypatch.setattr(jobs, "connect", lambda address: client)
@@ -156,7 +156,7 @@ def test_the_job_sends_its_run_dir_in_the_command_and_metadata(tmp_path, monkeyp
 
 def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, monkeypatch,
                                                                    capsys):
-    from orchestrator import jobs
+    from orchestrator.execution import jobs
 
     client = FakeJobs()
     monkeypatch.setattr(jobs, "connect", lambda address: client)
@@ -176,7 +176,7 @@ def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, mon
 
 
 def test_sweep_jobs_does_not_show_credentials_recorded_by_older_submits(monkeypatch, capsys):
-    from orchestrator import jobs
+    from orchestrator.execution import jobs
 
     job = SimpleNamespace(submission_id="raysubmit_1", status="RUNNING", start_time=1,
                           metadata={"sweep": "cred", "run_dir": f"s3://{KEY}:{SECRET}@sweeps/r"})

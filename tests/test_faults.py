@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator import Choice, Float, TuneResult, tune
-from orchestrator.execution import RayExecutor
-from orchestrator.serial import SerialExecutor
-from orchestrator.store import StoreWarning
+from orchestrator.execution.ray_executor import RayExecutor
+from orchestrator.execution.serial import SerialExecutor
+from orchestrator.data.run_store import StoreWarning
 from tests.objectives import (
     DiesOnce, always_dies_above, bad_outputs, hangs_above, shifted_bowl, slow_bowl,
 )

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.fidelity import Budget, comparable, promotable, rung_sizes
-from orchestrator.round_work import RoundWork
+from orchestrator.search.fidelity import Budget, comparable, promotable, rung_sizes
+from orchestrator.loop.round_work import RoundWork
 
 
 @pytest.mark.parametrize("budget, rounds, bases", [
@@ -173,7 +173,7 @@ def test_a_sweep_that_stops_early_without_a_full_budget_score_gets_a_selection_r
     import json
 
     from orchestrator import Float, tune
-    from orchestrator.serial import SerialExecutor
+    from orchestrator.execution.serial import SerialExecutor
 
     objective = FailsFirstAtFullBudget()
     result = tune(objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=6, samples_per_round=9,

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config import _TOP_KEYS, SweepConfig, load_config, parse_config
+from orchestrator.config.loader import _TOP_KEYS, SweepConfig, load_config, parse_config
 from orchestrator.errors import ConfigError
 
 FUZZ = settings(max_examples=200, deadline=None,

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace, parse_config, tune
 from orchestrator.errors import ConfigError
-from orchestrator.sampling import GridSampler, grid_size
-from orchestrator.serial import SerialExecutor
+from orchestrator.search.samplers.grid import GridSampler, grid_size
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 
 RNG = np.random.default_rng(0)

@@ -5,10 +5,13 @@ import pyarrow as pa
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.guided import Guide, GuidedSampler, _thompson
-from orchestrator.results import encode_column
-from orchestrator.samplers import make_sampler, sample_round
-from orchestrator.sampling import RandomSampler, round_generator
+from orchestrator.search.samplers.base import Guide
+from orchestrator.search.samplers.guided import GuidedSampler
+from orchestrator.search.samplers.gp import posterior_draws
+from orchestrator.search.trials import encode_column
+from orchestrator.search.samplers.registry import make_sampler, sample_round
+from orchestrator.search.samplers.uniform import RandomSampler
+from orchestrator.search.samplers.base import round_generator
 
 SPACE = SearchSpace({"x": Float(0.0, 1.0), "y": Float(1e-4, 1.0, log=True)})
 
@@ -129,8 +132,8 @@ def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
     import json
 
     from orchestrator import tune
-    from orchestrator.samplers import resolve_sampler
-    from orchestrator.serial import SerialExecutor
+    from orchestrator.search.samplers.registry import resolve_sampler
+    from orchestrator.execution.serial import SerialExecutor
 
     assert resolve_sampler("auto", None) == "guided"
     assert resolve_sampler("auto", object()) == "random"
@@ -160,7 +163,7 @@ def test_thompson_draws_are_of_the_function_not_of_new_noisy_scores():
     x = rng.random((200, 1))
     y = np.sin(6 * x[:, 0]) + 0.5 * rng.standard_normal(200)
     xc = np.linspace(0.1, 0.9, 30)[:, None]
-    draws = _thompson(x, y, xc, 300, np.random.default_rng(1), restarts=0)
+    draws = posterior_draws(x, y, xc, 300, np.random.default_rng(1), restarts=0)
     assert draws.shape == (30, 300)
     assert np.mean(draws.std(axis=1)) < 0.25
     assert np.corrcoef(draws.mean(axis=1), np.sin(6 * xc[:, 0]))[0, 1] > 0.9

@@ -3,9 +3,9 @@
 import math
 
 from orchestrator import Choice, Float, Int, TuneResult, tune
-from orchestrator.importance import format_importance, importance
-from orchestrator.serial import SerialExecutor
-from orchestrator.space import SearchSpace
+from orchestrator.search.importance import format_importance, importance
+from orchestrator.execution.serial import SerialExecutor
+from orchestrator.search.space import SearchSpace
 
 SPACE = {"lr": Float(1e-5, 1e-1, log=True), "depth": Int(1, 12), "a": Float(0, 1),
          "b": Float(0, 1), "c": Choice(["x", "y", "z"]), "d": Int(1, 100, log=True)}

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Choice, EliteBox, Float, Int, NoNarrowing, SearchSpace
-from orchestrator.narrowing import NarrowingContext
-from orchestrator.results import encode_column
+from orchestrator.search.narrowing import NarrowingContext
+from orchestrator.search.trials import encode_column
 
 
 def history(space, configs, scores, statuses=None):

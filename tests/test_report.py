@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Choice, Float, Int, tune
-from orchestrator.report import SECTIONS
-from orchestrator.serial import SerialExecutor
+from orchestrator.cli.report import SECTIONS
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 
 SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "n": Int(1, 20),

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator import Float, extend, load_config, run_config, tune
 from orchestrator.errors import SweepInterrupted
-from orchestrator.serial import SerialExecutor
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import echo_x_budget
 
 CONFIG = """\

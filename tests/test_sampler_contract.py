@@ -7,9 +7,10 @@ import pyarrow as pa
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.guided import Guide
-from orchestrator.samplers import SAMPLERS, make_sampler, sample_round
-from orchestrator.sampling import GridSampler, round_generator
+from orchestrator.search.samplers.base import Guide
+from orchestrator.search.samplers.registry import SAMPLERS, make_sampler, sample_round
+from orchestrator.search.samplers.grid import GridSampler
+from orchestrator.search.samplers.base import round_generator
 
 SPACE = SearchSpace({
     "lr": Float(1e-5, 1e-1, log=True), "momentum": Float(0.0, 0.99), "layers": Int(1, 4),

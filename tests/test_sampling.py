@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.samplers import make_sampler, sample_round
-from orchestrator.sampling import columns_to_rows
+from orchestrator.search.samplers.registry import make_sampler, sample_round
+from orchestrator.search.samplers.base import columns_to_rows
 
 SPACE = SearchSpace(
     {

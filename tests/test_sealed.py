@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator import TuneResult, evaluate_test, load_config, run_config
 from orchestrator.errors import ConfigError, SweepInterrupted
-from orchestrator.sealed import SealedTestError
+from orchestrator.sklearn.sealed_test import SealedTestError
 from tests.recording import all_calls, seen_rows
 
 ROOT = Path(__file__).resolve().parent.parent

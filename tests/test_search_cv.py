@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from orchestrator import Choice, Float, Int, SweepSearchCV
-from orchestrator.search_cv import space_from_distributions
+from orchestrator.sklearn.search_cv import space_from_distributions
 
 DIST = {"clf__C": loguniform(1e-2, 1e3), "clf__gamma": loguniform(1e-4, 10),
         "clf__kernel": ["rbf", "sigmoid"]}
@@ -38,7 +38,7 @@ def test_ranges_never_grow_past_a_distributions_support(tmp_path):
     """RandomizedSearchCV never leaves a distribution's support; neither does the sweep,
     even when the best sits on the edge (uniform(0, 1) for a probability stays in [0, 1])."""
     from orchestrator import tune
-    from orchestrator.serial import SerialExecutor
+    from orchestrator.execution.serial import SerialExecutor
 
     space = space_from_distributions({"p": uniform(0, 1), "k": randint(1, 5)})
     objective = lambda c: c["p"] + c["k"]  # noqa: E731 - best at both upper edges

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from orchestrator import jobs
-from orchestrator.cli import main
+from orchestrator.execution import jobs
+from orchestrator.cli.commands import main
 from orchestrator.errors import ConfigError
 
 CONFIG = "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n"

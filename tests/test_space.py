@@ -3,7 +3,7 @@ import math
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.specs import parse_space
+from orchestrator.search.specs import parse_space
 from orchestrator.errors import ConfigError
 
 

@@ -3,9 +3,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-from orchestrator.datasets import load_dataset
+from orchestrator.sklearn.datasets import load_dataset
 from orchestrator.errors import ConfigError
-from orchestrator.splits import SplitSpec, make_split
+from orchestrator.sklearn.splits import SplitSpec, make_split
 
 
 def test_holdout_split_is_disjoint_complete_stratified_and_seeded():

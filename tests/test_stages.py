@@ -5,9 +5,9 @@ import math
 import pytest
 
 from orchestrator import Choice, Float, Int, parse_config, tune
-from orchestrator.stages import apply_stages
+from orchestrator.search.stages import apply_stages
 from orchestrator.errors import ConfigError
-from orchestrator.serial import SerialExecutor
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 from tests.test_importance import SPACE as SIX, two_matter
 
@@ -72,10 +72,10 @@ def test_stage_config_errors(stages, message):
 def test_freezing_decisions_are_values_and_change_nothing_given():
     """apply_stages and apply_edit return what is held next; the held state passed in (and
     the proposal) stay as they were, so a decision can be replayed or compared."""
-    from orchestrator.edits import Edit, apply_edit
-    from orchestrator.narrowing import Held, Proposal
-    from orchestrator.space import SearchSpace
-    from orchestrator.stages import parse_stages
+    from orchestrator.search.edits import Edit, apply_edit
+    from orchestrator.search.narrowing import Held, Proposal
+    from orchestrator.search.space import SearchSpace
+    from orchestrator.search.stages import parse_stages
 
     space = SearchSpace(SPACE)
     stages = parse_stages([{"params": ["x"], "rounds": 1, "fixed": {"lr": 1e-3, "act": "b"}},

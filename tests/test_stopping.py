@@ -1,7 +1,7 @@
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace, StopRule
-from orchestrator.stopping import converged, rounds_without_improvement, stop_reason
+from orchestrator.search.stopping import converged, rounds_without_improvement, stop_reason
 
 ORIGINAL = SearchSpace({"x": Float(0, 1), "lr": Float(1e-5, 1e-1, log=True), "n": Int(1, 100)})
 

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from orchestrator.storage import Location
-from orchestrator.store import RunStore
+from orchestrator.data.filesystem import Location
+from orchestrator.data.run_store import RunStore
 
 
 class Crash(BaseException):

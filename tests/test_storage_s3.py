@@ -8,7 +8,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from orchestrator import Choice, Float, SweepInterrupted, TuneResult, tune
-from orchestrator.serial import SerialExecutor
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 
 SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "act": Choice(["a", "b"])}
@@ -93,7 +93,7 @@ def closed_port():
 def test_storage_that_cannot_be_reached_is_one_clean_store_error(tmp_path):
     from orchestrator.api import new_run_dir
     from orchestrator.errors import StoreError
-    from orchestrator.store import RunStore
+    from orchestrator.data.run_store import RunStore
 
     options = f"endpoint_override=127.0.0.1:{closed_port()}&scheme=http&region=us-east-1"
     uri = f"s3://AKIDSECRETID:s3cr3tvalue@sweeps/runs/r9?{options}"
@@ -110,7 +110,7 @@ def test_storage_that_cannot_be_reached_is_one_clean_store_error(tmp_path):
 
 def test_a_bucket_that_does_not_exist_is_one_clean_store_error(s3):
     from orchestrator.errors import StoreError
-    from orchestrator.store import RunStore
+    from orchestrator.data.run_store import RunStore
 
     with pytest.raises(StoreError, match=r"s3://no-such-bucket/runs/r1.*: .*") as caught:
         RunStore.create(f"s3://no-such-bucket/runs/r1?{s3}", {})

@@ -5,7 +5,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from orchestrator.errors import StoreError
-from orchestrator.store import RunStore, StoreWarning, atomic_write
+from orchestrator.data.run_store import RunStore, StoreWarning, atomic_write
 
 
 def table(round_index, n=3, extra=None):

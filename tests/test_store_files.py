@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from orchestrator.errors import StoreError
-from orchestrator.store import RunStore, StoreWarning, atomic_write
+from orchestrator.data.run_store import RunStore, StoreWarning, atomic_write
 
 
 def table(round_index, n=3):
@@ -74,8 +74,8 @@ def contend(folder, rounds, barrier, results):
     import warnings
 
     from orchestrator.errors import StoreError
-    from orchestrator.storage import Location
-    from orchestrator.store import acquire_lock
+    from orchestrator.data.filesystem import Location
+    from orchestrator.data.run_store import acquire_lock
 
     warnings.simplefilter("ignore")
     try:
@@ -139,8 +139,8 @@ def test_a_lock_with_our_pid_not_taken_by_this_process_is_taken_over(tmp_path):
 
 def test_a_live_pid_that_started_after_the_lock_was_taken_does_not_hold_it(tmp_path):
     store = RunStore.create(tmp_path / "run", {})
-    taker = ("import sys; from orchestrator.storage import Location; "
-             "from orchestrator.store import acquire_lock; "
+    taker = ("import sys; from orchestrator.data.filesystem import Location; "
+             "from orchestrator.data.run_store import acquire_lock; "
              "acquire_lock(Location.of(sys.argv[1]), 'run')")
     subprocess.run([sys.executable, "-c", taker, str(tmp_path / "run" / ".lock")], check=True)
     record = json.loads((tmp_path / "run" / ".lock").read_text())
@@ -170,7 +170,7 @@ def test_release_leaves_a_lock_that_is_not_ours(tmp_path):
 
 
 def test_store_errors_name_a_uri_without_its_credentials():
-    from orchestrator.storage import safe_text
+    from orchestrator.data.filesystem import safe_text
 
     uri = "s3://AKID:s3cr3t@bucket/runs?region=x&secret_key=SK123&session_token=TOK9"
     assert safe_text(uri) == "s3://bucket/runs?region=x"  # as redact_uri shows every location

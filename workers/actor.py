@@ -24,7 +24,7 @@ class SweepWorker:
     the user's own module imports the same way it did on the driver. ``data`` arrives from
     the Ray object store (read once per worker) and is bound to the objective.
 
-    A worker of a :class:`~orchestrator.execution.WorkerPool` starts with no objective and
+    A worker of a :class:`~orchestrator.execution.ray_executor.WorkerPool` starts with no objective and
     is handed one per sweep by :meth:`load`.
     """
 

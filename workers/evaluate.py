@@ -221,7 +221,7 @@ def metric_column_name(key: str, taken: frozenset[str]) -> str:
 
     Different metric names never share a column: names kept as they are never start with
     ``metric_``, prefixed ones always do. Parameter names may not start with ``metric_``
-    (:class:`~orchestrator.space.SearchSpace` refuses them), so no prefixed name is taken;
+    (:class:`~orchestrator.search.space.SearchSpace` refuses them), so no prefixed name is taken;
     the loop only guards against a caller whose ``taken`` holds such names.
     """
     key = _text(key)

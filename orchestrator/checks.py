@@ -1,0 +1,63 @@
+"""Checks of single config values, shared by the config's sections: each problem is one
+:class:`~orchestrator.errors.ConfigError` line naming where the value is and what it is."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.errors import ConfigError, did_you_mean
+
+#: Upper limits of the counts a sweep sets (a value past them is a typo, not a plan).
+MAX_SAMPLES_PER_ROUND = 10**7
+MAX_ROUNDS = 10**7
+MAX_WORKERS = 10**5
+
+
+def suggest(key: str, allowed: Any) -> str:
+    return did_you_mean(key, allowed, f"; expected one of: {', '.join(allowed)}")
+
+
+def check_keys(where: str, mapping: Mapping, allowed: tuple[str, ...]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, allowed)}")
+
+
+def where_of(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def shown(value: Any) -> str:
+    """A value for a message: short (a pasted 10**23 is not printed in full)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def whole_number(where: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+         allow_none: bool = False, why: str = "") -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: expected a whole number, got {shown(value)}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum}, got {shown(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where}: must be <= {maximum}{why}, got {shown(value)}")
+    return value
+
+
+def number(where: str, value: Any, *, finite: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if finite and not math.isfinite(number):
+        raise ConfigError(f"{where}: must be a finite number, got {shown(value)}")
+    return number
+
+
+__all__ = ["MAX_ROUNDS", "MAX_SAMPLES_PER_ROUND", "MAX_WORKERS", "check_keys", "number", "shown", "suggest", "where_of", "whole_number"]

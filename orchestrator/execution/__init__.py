@@ -1,0 +1,11 @@
+"""Execution: running a round's work, on Ray or in this process.
+
+Owns everything that talks to Ray - connecting (local or a cluster address), the worker
+pool and the Ray executor (``ray_executor``), the round runner that ships shards, gathers
+batches and re-runs the work of a dead worker (``round_runner``), and the Jobs API client
+(``jobs``) - plus the in-process executor (``serial``), which needs no cluster.
+
+May import: ``loop/`` (round work and sharding), ``data/``, ``workers``, ray,
+:mod:`orchestrator.errors`, :mod:`orchestrator.redact`. This and ``workers.actor`` are the
+only code that imports Ray.
+"""

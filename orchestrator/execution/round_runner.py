@@ -1,0 +1,225 @@
+"""One round on Ray workers: shards out, batches back, faults handled (execution layer).
+
+- Workers pull: each holds at most ``inflight`` shards; when one comes back, every worker
+  with room gets the next shard.
+- A worker that dies (killed, ``os._exit``, out of memory) is replaced. The shard it was
+  running goes back to the queue, its configurations now one per shard, so the one that
+  kills its worker is isolated; a configuration that kills its worker ``max_worker_deaths``
+  times on its own gets a ``failed`` row ("worker died") instead of another try. Shards
+  that were only queued on the dead worker go back without counting against anyone.
+- With ``trial_timeout_s``, a configuration still running past the limit is stopped by
+  killing its worker (which is replaced) and gets a ``timeout`` row.
+- ``should_stop`` is polled; when it says so the round ends early with
+  :class:`~orchestrator.errors.SweepInterrupted` - everything finished was already handed
+  to ``on_batch`` (and so committed).
+
+Every evaluation ends with exactly one result row: ``RoundWork`` refuses a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
+
+from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, batch_from_bytes, error_batch
+
+from orchestrator.errors import ExecutionError, SweepInterrupted, first_line
+from orchestrator.loop.round_work import RoundWork, WorkItem
+from orchestrator.loop.sharding import ShardSizer
+
+_POLL_S = 0.2
+_DIED = (RayActorError, WorkerCrashedError, OutOfMemoryError)
+
+
+@dataclass
+class _Shard:
+    shard_id: int
+    worker: int
+    items: list[WorkItem]
+    sent_at: float
+    ref: Any = None
+    alone: bool = False  # a retry: the only shard its worker holds, so a death is its own
+
+
+class RoundRunner:
+    """Runs one round's work on a :class:`~orchestrator.execution.ray_executor.RayExecutor`'s workers."""
+
+    def __init__(
+        self,
+        executor: Any,
+        work: RoundWork,
+        progress: Callable[[int, int], None] | None,
+        on_batch: Callable[[pa.RecordBatch], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.ex = executor
+        self.work = work
+        self.progress = progress
+        self.on_batch = on_batch
+        self.should_stop = should_stop
+        n = executor.workers
+        self.sizer = ShardSizer(n, inflight=executor.inflight)
+        self.queues: list[deque[_Shard]] = [deque() for _ in range(n)]  # FIFO per worker
+        self.pending: dict[Any, _Shard] = {}
+        self.retry: deque[WorkItem] = deque()
+        self.deaths: dict[int, int] = {}
+        self.starting: dict[int, Any] = {}  # worker -> ready ref of a replacement
+        self.batches: list[pa.RecordBatch] = []
+        self.done = self.not_ok = 0
+
+    # -- sending -------------------------------------------------------------------------
+    def _next_items(self) -> list[WorkItem]:
+        if self.ex.trial_timeout_s:
+            return self.work.take(1)
+        return self.work.take(self.sizer.next_size(self.work.ready_count()))
+
+    def fill(self) -> None:
+        """Give every worker with room its next shard (least loaded first).
+
+        Retries after a worker death go one configuration at a time to an idle worker, and
+        nothing is queued behind them, so a second death is known to be theirs.
+        """
+        for worker in sorted(range(len(self.queues)), key=lambda w: len(self.queues[w])):
+            queue = self.queues[worker]
+            if self.retry:
+                if not queue:
+                    self._send(worker, [self.retry.popleft()], alone=True)
+                continue
+            while len(queue) < self.ex.inflight and not (queue and queue[-1].alone):
+                items = self._next_items()
+                if not items:
+                    return
+                self._send(worker, items)
+
+    def _send(self, worker: int, items: list[WorkItem], alone: bool = False) -> None:
+        shard = _Shard(self.ex.next_shard_id(), worker, items, time.monotonic(), alone=alone)
+        shard.ref = self.ex.submit(worker, shard.shard_id, items)
+        self.queues[worker].append(shard)
+        self.pending[shard.ref] = shard
+
+    # -- receiving -----------------------------------------------------------------------
+    def accept(self, batch: pa.RecordBatch) -> None:
+        self.work.record(batch)
+        self.batches.append(batch)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+        self.done += batch.num_rows
+        self.not_ok += batch.num_rows - (pc.sum(pc.equal(batch.column("status"), "ok")).as_py() or 0)
+        if self.progress is not None:
+            self.progress(self.done, self.not_ok)
+
+    def _finished_shard(self, shard: _Shard) -> None:
+        try:
+            batch = batch_from_bytes(ray.get(shard.ref))
+        except _DIED:
+            self._collect_finished(shard.worker)  # results that made it out before the death
+            lost = [shard, *self._worker_lost(shard.worker, kill=False)]
+            if len(lost) == 1 and shard.alone:
+                self._count_death(shard)  # it ran alone: the death is its own
+            else:  # which configuration killed it is unknown: retry each on its own
+                self.retry.extend(item for s in sorted(lost, key=lambda s: s.sent_at)
+                                  for item in s.items)
+            return
+        except RayTaskError as exc:
+            raise ExecutionError(
+                f"worker {self.ex.names[shard.worker]} failed outside the objective on trials "
+                f"{shard.items[0].key}..{shard.items[-1].key}: {first_line(exc)}"
+            ) from None
+        self.queues[shard.worker].remove(shard)
+        self.sizer.observe(batch.num_rows, pc.sum(batch.column("duration_s")).as_py() or 0.0)
+        self.accept(batch)
+
+    def _collect_finished(self, worker: int) -> None:
+        """Accept the worker's shards whose results are already in (not lost with it)."""
+        held = [s for s in self.pending.values() if s.worker == worker]
+        if not held:
+            return
+        ready, _ = ray.wait([s.ref for s in held], num_returns=len(held), timeout=0)
+        for shard in held:
+            if shard.ref not in ready:
+                continue
+            try:
+                batch = batch_from_bytes(ray.get(shard.ref))
+            except (*_DIED, RayTaskError):
+                continue
+            self.pending.pop(shard.ref, None)
+            self.queues[worker].remove(shard)
+            self.accept(batch)
+
+    def _worker_lost(self, worker: int, *, kill: bool) -> list[_Shard]:
+        """Replace a worker; return the shards it still held (oldest first)."""
+        lost = sorted((s for s in self.pending.values() if s.worker == worker),
+                      key=lambda s: s.sent_at)
+        for shard in lost:
+            self.pending.pop(shard.ref, None)
+        self.queues[worker].clear()
+        self.starting[worker] = self.ex.replace_actor(worker, kill=kill)
+        return lost
+
+    def _count_death(self, shard: _Shard) -> None:
+        gave_up = []
+        for item in shard.items:
+            self.deaths[item.key] = self.deaths.get(item.key, 0) + 1
+            if self.deaths[item.key] >= self.ex.max_worker_deaths:
+                gave_up.append(item)
+            else:
+                self.retry.append(item)
+        if gave_up:
+            error = (f"worker died while running this configuration "
+                     f"({self.ex.max_worker_deaths} times); not retried again")
+            self.accept(error_batch([i.key for i in gave_up], STATUS_FAILED, error,
+                                    shard_id=shard.shard_id, worker=self.ex.names[shard.worker]))
+
+    def _started_workers(self) -> None:
+        """A replacement's clock starts once it is up (its start-up is not the trial's)."""
+        if not self.starting:
+            return
+        ready, _ = ray.wait(list(self.starting.values()), num_returns=len(self.starting),
+                            timeout=0)
+        for worker, ref in list(self.starting.items()):
+            if ref in ready:
+                del self.starting[worker]
+                for shard in self.queues[worker]:
+                    shard.sent_at = time.monotonic()
+
+    def _timeouts(self) -> None:
+        limit = self.ex.trial_timeout_s
+        self._started_workers()
+        now = time.monotonic()
+        for worker, queue in enumerate(self.queues):
+            if worker in self.starting or not queue or now - queue[0].sent_at <= limit:
+                continue
+            running, *queued = self._worker_lost(worker, kill=True)
+            for other in queued:
+                self.retry.extend(other.items)
+            error = f"stopped after trial_timeout_s={limit:g} s"
+            self.accept(error_batch([i.key for i in running.items], STATUS_TIMEOUT, error,
+                                    shard_id=running.shard_id, worker=self.ex.names[worker]))
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> list[pa.RecordBatch]:
+        self.fill()
+        polling = bool(self.ex.trial_timeout_s or self.should_stop)
+        while self.pending:
+            ready, _ = ray.wait(list(self.pending), num_returns=1,
+                                timeout=_POLL_S if polling else None)
+            for ref in ready:
+                shard = self.pending.pop(ref, None)
+                if shard is not None:
+                    self._finished_shard(shard)
+            if self.ex.trial_timeout_s:
+                self._timeouts()
+            if self.should_stop is not None and self.should_stop():
+                raise SweepInterrupted("stopped on request; finished trials are committed")
+            self.fill()
+        if not self.work.finished():
+            raise RuntimeError("the round has evaluations that were never handed out")
+        return self.batches

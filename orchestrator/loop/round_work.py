@@ -1,0 +1,156 @@
+"""The work of one round: which evaluations run, and which are added as results arrive.
+
+:class:`RoundWork` is what the executor pulls from (``take``) and reports to (``record``).
+Without a budget it is simply the round's configurations. With one, every configuration
+starts at the round's lowest rung and the certain best move up (:func:`fidelity.promotable`)
+as results come in. Pure: no Ray, no clock.
+
+Every evaluation has a key, ``rung * n + index`` (``n`` configurations in the round), so the
+round's rows can be ordered the same way whatever order they finished in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from workers.evaluate import STATUS_OK
+
+from orchestrator.search.fidelity import Budget, promotable, rung_sizes
+
+
+def _rows(batch: pa.RecordBatch | pa.Table) -> list[tuple[int, str, float | None]]:
+    """A result batch's (work key, status, score) rows, in order."""
+    return list(zip(batch.column("trial_id").to_pylist(), batch.column("status").to_pylist(),
+                    batch.column("score").to_pylist()))
+
+
+class ReplayMismatch(ValueError):
+    """Committed results that do not fit the round's work (another plan made them)."""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One evaluation: a configuration (by its index in the round) at a rung's budget."""
+
+    key: int
+    index: int
+    rung: int
+    budget: float | None
+    config: dict[str, Any]
+
+
+class RoundWork:
+    """The evaluations of one round; successive halving when ``budget`` is given."""
+
+    def __init__(
+        self,
+        configs: Sequence[dict[str, Any]],
+        *,
+        mode: str,
+        budget: Budget | None = None,
+        base: float | None = None,
+    ) -> None:
+        self.n = len(configs)
+        self.mode = mode
+        self._configs = list(configs)
+        self.rungs: list[float | None] = budget.rungs(base) if budget is not None else [None]
+        self.quotas = rung_sizes(self.n, budget.eta if budget else 2, len(self.rungs))
+        self._expected = list(self.quotas)  # results each rung will get (shrinks on failures)
+        self._results: list[list[tuple[int, float | None]]] = [[] for _ in self.rungs]
+        self._promoted: list[set[int]] = [set() for _ in self.rungs]
+        self.items: dict[int, WorkItem] = {}
+        self._recorded: set[int] = set()
+        self._ready: deque[WorkItem] = deque()
+        for i in range(self.n):
+            self._add(i, 0)
+
+    def _add(self, index: int, rung: int) -> None:
+        item = WorkItem(rung * self.n + index, index, rung, self.rungs[rung], self._configs[index])
+        self.items[item.key] = item
+        self._ready.append(item)
+
+    def fingerprint(self) -> str:
+        """A hash of what this round evaluates: its configurations and its rungs' budgets.
+
+        Partial commits carry it, so results committed for one plan of the round are never
+        attached to the configurations of another (an edit, a changed schedule).
+        """
+        text = json.dumps([self._configs, self.rungs], sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    # -- the executor's side -------------------------------------------------------------
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def take(self, n: int) -> list[WorkItem]:
+        """Up to ``n`` evaluations to send now (lowest rungs first, in key order)."""
+        return [self._ready.popleft() for _ in range(min(n, len(self._ready)))]
+
+    @property
+    def known(self) -> int:
+        """Evaluations known so far (grows as configurations are promoted)."""
+        return len(self.items)
+
+    def record(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Take in results (``trial_id`` holds the work key); promote what is now certain."""
+        self._take_in(_rows(batch))
+
+    def _take_in(self, rows: Any) -> None:
+        for key, status, score in rows:
+            if key in self._recorded:
+                raise RuntimeError(f"evaluation {key} got a second result row")
+            item = self.items[key]
+            self._recorded.add(key)
+            self._results[item.rung].append((item.index, score if status == STATUS_OK else None))
+        self._promote()
+
+    def replay(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Take in results committed before a restart: those evaluations are not handed out
+        again. Batches must come in the order they first arrived (promotions replay too).
+
+        One commit can hold a rung's results and the result of a promotion they caused, so
+        rows are taken in one at a time; a row whose evaluation does not exist yet waits
+        until the promotions before it have been made. A row that no promotion ever
+        creates does not belong to this round's work: :class:`ReplayMismatch`.
+        """
+        waiting = _rows(batch)
+        done = {key for key, _, _ in waiting}
+        while waiting:
+            later = []
+            for row in waiting:
+                if row[0] in self.items:
+                    self._take_in([row])
+                else:
+                    later.append(row)
+            if len(later) == len(waiting):
+                raise ReplayMismatch(
+                    f"committed results for evaluations {sorted(r[0] for r in later)[:5]} do "
+                    "not belong to this round's work"
+                )
+            waiting = later
+        self._ready = deque(item for item in self._ready if item.key not in done)
+
+    def _outstanding(self, rung: int) -> int:
+        return self._expected[rung] - len(self._results[rung])
+
+    def _promote(self) -> None:
+        for rung in range(len(self.rungs) - 1):
+            new = promotable(self._results[rung], outstanding=self._outstanding(rung),
+                             quota=self.quotas[rung + 1], promoted=self._promoted[rung],
+                             mode=self.mode)
+            for index in sorted(new):
+                self._promoted[rung].add(index)
+                self._add(index, rung + 1)
+            if self._outstanding(rung) == 0:  # the rung is complete: its promotions are final
+                self._expected[rung + 1] = len(self._promoted[rung])
+
+    def finished(self) -> bool:
+        """Every evaluation this round will ever have has a result."""
+        return not self._ready and all(self._outstanding(r) == 0 for r in range(len(self.rungs)))

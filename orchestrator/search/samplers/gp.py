@@ -1,0 +1,54 @@
+"""The Gaussian-process model the guided sampler ranks its candidates with.
+
+A GP (constant x Matern 5/2 with one length scale per input, plus white noise) is fitted
+to the trials' features and scores, and independent draws of the latent function at the
+candidates are returned: Thompson sampling, one draw per configuration to pick. The
+fitted white noise is left out of the draws, so a rugged objective still ranks candidates
+by the model rather than by independent noise.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+def posterior_draws(
+    x: np.ndarray, y: np.ndarray, xc: np.ndarray, n: int, rng: np.random.Generator,
+    restarts: int,
+) -> np.ndarray:
+    """``n`` joint posterior draws of the latent function at the candidates ``xc`` (columns).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    d = x.shape[1]
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern([0.3] * d, (1e-3, 1e2), nu=2.5)
+              + WhiteKernel(1e-3, (1e-8, 1.0)))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=restarts,
+                                  random_state=int(rng.integers(2**31 - 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(x, y)
+        # Draw the function, not new noisy observations of it: without the fitted white
+        # noise on the diagonal, a rugged objective (a large fitted noise) still ranks the
+        # candidates by the model instead of by independent noise.
+        gp.kernel_ = gp.kernel_.k1
+        mean, cov = gp.predict(xc, return_cov=True)
+    cov = 0.5 * (cov + cov.T)
+    jitter = 1e-9 * max(float(np.mean(np.diag(cov))), 1e-12)
+    for _ in range(6):
+        try:
+            chol = np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
+            break
+        except np.linalg.LinAlgError:
+            jitter *= 100
+    else:
+        raise np.linalg.LinAlgError("the posterior covariance is not positive definite")
+    z = rng.standard_normal((cov.shape[0], n))
+    return mean[:, None] + chol @ z
+
+
+__all__ = ["posterior_draws"]

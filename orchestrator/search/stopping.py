@@ -1,0 +1,92 @@
+"""When a sweep stops: rounds spent, ranges converged, or no improvement.
+
+Pure functions over the sweep's state, so the rule is the same in every execution mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.checks import MAX_ROUNDS
+from orchestrator.search.space import relative_width
+from orchestrator.search.trials import is_better
+from orchestrator.search.space import Choice, Int, SearchSpace
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """``rounds``: at most this many rounds. ``tolerance``: every numeric range narrower than
+    this fraction of its first width means converged. ``patience``: stop after this many
+    rounds without a better score (None: never)."""
+
+    rounds: int
+    tolerance: float = 0.02
+    patience: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"rounds must be a whole number >= 1, got {self.rounds!r}")
+        if self.rounds > MAX_ROUNDS:
+            raise ValueError(f"rounds must be <= {MAX_ROUNDS}, got {self.rounds!r}")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
+        if self.patience is not None and (
+            isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1
+        ):
+            raise ValueError(f"patience must be a whole number >= 1 or null, got {self.patience!r}")
+
+
+def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bool:
+    """Whether every numeric range is at most ``tolerance`` of its first width.
+
+    Parameters fixed from the start (``low == high``) do not count. An integer range that
+    has narrowed to at most three values counts as converged (rounding outward keeps it
+    from shrinking further). Choices never block convergence; a space without a numeric
+    range to narrow never converges.
+    """
+    numeric = [n for n, d in original.items()
+               if not isinstance(d, Choice) and d.low != d.high]
+    if not numeric:
+        return False
+    for name in numeric:
+        dim, first = space[name], original[name]
+        narrowed = (dim.low, dim.high) != (first.low, first.high)
+        if isinstance(dim, Int) and narrowed and dim.high - dim.low <= 2:
+            continue
+        if relative_width(space, original, name) > tolerance:
+            return False
+    return True
+
+
+def rounds_without_improvement(best_per_round: Sequence[float | None], mode: str) -> int:
+    """How many of the latest rounds did not beat the best score of the rounds before them."""
+    best: float | None = None
+    since = 0
+    for score in best_per_round:
+        if is_better(score, best, mode):
+            best, since = score, 0
+        else:
+            since += 1
+    return since
+
+
+def stop_reason(
+    rule: StopRule,
+    *,
+    rounds_done: int,
+    next_space: SearchSpace,
+    original: SearchSpace,
+    best_per_round: Sequence[float | None],
+    mode: str,
+) -> str | None:
+    """Why the sweep stops after ``rounds_done`` rounds, or None to go on."""
+    if rounds_done >= rule.rounds:
+        return f"ran all {rule.rounds} rounds"
+    if converged(next_space, original, rule.tolerance):
+        return f"ranges converged (every numeric range within {rule.tolerance:g} of its first width)"
+    if rule.patience is not None:
+        stale = rounds_without_improvement(best_per_round, mode)
+        if stale >= rule.patience:
+            return f"no improvement for {stale} rounds (patience {rule.patience})"
+    return None

@@ -1,0 +1,271 @@
+"""``SweepSearchCV``: a drop-in for scikit-learn's ``RandomizedSearchCV`` that narrows.
+
+>>> from scipy.stats import loguniform
+>>> search = SweepSearchCV(SVC(), {"C": loguniform(1e-2, 1e3), "gamma": loguniform(1e-4, 10)},
+...                        rounds=6, samples_per_round=16, cv=5, random_state=0)
+>>> search.fit(X, y).best_params_  # doctest: +SKIP
+
+Each round samples ``samples_per_round`` configurations inside the current ranges and
+cross-validates them on Ray workers (the data goes into the object store once); between
+rounds the ranges narrow around the best. After ``fit`` it exposes what
+``RandomizedSearchCV`` does - ``best_params_``, ``best_score_``, ``best_estimator_``,
+``best_index_``, ``cv_results_`` (plus a ``round`` column), ``n_splits_``, ``refit_time_`` -
+and delegates ``predict``/``predict_proba``/``score``/... to the refit estimator.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+
+from workers.estimator import EstimatorObjective, TuningData
+
+from orchestrator.api import tune
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.search.samplers.registry import DEFAULT_SAMPLER
+from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace, native_value
+
+
+def _from_distribution(name: str, dist: Any) -> Dimension:
+    kind = getattr(getattr(dist, "dist", None), "name", type(dist).__name__)
+    if kind in ("loguniform", "reciprocal", "uniform", "randint"):
+        low, high = (float(v) for v in dist.support())
+        # The distribution's support is a hard limit, as in RandomizedSearchCV: narrowing may
+        # grow a range at an edge, but never past what the distribution allows (a
+        # probability drawn from uniform(0, 1) must stay a probability).
+        if kind == "randint":
+            return Int(int(low), int(high), hard_low=int(low), hard_high=int(high), name=name)
+        return Float(low, high, log=kind != "uniform", hard_low=low, hard_high=high, name=name)
+    raise ValueError(
+        f"parameter {name!r}: scipy.stats.{kind} is not supported; use uniform, loguniform, "
+        "randint, a list of values, or orchestrator.Float / Int / Choice"
+    )
+
+
+def space_from_distributions(param_distributions: Any) -> SearchSpace:
+    """``RandomizedSearchCV``-style ``param_distributions`` -> a :class:`SearchSpace`.
+
+    Lists become choices; ``scipy.stats`` ``uniform``, ``loguniform`` and ``randint`` become
+    ``Float``, log ``Float`` and ``Int`` whose hard limits are the distribution's support
+    (ranges never grow past it); ``Float``/``Int``/``Choice`` pass through.
+    """
+    if isinstance(param_distributions, SearchSpace):
+        return param_distributions
+    if not isinstance(param_distributions, Mapping):
+        raise ValueError(
+            "param_distributions must be one dict of parameter names to distributions or "
+            f"lists (a list of dicts is not supported), got {type(param_distributions).__name__}"
+        )
+    dims: dict[str, Dimension] = {}
+    for name, value in param_distributions.items():
+        if isinstance(value, (Float, Int, Choice)):
+            dims[name] = value
+        elif hasattr(value, "rvs"):
+            dims[name] = _from_distribution(name, value)
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            dims[name] = Choice([native_value(v) for v in value], name=name)
+        else:
+            raise ValueError(
+                f"parameter {name!r}: expected a list, a scipy.stats distribution or "
+                f"Float/Int/Choice, got {value!r}"
+            )
+    return SearchSpace(dims)
+
+
+def _estimator_has(attr: str):
+    def check(self: "SweepSearchCV") -> bool:
+        if hasattr(self, "best_estimator_"):
+            return hasattr(self.best_estimator_, attr)
+        return hasattr(self.estimator, attr)
+
+    return check
+
+
+class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Coarse-to-fine hyperparameter search with cross-validation, on Ray.
+
+    Parameters mirror ``RandomizedSearchCV``; ``rounds`` x ``samples_per_round`` replaces
+    ``n_iter``. ``address``/``workers`` choose the Ray cluster and worker count (default: a
+    local Ray, every CPU). ``run_dir`` keeps the sweep's Parquet store (default: a temporary
+    folder, removed after ``fit``); ``narrowing`` and ``sampler`` are passed to ``tune``.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        rounds: int = 8,
+        samples_per_round: int = 16,
+        scoring: Any = None,
+        cv: Any = 5,
+        refit: bool = True,
+        random_state: Any = None,
+        address: str | None = None,
+        workers: int | None = None,
+        narrowing: Any = None,
+        sampler: str = DEFAULT_SAMPLER,
+        run_dir: str | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.rounds = rounds
+        self.samples_per_round = samples_per_round
+        self.scoring = scoring
+        self.cv = cv
+        self.refit = refit
+        self.random_state = random_state
+        self.address = address
+        self.workers = workers
+        self.narrowing = narrowing
+        self.sampler = sampler
+        self.run_dir = run_dir
+
+    def __sklearn_tags__(self) -> Any:
+        # A search is a classifier when its estimator is (is_classifier, stratified CV, ...).
+        from copy import deepcopy
+
+        from sklearn.utils import get_tags
+
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = deepcopy(inner.classifier_tags)
+        tags.regressor_tags = deepcopy(inner.regressor_tags)
+        tags.input_tags.pairwise = inner.input_tags.pairwise
+        tags.input_tags.sparse = inner.input_tags.sparse
+        return tags
+
+    @property
+    def _estimator_type(self) -> str | None:  # scikit-learn < 1.6 reads this instead of tags
+        return getattr(self.estimator, "_estimator_type", None)
+
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> "SweepSearchCV":
+        """Run the sweep on (X, y) with cross-validation, then refit the best on all of it."""
+        space = space_from_distributions(self.param_distributions)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, groups))
+        y_arr = np.asarray(y) if y is not None else None
+        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
+        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.result_ = self._run(EstimatorObjective(self.estimator, self.scoring), space, data, seed)
+        self.n_splits_ = len(folds)
+        self.multimetric_ = False
+        self.cv_results_ = cv_results(self.result_, space, self.n_splits_)
+        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
+        self.best_params_ = self.cv_results_["params"][self.best_index_]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        if self.refit:
+            t0 = time.perf_counter()
+            best = clone(self.estimator).set_params(**self.best_params_)
+            best.fit(X) if y is None else best.fit(X, y)
+            self.best_estimator_ = best
+            self.refit_time_ = time.perf_counter() - t0
+            if hasattr(best, "n_features_in_"):
+                self.n_features_in_ = best.n_features_in_
+        return self
+
+    def _run(self, objective: EstimatorObjective, space: SearchSpace, data: TuningData, seed: int) -> TuneResult:
+        tmp = None if self.run_dir is not None else tempfile.mkdtemp(prefix="sweep-search-cv-")
+        run_dir = Path(self.run_dir) if self.run_dir is not None else Path(tmp) / "run"
+        try:
+            return tune(objective, space, mode="max", rounds=self.rounds,
+                        samples_per_round=self.samples_per_round, seed=seed, workers=self.workers,
+                        address=self.address, run_dir=run_dir, sampler=self.sampler,
+                        narrowing=self.narrowing, name="search-cv", data=data)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- delegation to the refit estimator ----------------------------------------------
+    def _check_refit(self, method: str) -> None:
+        if not self.refit:
+            raise AttributeError(f"{method} is only available with refit=True")
+        if not hasattr(self, "best_estimator_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this SweepSearchCV is not fitted yet; call fit first")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        self._check_refit("classes_")
+        return self.best_estimator_.classes_
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X: Any) -> Any:
+        self._check_refit("predict")
+        return self.best_estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        self._check_refit("predict_proba")
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        self._check_refit("predict_log_proba")
+        return self.best_estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        self._check_refit("decision_function")
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X: Any) -> Any:
+        self._check_refit("transform")
+        return self.best_estimator_.transform(X)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """The search's scorer on (X, y), with the refit best estimator."""
+        self._check_refit("score")
+        return float(self.scorer_(self.best_estimator_, X, y))
+
+
+def _rank(scores: np.ndarray) -> np.ndarray:
+    """Rank 1 = best (highest); ties share the lowest rank; NaN ranks last."""
+    filled = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.sort(filled)[::-1]
+    ranks = np.searchsorted(-order, -filled, side="left") + 1
+    return ranks.astype(np.int32)
+
+
+def cv_results(result: TuneResult, space: SearchSpace, n_splits: int) -> dict[str, Any]:
+    """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format."""
+    rows = result.table.sort_by("trial_id").to_pylist()
+    nan = float("nan")
+
+    def col(key: str) -> np.ndarray:
+        return np.array([nan if r.get(key) is None else float(r[key]) for r in rows])
+
+    out: dict[str, Any] = {
+        "mean_fit_time": col("fit_time"), "std_fit_time": col("fit_time_std"),
+        "mean_score_time": col("score_time"), "std_score_time": col("score_time_std"),
+    }
+    for name in space:
+        values = np.empty(len(rows), dtype=object)
+        values[:] = [r[name] for r in rows]
+        out[f"param_{name}"] = np.ma.MaskedArray(values, mask=False)
+    out["params"] = [{name: r[name] for name in space} for r in rows]
+    mean = col("score")
+    for k in range(n_splits):
+        out[f"split{k}_test_score"] = col(f"split{k}_score") if n_splits > 1 else mean
+    out["mean_test_score"] = mean
+    out["std_test_score"] = col("score_std")
+    out["rank_test_score"] = _rank(mean)
+    out["round"] = np.array([r["round"] for r in rows])
+    return out
+
