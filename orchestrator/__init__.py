@@ -9,11 +9,10 @@ The parts are subpackages (``search``, ``data``, ``loop``, ``execution``, ``skle
 everything that decides something is pure and importable without a cluster.
 """
 
-from orchestrator.config.loader import SweepConfig, load_config, parse_config, resolve_objective
 from orchestrator.api import tune
-from orchestrator.runs import extend
+from orchestrator.config.loader import SweepConfig, load_config, parse_config, resolve_objective
 from orchestrator.data.run_store import StoreWarning
-from orchestrator.loop.coordinator import RoundReport, SweepPlan, run_sweep
+from orchestrator.data.tune_result import TuneResult
 from orchestrator.errors import (
     ConfigError,
     ExecutionError,
@@ -22,6 +21,8 @@ from orchestrator.errors import (
     SweepError,
     SweepInterrupted,
 )
+from orchestrator.loop.coordinator import RoundReport, SweepPlan, run_sweep
+from orchestrator.runs import RunOutcome, extend, run_config
 from orchestrator.search.narrowing import (
     Decision,
     EliteBox,
@@ -30,14 +31,12 @@ from orchestrator.search.narrowing import (
     NoNarrowing,
     Proposal,
 )
-from orchestrator.data.tune_result import TuneResult
-from orchestrator.runs import RunOutcome, run_config
-from orchestrator.sklearn.sealed_test import SealedTestError, evaluate_test, sealed_record
-from orchestrator.sklearn.estimator_tasks import EstimatorTask
-from orchestrator.search.samplers.uniform import RandomSampler, SobolSampler
 from orchestrator.search.samplers.base import Sampler
+from orchestrator.search.samplers.uniform import RandomSampler, SobolSampler
 from orchestrator.search.space import Choice, Float, Int, SearchSpace
 from orchestrator.search.stopping import StopRule
+from orchestrator.sklearn.estimator_tasks import EstimatorTask
+from orchestrator.sklearn.sealed_test import SealedTestError, evaluate_test, sealed_record
 
 __version__ = "0.1.0"
 

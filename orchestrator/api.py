@@ -15,26 +15,38 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.search.specs import narrowing_to_dict, space_to_dict
 from orchestrator.checks import MAX_WORKERS
-from orchestrator.loop.coordinator import Executor, RoundReport, SweepPlan, utc_now, run_sweep
-from orchestrator.errors import ConfigError, SweepInterrupted
-from orchestrator.search.fidelity import Budget
-from orchestrator.search.narrowing import NarrowingRule, make_rule
-from orchestrator.redact import redact_record, redact_uri
-from orchestrator.data.tune_result import TuneResult
-from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, make_sampler, resolve_sampler
-from orchestrator.search.samplers.base import Sampler
-from orchestrator.search.space import Dimension, SearchSpace, as_space
-from orchestrator.search.edits import Edit
-from orchestrator.search.stages import parse_stages, stages_to_dict
-from orchestrator.search.stopping import StopRule
 from orchestrator.data.filesystem import Location
 from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, RunStore, reaching
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.errors import ConfigError, SweepInterrupted
+from orchestrator.loop.coordinator import Executor, RoundReport, SweepPlan, run_sweep, utc_now
+from orchestrator.redact import redact_record, redact_uri
+from orchestrator.search.edits import Edit
+from orchestrator.search.fidelity import Budget
+from orchestrator.search.narrowing import NarrowingRule, make_rule
+from orchestrator.search.samplers.base import Sampler
+from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, make_sampler, resolve_sampler
+from orchestrator.search.space import Dimension, SearchSpace, as_space
+from orchestrator.search.specs import narrowing_to_dict, space_to_dict
+from orchestrator.search.stages import parse_stages, stages_to_dict
+from orchestrator.search.stopping import StopRule
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
-RESUME_KEYS = ("mode", "space", "rounds", "samples_per_round", "seed", "sampler", "narrowing",
-               "budget", "tolerance", "patience", "stages", "edits")
+RESUME_KEYS = (
+    "mode",
+    "space",
+    "rounds",
+    "samples_per_round",
+    "seed",
+    "sampler",
+    "narrowing",
+    "budget",
+    "tolerance",
+    "patience",
+    "stages",
+    "edits",
+)
 
 
 def _versions() -> dict[str, str]:
@@ -62,8 +74,6 @@ def new_run_dir(storage: str | os.PathLike, name: str) -> Path | str:
         while loc.exists() or RunStore.holds_run(loc):
             loc, i = parent.child(f"{name}-{stamp}-{i}"), i + 1
     return loc.as_path()
-
-
 
 
 def _objective_label(objective: Any) -> str:
@@ -130,26 +140,34 @@ def tune(
     finished run is returned unchanged. ``should_stop`` is polled; when it returns True the
     sweep stops after committing what finished (raising ``SweepInterrupted``).
 
-    ``pool`` (a running :class:`~orchestrator.execution.ray_executor.WorkerPool`) runs the sweep on the
-    pool's workers instead of starting new ones, which saves Ray's actor start (0.3-0.9 s)
-    on every sweep after the pool's first; ``workers`` may then ask for fewer than the pool
-    has.
+    ``pool`` (a running :class:`~orchestrator.execution.ray_executor.WorkerPool`) runs the
+    sweep on the pool's workers instead of starting new ones, which saves Ray's actor start
+    (0.3-0.9 s) on every sweep after the pool's first; ``workers`` may then ask for fewer
+    than the pool has.
 
-    >>> result = tune(lambda c: (c["x"] - 0.3) ** 2, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
+    >>> f = lambda c: (c["x"] - 0.3) ** 2
+    >>> result = tune(f, {"x": Float(0, 1)}, mode="min")  # doctest: +SKIP
     >>> result.best_config  # doctest: +SKIP
     {'x': 0.3001...}
     """
-    if not (callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))):
+    if not (
+        callable(objective) or (data is not None and callable(getattr(objective, "bind", None)))
+    ):
         raise ConfigError(f"objective must be callable, got {objective!r}")
     try:
         parsed_budget = Budget.parse(budget)
         plan = SweepPlan(
-            space=as_space(space), mode=mode, samples_per_round=samples_per_round, seed=seed,
+            space=as_space(space),
+            mode=mode,
+            samples_per_round=samples_per_round,
+            seed=seed,
             stop=StopRule(rounds=rounds, tolerance=tolerance, patience=patience),
             sampler=make_sampler(resolve_sampler(sampler, parsed_budget)),
-            rule=make_rule(narrowing), budget=parsed_budget,
-            stages=stages if not isinstance(stages, (str, list, dict)) else
-            parse_stages(stages, as_space(space)),
+            rule=make_rule(narrowing),
+            budget=parsed_budget,
+            stages=stages
+            if not isinstance(stages, (str, list, dict))
+            else parse_stages(stages, as_space(space)),
             edits=tuple(e if isinstance(e, Edit) else Edit.from_dict(e) for e in edits or ()),
             initial_decisions=tuple(initial_decisions),
         )
@@ -159,17 +177,25 @@ def tune(
         raise ConfigError(str(exc)) from None
     if trial_timeout_s is not None and not trial_timeout_s > 0:
         raise ConfigError(f"trial_timeout_s must be > 0 seconds, got {trial_timeout_s!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if workers is not None and workers > MAX_WORKERS:
         raise ConfigError(f"workers must be <= {MAX_WORKERS}, got {workers!r}")
     record = config_record or {
-        "name": name, "objective": _objective_label(objective), "mode": mode,
-        "space": space_to_dict(plan.space), "rounds": rounds,
-        "samples_per_round": samples_per_round, "seed": seed, "workers": workers,
+        "name": name,
+        "objective": _objective_label(objective),
+        "mode": mode,
+        "space": space_to_dict(plan.space),
+        "rounds": rounds,
+        "samples_per_round": samples_per_round,
+        "seed": seed,
+        "workers": workers,
         "sampler": plan.sampler.name if hasattr(plan.sampler, "name") else repr(sampler),
-        "narrowing": narrowing_to_dict(plan.rule), "tolerance": tolerance, "patience": patience,
+        "narrowing": narrowing_to_dict(plan.rule),
+        "tolerance": tolerance,
+        "patience": patience,
         "budget": plan.budget.to_dict() if plan.budget else None,
         "trial_timeout_s": trial_timeout_s,
         "stages": stages_to_dict(plan.stages),
@@ -178,9 +204,16 @@ def tune(
     if executor is None:
         from orchestrator.execution.ray_executor import RayExecutor
 
-        executor = RayExecutor(objective, param_names=plan.space.names, workers=workers,
-                               address=address, data=data, trial_timeout_s=trial_timeout_s,
-                               worker_resources=worker_resources, pool=pool)
+        executor = RayExecutor(
+            objective,
+            param_names=plan.space.names,
+            workers=workers,
+            address=address,
+            data=data,
+            trial_timeout_s=trial_timeout_s,
+            worker_resources=worker_resources,
+            pool=pool,
+        )
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
@@ -188,20 +221,47 @@ def tune(
         if store.metadata().get("state") in DONE_STATES:
             return TuneResult.load(store.run_dir)
         with store.locked():
-            return _run_locked(plan, executor, store, on_round, on_progress, should_stop, review,
-                               stop_after_round, finished_state)
+            return _run_locked(
+                plan,
+                executor,
+                store,
+                on_round,
+                on_progress,
+                should_stop,
+                review,
+                stop_after_round,
+                finished_state,
+            )
     run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
     if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
     with executor as running:  # workers up (or a clear error) before anything is written
-        store = RunStore.create(run_dir, {
-            "format": 1, "sweep_id": f"{name}-{secrets.token_hex(4)}", "name": name,
-            "state": "running", "created_at": utc_now(), "config": redact_record(record),
-            "versions": _versions(), "address": redact_uri(address), "host": platform.node(),
-        })
+        store = RunStore.create(
+            run_dir,
+            {
+                "format": 1,
+                "sweep_id": f"{name}-{secrets.token_hex(4)}",
+                "name": name,
+                "state": "running",
+                "created_at": utc_now(),
+                "config": redact_record(record),
+                "versions": _versions(),
+                "address": redact_uri(address),
+                "host": platform.node(),
+            },
+        )
         with store.locked():
-            return _run_locked(plan, running, store, on_round, on_progress, should_stop, review,
-                               stop_after_round, finished_state)
+            return _run_locked(
+                plan,
+                running,
+                store,
+                on_round,
+                on_progress,
+                should_stop,
+                review,
+                stop_after_round,
+                finished_state,
+            )
 
 
 def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:
@@ -238,23 +298,33 @@ def _run_locked(
     stop_after_round: int | None = None,
     finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
-    meta = store.update_metadata(state="running", pid=os.getpid(), host=platform.node(),
-                                 updated_at=utc_now())
+    meta = store.update_metadata(
+        state="running", pid=os.getpid(), host=platform.node(), updated_at=utc_now()
+    )
     try:
         with _started(executor) as running:
-            store.update_metadata(workers=running.workers,
-                                  workers_start_s=round(running.startup_s, 4))
-            return run_sweep(plan, running, store, sweep_id=meta["sweep_id"],
-                             on_round=on_round, on_progress=on_progress,
-                             should_stop=should_stop, review=review,
-                             stop_after_round=stop_after_round,
-                             finished_state=finished_state)
+            store.update_metadata(
+                workers=running.workers, workers_start_s=round(running.startup_s, 4)
+            )
+            return run_sweep(
+                plan,
+                running,
+                store,
+                sweep_id=meta["sweep_id"],
+                on_round=on_round,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                review=review,
+                stop_after_round=stop_after_round,
+                finished_state=finished_state,
+            )
     except (KeyboardInterrupt, SweepInterrupted):
         store.update_metadata(state="interrupted", updated_at=utc_now())
         raise
     except BaseException as exc:
-        store.update_metadata(state="failed", error=redact_uri(f"{type(exc).__name__}: {exc}"),
-                              updated_at=utc_now())
+        store.update_metadata(
+            state="failed", error=redact_uri(f"{type(exc).__name__}: {exc}"), updated_at=utc_now()
+        )
         raise
 
 

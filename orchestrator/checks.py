@@ -35,8 +35,15 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def whole_number(where: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
-         allow_none: bool = False, why: str = "") -> Any:
+def whole_number(
+    where: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    allow_none: bool = False,
+    why: str = "",
+) -> Any:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -60,4 +67,14 @@ def number(where: str, value: Any, *, finite: bool = False) -> float:
     return number
 
 
-__all__ = ["MAX_ROUNDS", "MAX_SAMPLES_PER_ROUND", "MAX_WORKERS", "check_keys", "number", "shown", "suggest", "where_of", "whole_number"]
+__all__ = [
+    "MAX_ROUNDS",
+    "MAX_SAMPLES_PER_ROUND",
+    "MAX_WORKERS",
+    "check_keys",
+    "number",
+    "shown",
+    "suggest",
+    "where_of",
+    "whole_number",
+]

@@ -30,8 +30,11 @@ _SECRET_WORDS = ("secret", "token", "password", "passwd", "credential", "signatu
 def is_credential_option(name: str) -> bool:
     """Whether a URI query option named ``name`` holds a credential (``secret_key``, ...)."""
     low = name.lower()
-    return (any(word in low for word in _SECRET_WORDS) or low.endswith("key")
-            or low in ("sig", "sas", "auth"))
+    return (
+        any(word in low for word in _SECRET_WORDS)
+        or low.endswith("key")
+        or low in ("sig", "sas", "auth")
+    )
 
 
 def _strip(scheme: str, rest: str) -> str:
@@ -92,4 +95,10 @@ def redact_record(value: Any) -> Any:
     return redact_uri(value)
 
 
-__all__ = ["credential_values", "has_credentials", "is_credential_option", "redact_record", "redact_uri"]
+__all__ = [
+    "credential_values",
+    "has_credentials",
+    "is_credential_option",
+    "redact_record",
+    "redact_uri",
+]

@@ -35,12 +35,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.config.loader import SweepConfig, parse_config
-from orchestrator.search.edits import Edit, check_edit
-from orchestrator.errors import ConfigError, StoreError, SweepPaused
 from orchestrator.api import new_run_dir, tune
-from orchestrator.loop.coordinator import RoundReport
+from orchestrator.config.loader import SweepConfig, parse_config
+from orchestrator.data.run_store import STATE_FINISHED, STATE_TUNED, RunStore
 from orchestrator.data.tune_result import TuneResult
+from orchestrator.errors import ConfigError, StoreError, SweepPaused
+from orchestrator.loop.coordinator import RoundReport
+from orchestrator.loop.warm_start import warm_decisions
+from orchestrator.search.edits import Edit, check_edit
+from orchestrator.sklearn.estimator_tasks import EstimatorTask
 from orchestrator.sklearn.sealed_test import (
     SPLIT_FILE,
     check_split,
@@ -49,9 +52,6 @@ from orchestrator.sklearn.sealed_test import (
     rows_fingerprint,
     sealed_record,
 )
-from orchestrator.data.run_store import STATE_FINISHED, STATE_TUNED, RunStore
-from orchestrator.sklearn.estimator_tasks import EstimatorTask
-from orchestrator.loop.warm_start import warm_decisions
 
 __all__ = ["SPLIT_FILE", "ContinueWarning", "RunOutcome", "extend", "run_config"]
 
@@ -81,14 +81,30 @@ def run_config(
     """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
     run_dir = run_dir if run_dir is not None else new_run_dir(config.storage, config.name)
     common = dict(
-        mode=config.mode, rounds=config.rounds, samples_per_round=config.samples_per_round,
-        seed=config.seed, workers=config.workers, address=address, run_dir=run_dir,
-        sampler=config.sampler, narrowing=config.narrowing, tolerance=config.tolerance,
-        patience=config.patience, name=config.name, on_round=on_round, on_progress=on_progress,
-        config_record=config.to_dict(), budget=config.budget,
-        trial_timeout_s=config.trial_timeout_s, resume=resume, should_stop=should_stop,
-        worker_resources=config.worker_resources, stages=config.stages, edits=config.edits,
-        initial_decisions=warm_decisions(config.warm_start, config.space), review=review,
+        mode=config.mode,
+        rounds=config.rounds,
+        samples_per_round=config.samples_per_round,
+        seed=config.seed,
+        workers=config.workers,
+        address=address,
+        run_dir=run_dir,
+        sampler=config.sampler,
+        narrowing=config.narrowing,
+        tolerance=config.tolerance,
+        patience=config.patience,
+        name=config.name,
+        on_round=on_round,
+        on_progress=on_progress,
+        config_record=config.to_dict(),
+        budget=config.budget,
+        trial_timeout_s=config.trial_timeout_s,
+        resume=resume,
+        should_stop=should_stop,
+        worker_resources=config.worker_resources,
+        stages=config.stages,
+        edits=config.edits,
+        initial_decisions=warm_decisions(config.warm_start, config.space),
+        review=review,
         stop_after_round=stop_after_round,
     )
     task = config.objective
@@ -102,16 +118,24 @@ def run_config(
     else:  # which rows are test, validation or train, recorded before any trial
         record_split(run_dir, prepared)
     sealed = task.split.test > 0
-    result = tune(prepared.objective, config.space, data=prepared.data,
-                  finished_state=STATE_TUNED if sealed else STATE_FINISHED, **common)
+    result = tune(
+        prepared.objective,
+        config.space,
+        data=prepared.data,
+        finished_state=STATE_TUNED if sealed else STATE_FINISHED,
+        **common,
+    )
     store = RunStore.open(run_dir)
-    store.update_metadata(split={
-        "dataset": prepared.dataset.name, "rows": prepared.dataset.n_rows,
-        "tune_rows": int(len(prepared.split.tune_rows)),
-        "test_rows": int(len(prepared.split.test_rows)),
-        "folds": len(prepared.split.folds),
-        "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
-    })
+    store.update_metadata(
+        split={
+            "dataset": prepared.dataset.name,
+            "rows": prepared.dataset.n_rows,
+            "tune_rows": int(len(prepared.split.tune_rows)),
+            "test_rows": int(len(prepared.split.test_rows)),
+            "folds": len(prepared.split.folds),
+            "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
+        }
+    )
     if sealed and evaluate_test_set:
         test = ensure_test_evaluated(run_dir, prepared)  # the one recorded, or made now
     else:
@@ -140,11 +164,14 @@ def extend(
     store = RunStore.open(run_dir)
     meta = store.metadata()
     if meta.get("state") == "running":
-        raise StoreError(f"{store.run_dir} is still running (or was killed): resume it first "
-                         f"with sweep resume {store.run_dir}")
+        raise StoreError(
+            f"{store.run_dir} is still running (or was killed): resume it first "
+            f"with sweep resume {store.run_dir}"
+        )
     if meta.get("selection_round") is not None:
-        raise ConfigError(f"{store.run_dir} ended with a full-budget selection round; "
-                          "it cannot be continued")
+        raise ConfigError(
+            f"{store.run_dir} ended with a full-budget selection round; it cannot be continued"
+        )
     done = TuneResult.load(store.run_dir)
     edit = Edit(done.rounds_run, dict(ranges or {}), dict(freeze or {}), tuple(release))
     check_edit(edit, done.final_space, done.space or done.final_space)
@@ -153,24 +180,39 @@ def extend(
         if discard_partial:
             dropped = store.partial_rows(half_done)
             store.clear_partials(half_done)
-            warnings.warn(f"round {half_done} was not finished: discarded {dropped} committed "
-                          "evaluation(s) of it; the round is sampled anew with the edits",
-                          ContinueWarning, stacklevel=2)
+            warnings.warn(
+                f"round {half_done} was not finished: discarded {dropped} committed "
+                "evaluation(s) of it; the round is sampled anew with the edits",
+                ContinueWarning,
+                stacklevel=2,
+            )
         else:
-            warnings.warn(f"round {half_done} was not finished: finishing it as planned before "
-                          "the edits, which start with the round after it (discard_partial / "
-                          "--discard-partial drops its committed evaluations instead)",
-                          ContinueWarning, stacklevel=2)
+            warnings.warn(
+                f"round {half_done} was not finished: finishing it as planned before "
+                "the edits, which start with the round after it (discard_partial / "
+                "--discard-partial drops its committed evaluations instead)",
+                ContinueWarning,
+                stacklevel=2,
+            )
             planned = parse_config(meta["config"], default_name=str(meta.get("name") or "sweep"))
             try:
-                run_config(planned, address=address, run_dir=store.run_dir, resume=True,
-                           stop_after_round=half_done, evaluate_test_set=False, **run_kwargs)
+                run_config(
+                    planned,
+                    address=address,
+                    run_dir=store.run_dir,
+                    resume=True,
+                    stop_after_round=half_done,
+                    evaluate_test_set=False,
+                    **run_kwargs,
+                )
             except SweepPaused:
                 pass
             meta = store.metadata()
             if meta.get("selection_round") is not None:
-                raise ConfigError(f"{store.run_dir} finished with a full-budget selection "
-                                  "round; it cannot be continued")
+                raise ConfigError(
+                    f"{store.run_dir} finished with a full-budget selection "
+                    "round; it cannot be continued"
+                )
             done = TuneResult.load(store.run_dir)
             edit = dataclasses.replace(edit, round=done.rounds_run)
             check_edit(edit, done.final_space, done.space or done.final_space)

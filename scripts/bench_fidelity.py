@@ -124,8 +124,11 @@ def synth_steps(config: dict[str, Any], bmax: int) -> Iterator[float]:
 
 
 def synth_suggest(trial: optuna.Trial) -> dict[str, Any]:
-    return {"a": trial.suggest_float("a", 1e-4, 1.0, log=True),
-            "b": trial.suggest_float("b", 0.0, 1.0), "c": trial.suggest_float("c", 0.0, 1.0)}
+    return {
+        "a": trial.suggest_float("a", 1e-4, 1.0, log=True),
+        "b": trial.suggest_float("b", 0.0, 1.0),
+        "c": trial.suggest_float("c", 0.0, 1.0),
+    }
 
 
 class SynthEstimator(BaseEstimator):
@@ -134,7 +137,7 @@ class SynthEstimator(BaseEstimator):
     def __init__(self, a: float = 0.01, b: float = 0.5, c: float = 0.5, budget: int = 1) -> None:
         self.a, self.b, self.c, self.budget = a, b, c, budget
 
-    def fit(self, X: Any, y: Any = None) -> "SynthEstimator":
+    def fit(self, X: Any, y: Any = None) -> SynthEstimator:
         return self
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -145,10 +148,18 @@ def synth_halving(seed: int, n_candidates: int, bmin: int, bmax: int) -> tuple[A
     """A HalvingRandomSearchCV over the synthetic loss (scores are negated losses)."""
     X, y = np.zeros((2, 1)), np.array([0, 1])
     search = HalvingRandomSearchCV(
-        SynthEstimator(), {"a": loguniform(1e-4, 1.0), "b": uniform(0, 1), "c": uniform(0, 1)},
-        n_candidates=n_candidates, factor=ETA, resource="budget", min_resources=bmin,
-        max_resources=bmax, cv=[(np.array([0]), np.array([1]))], refit=False,
-        return_train_score=False, random_state=seed, n_jobs=1,
+        SynthEstimator(),
+        {"a": loguniform(1e-4, 1.0), "b": uniform(0, 1), "c": uniform(0, 1)},
+        n_candidates=n_candidates,
+        factor=ETA,
+        resource="budget",
+        min_resources=bmin,
+        max_resources=bmax,
+        cv=[(np.array([0]), np.array([1]))],
+        refit=False,
+        return_train_score=False,
+        random_state=seed,
+        n_jobs=1,
     )
     return search, X, y
 
@@ -167,8 +178,12 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def make_mlp(config: dict[str, Any], max_iter: int) -> MLPClassifier:
     """The MLP of a configuration; early stopping off, so ``max_iter`` epochs always run."""
     return MLPClassifier(
-        hidden_layer_sizes=(int(config["hidden"]),), learning_rate_init=config["lr"],
-        alpha=config["alpha"], max_iter=max_iter, n_iter_no_change=10**9, random_state=0,
+        hidden_layer_sizes=(int(config["hidden"]),),
+        learning_rate_init=config["lr"],
+        alpha=config["alpha"],
+        max_iter=max_iter,
+        n_iter_no_change=10**9,
+        random_state=0,
     )
 
 
@@ -193,9 +208,11 @@ class MLPObjective:
 
 
 def mlp_suggest(trial: optuna.Trial) -> dict[str, Any]:
-    return {"lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
-            "alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
-            "hidden": trial.suggest_int("hidden", 16, 256, log=True)}
+    return {
+        "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+        "alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
+        "hidden": trial.suggest_int("hidden", 16, 256, log=True),
+    }
 
 
 class LogIntLayer:
@@ -205,8 +222,11 @@ class LogIntLayer:
         self.low, self.high = low, high
 
     def rvs(self, random_state: Any = None) -> tuple[int]:
-        rng = np.random.default_rng(random_state) if not hasattr(random_state, "uniform") \
+        rng = (
+            np.random.default_rng(random_state)
+            if not hasattr(random_state, "uniform")
             else random_state
+        )
         value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
         return (min(self.high, int(value)),)
 
@@ -219,15 +239,27 @@ def mlp_halving(data: tuple[np.ndarray, ...]) -> HalvingFactory:
     X_tr, X_va, y_tr, y_va = data
     X, y = np.vstack([X_tr, X_va]), np.concatenate([y_tr, y_va])
     cv = [(np.arange(len(y_tr)), np.arange(len(y_tr), len(y)))]
-    dists = {"learning_rate_init": loguniform(1e-4, 1e-1), "alpha": loguniform(1e-6, 1e-1),
-             "hidden_layer_sizes": LogIntLayer(16, 256)}
+    dists = {
+        "learning_rate_init": loguniform(1e-4, 1e-1),
+        "alpha": loguniform(1e-6, 1e-1),
+        "hidden_layer_sizes": LogIntLayer(16, 256),
+    }
 
     def make(seed: int, n_candidates: int, bmin: int, bmax: int) -> tuple[Any, Any, Any]:
         estimator = MLPClassifier(n_iter_no_change=10**9, random_state=0)
         search = HalvingRandomSearchCV(
-            estimator, dists, n_candidates=n_candidates, factor=ETA, resource="max_iter",
-            min_resources=bmin, max_resources=bmax, cv=cv, refit=False,
-            return_train_score=False, random_state=seed, n_jobs=WORKERS,
+            estimator,
+            dists,
+            n_candidates=n_candidates,
+            factor=ETA,
+            resource="max_iter",
+            min_resources=bmin,
+            max_resources=bmax,
+            cv=cv,
+            refit=False,
+            return_train_score=False,
+            random_state=seed,
+            n_jobs=WORKERS,
         )
         return search, X, y
 
@@ -249,8 +281,7 @@ class Setting:
     @property
     def label(self) -> str:
         extra = "" if self.schedule == "geometric" else f", {self.schedule}"
-        return f"sweep {self.rounds}x{self.samples}{extra}" + ("" if self.bounded else
-                                                                ", may grow")
+        return f"sweep {self.rounds}x{self.samples}{extra}" + ("" if self.bounded else ", may grow")
 
 
 @dataclass
@@ -322,10 +353,18 @@ def trace_from_table(table: Any, bmax: float, wall_s: float, info: dict[str, Any
     rows = table.select(["trial_id", "started_at", "budget", "status", "score"]).to_pylist()
     rows.sort(key=lambda r: (r["started_at"], r["trial_id"]))
     costs = np.array([bmax if r["budget"] is None else r["budget"] for r in rows], float)
-    full = np.array([r["score"] if r["status"] == "ok" and (r["budget"] is None
-                     or r["budget"] == bmax) else np.nan for r in rows], float)
-    configs = len(set(zip(table.column("round").to_pylist(),
-                          table.column("config_id").to_pylist())))
+    full = np.array(
+        [
+            r["score"]
+            if r["status"] == "ok" and (r["budget"] is None or r["budget"] == bmax)
+            else np.nan
+            for r in rows
+        ],
+        float,
+    )
+    configs = len(
+        set(zip(table.column("round").to_pylist(), table.column("config_id").to_pylist()))
+    )
     return Trace(costs, full, wall_s, configs, info)
 
 
@@ -335,17 +374,27 @@ def bounded(space: dict[str, Any]) -> dict[str, Any]:
     By default the sweep may grow a range past the declared one when the incumbent sits at
     its edge; the baselines cannot, so the primary comparison keeps the sweep inside too.
     """
-    return {name: dataclasses.replace(dim, hard_low=dim.low, hard_high=dim.high)
-            for name, dim in space.items()}
+    return {
+        name: dataclasses.replace(dim, hard_low=dim.low, hard_high=dim.high)
+        for name, dim in space.items()
+    }
 
 
 def run_random_search(task: Task, seed: int, n: int, run_root: str) -> Trace:
     """N configurations at the full budget: one round, narrowing off."""
     run_dir = tempfile.mkdtemp(prefix=f"rs-{task.name}-{seed}-", dir=run_root)
     t0 = time.perf_counter()
-    result = tune(AtFullBudget(task.objective, task.bmax), task.space, mode=task.mode, rounds=1,
-                  samples_per_round=n, seed=seed, workers=WORKERS, narrowing="none",
-                  run_dir=run_dir)
+    result = tune(
+        AtFullBudget(task.objective, task.bmax),
+        task.space,
+        mode=task.mode,
+        rounds=1,
+        samples_per_round=n,
+        seed=seed,
+        workers=WORKERS,
+        narrowing="none",
+        run_dir=run_dir,
+    )
     wall = time.perf_counter() - t0
     return trace_from_table(result.table, task.bmax, wall, {"best": result.best_score})
 
@@ -356,16 +405,29 @@ def run_sweep(task: Task, seed: int, setting: Setting, run_root: str) -> Trace:
     budget = {"min": task.bmin, "max": task.bmax, "eta": ETA, "schedule": setting.schedule}
     space = bounded(task.space) if setting.bounded else task.space
     t0 = time.perf_counter()
-    result = tune(task.objective, space, mode=task.mode, rounds=setting.rounds,
-                  samples_per_round=setting.samples, seed=seed, workers=WORKERS,
-                  budget=budget, run_dir=run_dir)
+    result = tune(
+        task.objective,
+        space,
+        mode=task.mode,
+        rounds=setting.rounds,
+        samples_per_round=setting.samples,
+        seed=seed,
+        workers=WORKERS,
+        budget=budget,
+        run_dir=run_dir,
+    )
     wall = time.perf_counter() - t0
-    info = {"best": result.best_score, "rounds_run": result.rounds_run,
-            "stop_reason": result.stop_reason}
+    info = {
+        "best": result.best_score,
+        "rounds_run": result.rounds_run,
+        "stop_reason": result.stop_reason,
+    }
     trace = trace_from_table(result.table, task.bmax, wall, info)
     if trace.best_within(math.inf, task.mode) != result.best_score:  # the product's own best
-        raise RuntimeError(f"sweep best {result.best_score} != best full-budget row "
-                           f"{trace.best_within(math.inf, task.mode)}")
+        raise RuntimeError(
+            f"sweep best {result.best_score} != best full-budget row "
+            f"{trace.best_within(math.inf, task.mode)}"
+        )
     return trace
 
 
@@ -427,8 +489,10 @@ def run_optuna(task: Task, seed: int, compute: float) -> Trace:
     study = optuna.create_study(
         direction="maximize" if task.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=task.bmin, max_resource=task.bmax,
-                                              reduction_factor=ETA))
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=task.bmin, max_resource=task.bmax, reduction_factor=ETA
+        ),
+    )
     t0 = time.perf_counter()
     with threadpool_limits(1):  # one BLAS thread, like each sweep worker and loky worker
         study.optimize(objective, callbacks=[stop])
@@ -468,12 +532,26 @@ def seed_results(
     n_eq = halving_candidates(equal, task.bmin, task.bmax)
     traces["halving, equal compute"] = run_halving(task, seed, n_eq)
     traces["optuna TPE+Hyperband"] = run_optuna(task, seed, equal)
-    out = {name: SeedResult(name, t.reach(s_rs, task.mode), t.best_within(equal, task.mode),
-                            t.best_within(math.inf, task.mode), t.total, t.wall_s, t.configs,
-                            t.info) for name, t in traces.items()}
-    log(f"  seed {seed}: S_rs={s_rs:.4f}, equal compute={equal:g}, " + ", ".join(
-        f"{n}: reach={_fmt_num(r.reach)} best@eq={_fmt_score(r.best_at_equal)}"
-        for n, r in out.items()))
+    out = {
+        name: SeedResult(
+            name,
+            t.reach(s_rs, task.mode),
+            t.best_within(equal, task.mode),
+            t.best_within(math.inf, task.mode),
+            t.total,
+            t.wall_s,
+            t.configs,
+            t.info,
+        )
+        for name, t in traces.items()
+    }
+    log(
+        f"  seed {seed}: S_rs={s_rs:.4f}, equal compute={equal:g}, "
+        + ", ".join(
+            f"{n}: reach={_fmt_num(r.reach)} best@eq={_fmt_score(r.best_at_equal)}"
+            for n, r in out.items()
+        )
+    )
     return {"seed": seed, "s_rs": s_rs, "equal_compute": equal, "methods": out}
 
 
@@ -517,33 +595,50 @@ def summarise(task: Task, seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in seeds[0]["methods"]:
         results = [s["methods"][name] for s in seeds]
         reach = _median([r.reach for r in results])
-        rows.append({
-            "method": name, "configs": _median([r.configs for r in results]),
-            "reached": sum(r.reach is not None for r in results), "seeds": len(results),
-            "reach": reach, "ratio": None if reach is None else rs_compute / reach,
-            "best_at_equal": _median([r.best_at_equal for r in results], task.mode),
-            "final_best": _median([r.final_best for r in results], task.mode),
-            "total": _median([r.total for r in results]),
-            "wall_s": _median([r.wall_s for r in results]),
-        })
+        rows.append(
+            {
+                "method": name,
+                "configs": _median([r.configs for r in results]),
+                "reached": sum(r.reach is not None for r in results),
+                "seeds": len(results),
+                "reach": reach,
+                "ratio": None if reach is None else rs_compute / reach,
+                "best_at_equal": _median([r.best_at_equal for r in results], task.mode),
+                "final_best": _median([r.final_best for r in results], task.mode),
+                "total": _median([r.total for r in results]),
+                "wall_s": _median([r.wall_s for r in results]),
+            }
+        )
     return rows
 
 
 def format_table(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]]) -> str:
     eq = _median([s["equal_compute"] for s in seeds])
-    head = (f"{task.name}: mode {task.mode}, budget {task.bmin}..{task.bmax}, N = "
-            f"{task.n_configs} configurations, {len(seeds)} seeds; median S_rs = "
-            f"{_fmt_score(_median([s['s_rs'] for s in seeds], task.mode))}; random search "
-            f"N*bmax = {task.n_configs * task.bmax:,}; equal compute (median) = {_fmt_num(eq)}")
-    cols = ["method", "configs", "compute to reach S_rs", "x less than N*bmax",
-            "best @ equal compute", "final best", "total compute", "wall s"]
+    head = (
+        f"{task.name}: mode {task.mode}, budget {task.bmin}..{task.bmax}, N = "
+        f"{task.n_configs} configurations, {len(seeds)} seeds; median S_rs = "
+        f"{_fmt_score(_median([s['s_rs'] for s in seeds], task.mode))}; random search "
+        f"N*bmax = {task.n_configs * task.bmax:,}; equal compute (median) = {_fmt_num(eq)}"
+    )
+    cols = [
+        "method",
+        "configs",
+        "compute to reach S_rs",
+        "x less than N*bmax",
+        "best @ equal compute",
+        "final best",
+        "total compute",
+        "wall s",
+    ]
     lines = [head, "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for r in rows:
         reach = f"{_fmt_num(r['reach'])} ({r['reached']}/{r['seeds']})"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        lines.append(f"| {r['method']} | {_fmt_num(r['configs'])} | {reach} | {ratio} | "
-                     f"{_fmt_score(r['best_at_equal'])} | {_fmt_score(r['final_best'])} | "
-                     f"{_fmt_num(r['total'])} | {r['wall_s']:.1f} |")
+        lines.append(
+            f"| {r['method']} | {_fmt_num(r['configs'])} | {reach} | {ratio} | "
+            f"{_fmt_score(r['best_at_equal'])} | {_fmt_score(r['final_best'])} | "
+            f"{_fmt_num(r['total'])} | {r['wall_s']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -552,18 +647,21 @@ def per_seed_wins(task: Task, seeds: list[dict[str, Any]], other: str) -> int:
     primary, wins = task.settings[0].label, 0
     for s in seeds:
         ours, theirs = s["methods"][primary].best_at_equal, s["methods"][other].best_at_equal
-        if theirs is None or (ours is not None and (ours >= theirs if task.mode == "max"
-                                                    else ours <= theirs)):
+        if theirs is None or (
+            ours is not None and (ours >= theirs if task.mode == "max" else ours <= theirs)
+        ):
             wins += 1
     return wins
 
 
 def table_notes(task: Task) -> str:
-    return ("  random search's own 'compute to reach' is where its best configuration happened "
-            f"to come; finding it costs the full N*bmax = {task.n_configs * task.bmax:,}.\n"
-            "  best @ equal compute: best full-budget score within the primary sweep's total "
-            f"compute ({task.settings[0].label}) of the same seed; (k/n): seeds that reached S_rs"
-            "; medians over seeds, a seed that did not reach counts as infinite compute.")
+    return (
+        "  random search's own 'compute to reach' is where its best configuration happened "
+        f"to come; finding it costs the full N*bmax = {task.n_configs * task.bmax:,}.\n"
+        "  best @ equal compute: best full-budget score within the primary sweep's total "
+        f"compute ({task.settings[0].label}) of the same seed; (k/n): seeds that reached S_rs"
+        "; medians over seeds, a seed that did not reach counts as infinite compute."
+    )
 
 
 def targets(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]]) -> list[str]:
@@ -572,10 +670,12 @@ def targets(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]])
     primary = by[task.settings[0].label]
     ratio = primary["ratio"]
     ok_a = ratio is not None and ratio >= TARGET_RATIO
-    out = [f"{task.name} (a) {'PASS' if ok_a else 'MISS'}: {task.settings[0].label} reaches "
-           f"S_rs with {'-' if ratio is None else f'{ratio:.2f}x'} less compute than random "
-           f"search's N*bmax (target >= {TARGET_RATIO:g}x; reached on {primary['reached']}/"
-           f"{primary['seeds']} seeds)"]
+    out = [
+        f"{task.name} (a) {'PASS' if ok_a else 'MISS'}: {task.settings[0].label} reaches "
+        f"S_rs with {'-' if ratio is None else f'{ratio:.2f}x'} less compute than random "
+        f"search's N*bmax (target >= {TARGET_RATIO:g}x; reached on {primary['reached']}/"
+        f"{primary['seeds']} seeds)"
+    ]
     sign = 1.0 if task.mode == "max" else -1.0
     ours = primary["best_at_equal"]
     for name, r in by.items():
@@ -583,23 +683,45 @@ def targets(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]])
             continue
         theirs = r["best_at_equal"]
         ok = ours is not None and (theirs is None or sign * ours >= sign * theirs)
-        out.append(f"{task.name} (b) {'PASS' if ok else 'MISS'}: at equal compute sweep "
-                   f"{_fmt_score(ours)} vs {name} {_fmt_score(theirs)} (median; sweep at least "
-                   f"as good on {per_seed_wins(task, seeds, name)}/{len(seeds)} seeds)")
+        out.append(
+            f"{task.name} (b) {'PASS' if ok else 'MISS'}: at equal compute sweep "
+            f"{_fmt_score(ours)} vs {name} {_fmt_score(theirs)} (median; sweep at least "
+            f"as good on {per_seed_wins(task, seeds, name)}/{len(seeds)} seeds)"
+        )
     return out
 
 
 def machine_facts() -> dict[str, Any]:
     from importlib import metadata
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor()) \
-        if os.path.exists("/proc/cpuinfo") else platform.processor()
-    facts: dict[str, Any] = {"cores": os.cpu_count(), "cpu": cpu, "platform": platform.platform(),
-                             "python": platform.python_version(),
-                             "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-    for dist in ("sweep-orchestrator", "ray", "numpy", "scipy", "scikit-learn", "optuna",
-                 "pyarrow"):
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in open("/proc/cpuinfo")
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if os.path.exists("/proc/cpuinfo")
+        else platform.processor()
+    )
+    facts: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    for dist in (
+        "sweep-orchestrator",
+        "ray",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "optuna",
+        "pyarrow",
+    ):
         try:
             facts[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -612,11 +734,18 @@ def git_commit() -> str | None:
     """The repository's commit, with ``+dirty`` if the product code has local changes."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--",
-                                "orchestrator", "workers"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "orchestrator", "workers"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -628,32 +757,65 @@ def git_commit() -> str | None:
 def build_tasks(args: argparse.Namespace) -> list[Task]:
     """The tasks to run, at full or --quick size."""
     q = args.quick
-    synth_settings = ([Setting(6, 27), Setting(18, 9)] if q else
-                      [Setting(6, 27), Setting(3, 54), Setting(9, 18), Setting(18, 9),
-                       Setting(6, 27, "fixed"), Setting(18, 9, "fixed"),
-                       Setting(6, 27, bounded=False)])
+    synth_settings = (
+        [Setting(6, 27), Setting(18, 9)]
+        if q
+        else [
+            Setting(6, 27),
+            Setting(3, 54),
+            Setting(9, 18),
+            Setting(18, 9),
+            Setting(6, 27, "fixed"),
+            Setting(18, 9, "fixed"),
+            Setting(6, 27, bounded=False),
+        ]
+    )
     synth = Task(
-        "synthetic", "min", 1, SYNTH_BMAX,
+        "synthetic",
+        "min",
+        1,
+        SYNTH_BMAX,
         {"a": Float(1e-4, 1.0, log=True), "b": Float(0.0, 1.0), "c": Float(0.0, 1.0)},
-        synth_objective, synth_steps, synth_suggest, synth_halving, -1.0,
-        list(range(args.seeds or (2 if q else 10))), synth_settings)
+        synth_objective,
+        synth_steps,
+        synth_suggest,
+        synth_halving,
+        -1.0,
+        list(range(args.seeds or (2 if q else 10))),
+        synth_settings,
+    )
     data = digits_split()
     mlp_obj = MLPObjective(data)
     mlp = Task(
-        "mlp", "max", 3, 27 if q else 81,
-        {"lr": Float(1e-4, 1e-1, log=True), "alpha": Float(1e-6, 1e-1, log=True),
-         "hidden": Int(16, 256, log=True)},
-        mlp_obj, mlp_obj.steps, mlp_suggest, mlp_halving(data), 1.0,
+        "mlp",
+        "max",
+        3,
+        27 if q else 81,
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "alpha": Float(1e-6, 1e-1, log=True),
+            "hidden": Int(16, 256, log=True),
+        },
+        mlp_obj,
+        mlp_obj.steps,
+        mlp_suggest,
+        mlp_halving(data),
+        1.0,
         list(range(args.seeds or (1 if q else 3))),
-        [Setting(4, 9)] if q else [Setting(6, 27), Setting(6, 27, bounded=False)])
+        [Setting(4, 9)] if q else [Setting(6, 27), Setting(6, 27, bounded=False)],
+    )
     return [t for t in (synth, mlp) if t.name in args.tasks]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small smoke run (about a minute)")
-    p.add_argument("--seeds", type=int, default=None,
-                   help="seeds per task (default: synthetic 10, mlp 3; --quick: 2 and 1)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds per task (default: synthetic 10, mlp 3; --quick: 2 and 1)",
+    )
     p.add_argument("--tasks", default="synthetic,mlp", help="comma-separated: synthetic,mlp")
     p.add_argument("--json", default=None, help="write every per-seed number to this file")
     args = p.parse_args(argv)
@@ -665,8 +827,10 @@ def write_json(path: str, facts: dict[str, Any], report: dict[str, Any]) -> None
     def plain(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**s, "methods": {k: asdict(v) for k, v in s["methods"].items()}} for s in seeds]
 
-    out = {"machine": facts, "tasks": {name: {**rep, "seeds": plain(rep["seeds"])}
-                                       for name, rep in report.items()}}
+    out = {
+        "machine": facts,
+        "tasks": {name: {**rep, "seeds": plain(rep["seeds"])} for name, rep in report.items()},
+    }
     with open(path, "w") as fh:
         json.dump(out, fh, indent=2, default=str)
 
@@ -679,16 +843,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = machine_facts()
     tasks = build_tasks(args)
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False,
-             logging_level=logging.WARNING)
+    ray.init(
+        address="local", num_cpus=RAY_CPUS, include_dashboard=False, logging_level=logging.WARNING
+    )
     report: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-fidelity-") as run_root:
             for task in tasks:
                 seeds = run_task(task, run_root, log)
                 rows = summarise(task, seeds)
-                report[task.name] = {"rows": rows, "targets": targets(task, rows, seeds),
-                                     "seeds": seeds}
+                report[task.name] = {
+                    "rows": rows,
+                    "targets": targets(task, rows, seeds),
+                    "seeds": seeds,
+                }
     finally:
         ray.shutdown()
     elapsed = time.perf_counter() - started

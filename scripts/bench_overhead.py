@@ -30,18 +30,17 @@ Methods:
 
 A baseline run at another N than the scenario's says so in the note column.
 
-Ray is started once (``address="local"``, 2 CPUs) before anything is timed, and every
-method gets one small untimed warm-up run, so Ray start-up and first-import costs are
-excluded. Sweep is run two ways: a ``tune`` call that starts its own W worker actors (the
-default; the time Ray took to start them, ``workers_start_s`` in ``run.json``, is in the
-note), and a ``tune`` call on a :class:`~orchestrator.execution.ray_executor.WorkerPool` whose workers
+Ray is started once (``address="local"``, 2 CPUs) before anything is timed, and every method
+gets one small untimed warm-up run, so Ray start-up and first-import costs are excluded.
+Sweep is run two ways: a ``tune`` call that starts its own W worker actors (the default; the
+time Ray took to start them, ``workers_start_s`` in ``run.json``, is in the note), and a
+``tune`` call on a :class:`~orchestrator.execution.ray_executor.WorkerPool` whose workers
 were started before the clock - the sweep counterpart of the Ray-task baseline's warm
-workers, and what a session of several sweeps pays per sweep. Both are whole ``tune``
-calls. Targets (issue), Ray start-up excluded: >= 10,000 trivial trials/s through sweep at
-N = 100,000 (whole call, own workers), and >= 95 % of the physical minimum for 100 ms
-trials at N = 200, W = 2 (on a worker pool; the call with its own workers is printed
-beside it). Also checked: sweep's trivial trials/s (whole call, own workers) is >= 100x
-Ray Tune's.
+workers, and what a session of several sweeps pays per sweep. Both are whole ``tune`` calls.
+Targets (issue), Ray start-up excluded: >= 10,000 trivial trials/s through sweep at N =
+100,000 (whole call, own workers), and >= 95 % of the physical minimum for 100 ms trials at
+N = 200, W = 2 (on a worker pool; the call with its own workers is printed beside it). Also
+checked: sweep's trivial trials/s (whole call, own workers) is >= 100x Ray Tune's.
 
 With ``--million``, a 1,000,000-trial trivial sweep (10 rounds of 100,000, W = 2,
 ``narrowing="none"``) runs first, before anything else, and its wall time and the peak RSS
@@ -149,7 +148,11 @@ class Target:
 
 
 def run_sweep(
-    objective: Objective, n: int, workers: int, warm_n: int = 0, rounds: int = 1,
+    objective: Objective,
+    n: int,
+    workers: int,
+    warm_n: int = 0,
+    rounds: int = 1,
     pool: WorkerPool | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one ``tune`` call over ``n`` trials, and facts from its result.
@@ -164,9 +167,16 @@ def run_sweep(
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as run_dir:
         t0 = time.perf_counter()
         result = tune(
-            objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=rounds,
-            samples_per_round=n // rounds, seed=0, workers=workers, run_dir=run_dir,
-            narrowing="none", pool=pool,
+            objective,
+            {"x": Float(0.0, 1.0)},
+            mode="min",
+            rounds=rounds,
+            samples_per_round=n // rounds,
+            seed=0,
+            workers=workers,
+            run_dir=run_dir,
+            narrowing="none",
+            pool=pool,
         )
         wall = time.perf_counter() - t0
         peak = peak_rss_mib()
@@ -244,7 +254,8 @@ def run_ray_tune(objective: Objective, n: int, warm_n: int = 0) -> float:
 
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as storage:
         tuner = ray_tune.Tuner(
-            trainable, param_space={"x": ray_tune.uniform(0, 1)},
+            trainable,
+            param_space={"x": ray_tune.uniform(0, 1)},
             tune_config=ray_tune.TuneConfig(num_samples=n),
             run_config=ray_tune.RunConfig(storage_path=storage, name="bench", verbose=0),
         )
@@ -306,14 +317,35 @@ def trivial_scenario(args: argparse.Namespace) -> list[Row]:
     rows.append(pool_row("trivial", trivial, args.trivial_n, w, None))
     wall = run_ray_tasks(trivial, args.ray_task_n, w, WARMUP_N)
     note = "" if args.ray_task_n == args.trivial_n else f"N = --ray-task-n ({args.ray_task_n:,})"
-    rows.append(Row("trivial", "ray task per trial", args.ray_task_n, w, wall,
-                    args.ray_task_n / wall, note=note))
-    ns = {"ray tune": (args.tune_n, "--tune-n"), "optuna": (args.optuna_n, "--optuna-n"),
-          "joblib": (args.joblib_n, "--joblib-n")}
+    rows.append(
+        Row(
+            "trivial",
+            "ray task per trial",
+            args.ray_task_n,
+            w,
+            wall,
+            args.ray_task_n / wall,
+            note=note,
+        )
+    )
+    ns = {
+        "ray tune": (args.tune_n, "--tune-n"),
+        "optuna": (args.optuna_n, "--optuna-n"),
+        "joblib": (args.joblib_n, "--joblib-n"),
+    }
     rows += baseline_rows("trivial", trivial, ns, args.trivial_n, w, None, WARMUP_N)
     wall = run_in_process(trivial, args.trivial_n)
-    rows.append(Row("trivial", "in-process serial loop", args.trivial_n, 1, wall,
-                    args.trivial_n / wall, note="reference: the objective's own cost"))
+    rows.append(
+        Row(
+            "trivial",
+            "in-process serial loop",
+            args.trivial_n,
+            1,
+            wall,
+            args.trivial_n / wall,
+            note="reference: the objective's own cost",
+        )
+    )
     return rows
 
 
@@ -328,16 +360,36 @@ def sleep_scenario(args: argparse.Namespace, sleep_ms: float, n: int) -> list[Ro
     rows.append(pool_row(label, sleepy, n, w, minimum))
     wall = run_ray_tasks(sleepy, n, w, 2 * w)
     rows.append(Row(label, "ray task per trial", n, w, wall, n / wall, minimum / wall))
-    ns = {"ray tune": (min(n, args.tune_sleep_n), "--tune-sleep-n"),
-          "optuna": (n, ""), "joblib": (n, "")}
+    ns = {
+        "ray tune": (min(n, args.tune_sleep_n), "--tune-sleep-n"),
+        "optuna": (n, ""),
+        "joblib": (n, ""),
+    }
     rows += baseline_rows(label, sleepy, ns, n, w, c, 2 * w)
-    rows.append(Row(label, "physical minimum N*c/W", n, w, minimum, n / minimum, 1.0,
-                    note="computed, not run"))
+    rows.append(
+        Row(
+            label,
+            "physical minimum N*c/W",
+            n,
+            w,
+            minimum,
+            n / minimum,
+            1.0,
+            note="computed, not run",
+        )
+    )
     return rows
 
 
-def baseline_rows(scenario: str, objective: Objective, ns: dict[str, tuple[int, str]],
-                  scenario_n: int, w: int, cost_s: float | None, warm_n: int) -> list[Row]:
+def baseline_rows(
+    scenario: str,
+    objective: Objective,
+    ns: dict[str, tuple[int, str]],
+    scenario_n: int,
+    w: int,
+    cost_s: float | None,
+    warm_n: int,
+) -> list[Row]:
     """One row per other library: Ray Tune, Optuna, joblib, each at its own N.
 
     ``ns`` maps a method to its N and the flag that sets it (named in the note when the N
@@ -370,14 +422,17 @@ def million_scenario(args: argparse.Namespace) -> tuple[Row, float, float]:
     before = peak_rss_mib()
     wall, facts = run_sweep(trivial, n, w, rounds=rounds)
     peak = facts["peak_rss_mib"]
-    note = (f"{rounds} rounds x {per_round:,}, coordinator peak RSS {peak:,.0f} MiB "
-            f"(before: {before:,.0f} MiB)")
+    note = (
+        f"{rounds} rounds x {per_round:,}, coordinator peak RSS {peak:,.0f} MiB "
+        f"(before: {before:,.0f} MiB)"
+    )
     row = Row("trivial 1M", "sweep, whole tune call", n, w, wall, n / wall, note=note)
     return row, before, peak
 
 
-def sweep_rows(scenario: str, n: int, w: int, wall: float, facts: dict[str, Any],
-               minimum: float | None) -> list[Row]:
+def sweep_rows(
+    scenario: str, n: int, w: int, wall: float, facts: dict[str, Any], minimum: float | None
+) -> list[Row]:
     """The whole ``tune`` call that starts its own workers (the worker start in the note).
 
     Starting the worker actors is Ray starting W Python processes (about 0.3-0.9 s here),
@@ -386,14 +441,20 @@ def sweep_rows(scenario: str, n: int, w: int, wall: float, facts: dict[str, Any]
     start = facts["workers_start_s"]
     note = f"{facts['shards']} shards, objective {facts['objective_s']:.3g} s"
     return [
-        Row(scenario, "sweep, whole tune call", n, w, wall, n / wall,
+        Row(
+            scenario,
+            "sweep, whole tune call",
+            n,
+            w,
+            wall,
+            n / wall,
             None if minimum is None else minimum / wall,
-            note=f"{note}, incl. {start:.2f} s starting {w} worker actors"),
+            note=f"{note}, incl. {start:.2f} s starting {w} worker actors",
+        ),
     ]
 
 
-def pool_row(scenario: str, objective: Objective, n: int, w: int,
-             minimum: float | None) -> Row:
+def pool_row(scenario: str, objective: Objective, n: int, w: int, minimum: float | None) -> Row:
     """The whole ``tune`` call on a running :class:`WorkerPool` (started before the clock).
 
     The pool is what a session of several sweeps uses: Ray starts its workers once. It
@@ -404,10 +465,17 @@ def pool_row(scenario: str, objective: Objective, n: int, w: int,
     with WorkerPool(workers=w) as pool:
         wall, facts = run_sweep(objective, n, w, 2 * w if minimum else WARMUP_N, pool=pool)
         started = pool.startup_s
-    return Row(scenario, "sweep, on a worker pool", n, w, wall, n / wall,
-               None if minimum is None else minimum / wall,
-               note=f"{facts['shards']} shards; whole tune call, the pool's {w} workers "
-                    f"started before it ({started:.2f} s, untimed)")
+    return Row(
+        scenario,
+        "sweep, on a worker pool",
+        n,
+        w,
+        wall,
+        n / wall,
+        None if minimum is None else minimum / wall,
+        note=f"{facts['shards']} shards; whole tune call, the pool's {w} workers "
+        f"started before it ({started:.2f} s, untimed)",
+    )
 
 
 def profiled(top: int, fn: Callable[[], Any]) -> Any:
@@ -432,8 +500,9 @@ def find_row(rows: Sequence[Row], scenario: str, method: str) -> Row:
     return next(r for r in reversed(rows) if r.scenario == scenario and r.method == method)
 
 
-def evaluate_targets(rows: Sequence[Row], args: argparse.Namespace,
-                     peak_mib: float | None = None) -> list[Target]:
+def evaluate_targets(
+    rows: Sequence[Row], args: argparse.Namespace, peak_mib: float | None = None
+) -> list[Target]:
     """The issue's targets; the 1M-trial memory target only with its peak RSS measured."""
     trivial_row = find_row(rows, "trivial", "sweep, whole tune call")
     trivial_ok = args.trivial_n == TRIVIAL_TARGET_N
@@ -442,14 +511,26 @@ def evaluate_targets(rows: Sequence[Row], args: argparse.Namespace,
     sleep_ok = settings == SLEEP_TARGET
     efficiency = sleep_row.efficiency or 0.0
     return [
-        Target("trivial trials/s through sweep (N = 100,000)", trivial_row.trials_per_s,
-               TRIVIAL_TARGET_TPS, "trials/s", trivial_row.trials_per_s >= TRIVIAL_TARGET_TPS,
-               trivial_ok, "" if trivial_ok else f"measured at N = {args.trivial_n:,}"),
-        Target("sweep on a worker pool vs physical minimum, 100 ms trials (N = 200, W = 2)",
-               efficiency,
-               SLEEP_TARGET_EFFICIENCY, "fraction", efficiency >= SLEEP_TARGET_EFFICIENCY,
-               sleep_ok, "" if sleep_ok else
-               f"measured at N = {args.sleep_n}, {args.sleep_ms:g} ms, W = {args.workers}"),
+        Target(
+            "trivial trials/s through sweep (N = 100,000)",
+            trivial_row.trials_per_s,
+            TRIVIAL_TARGET_TPS,
+            "trials/s",
+            trivial_row.trials_per_s >= TRIVIAL_TARGET_TPS,
+            trivial_ok,
+            "" if trivial_ok else f"measured at N = {args.trivial_n:,}",
+        ),
+        Target(
+            "sweep on a worker pool vs physical minimum, 100 ms trials (N = 200, W = 2)",
+            efficiency,
+            SLEEP_TARGET_EFFICIENCY,
+            "fraction",
+            efficiency >= SLEEP_TARGET_EFFICIENCY,
+            sleep_ok,
+            ""
+            if sleep_ok
+            else f"measured at N = {args.sleep_n}, {args.sleep_ms:g} ms, W = {args.workers}",
+        ),
         tune_ratio_target(rows, args),
     ] + ([] if peak_mib is None else [million_target(peak_mib)])
 
@@ -460,15 +541,27 @@ def tune_ratio_target(rows: Sequence[Row], args: argparse.Namespace) -> Target:
     tune_row = find_row(rows, "trivial", "ray tune")
     ratio = sweep_row.trials_per_s / tune_row.trials_per_s
     ok = args.trivial_n == TRIVIAL_TARGET_N
-    return Target("sweep trivial trials/s vs Ray Tune's (whole call)", ratio,
-                  TUNE_RATIO_TARGET, "x", ratio >= TUNE_RATIO_TARGET, ok,
-                  f"sweep at N = {sweep_row.n:,}, Ray Tune at N = {tune_row.n:,}")
+    return Target(
+        "sweep trivial trials/s vs Ray Tune's (whole call)",
+        ratio,
+        TUNE_RATIO_TARGET,
+        "x",
+        ratio >= TUNE_RATIO_TARGET,
+        ok,
+        f"sweep at N = {sweep_row.n:,}, Ray Tune at N = {tune_row.n:,}",
+    )
 
 
 def million_target(peak_mib: float) -> Target:
-    return Target("coordinator peak RSS, 1,000,000 trivial trials (10 rounds, W = 2)",
-                  peak_mib, MILLION_RSS_TARGET_MIB, "MiB", peak_mib < MILLION_RSS_TARGET_MIB,
-                  True, at_most=True)
+    return Target(
+        "coordinator peak RSS, 1,000,000 trivial trials (10 rounds, W = 2)",
+        peak_mib,
+        MILLION_RSS_TARGET_MIB,
+        "MiB",
+        peak_mib < MILLION_RSS_TARGET_MIB,
+        True,
+        at_most=True,
+    )
 
 
 def format_seconds(seconds: float) -> str:
@@ -481,14 +574,26 @@ def format_rows(rows: Sequence[Row]) -> str:
     for r in rows:
         eff = "-" if r.efficiency is None else f"{100 * r.efficiency:.1f} %"
         tps = f"{r.trials_per_s:,.0f}" if r.trials_per_s >= 10 else f"{r.trials_per_s:.2f}"
-        lines.append((r.scenario, r.method, f"{r.n:,}", str(r.workers), format_seconds(r.wall_s),
-                      tps, eff, r.note))
+        lines.append(
+            (
+                r.scenario,
+                r.method,
+                f"{r.n:,}",
+                str(r.workers),
+                format_seconds(r.wall_s),
+                tps,
+                eff,
+                r.note,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     right = {2, 3, 4, 5, 6}
     out = []
     for k, line in enumerate(lines):
-        cells = [c.rjust(wd) if i in right else c.ljust(wd)
-                 for i, (c, wd) in enumerate(zip(line, widths))]
+        cells = [
+            c.rjust(wd) if i in right else c.ljust(wd)
+            for i, (c, wd) in enumerate(zip(line, widths))
+        ]
         out.append("  ".join(cells).rstrip())
         if k == 0:
             out.append("  ".join("-" * wd for wd in widths))
@@ -553,8 +658,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_json(path: str, args: argparse.Namespace, rows: Sequence[Row],
-               targets: Sequence[Target], before: dict[str, Any]) -> None:
+def write_json(
+    path: str,
+    args: argparse.Namespace,
+    rows: Sequence[Row],
+    targets: Sequence[Target],
+    before: dict[str, Any],
+) -> None:
     doc = {
         "arguments": {k: v for k, v in vars(args).items() if k != "json"},
         "environment": {**environment(), **before},
@@ -571,40 +681,85 @@ def write_json(path: str, args: argparse.Namespace, rows: Sequence[Row],
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trivial-n", type=int, default=TRIVIAL_TARGET_N,
-                   help="trivial trials through sweep and the in-process loop")
+    p.add_argument(
+        "--trivial-n",
+        type=int,
+        default=TRIVIAL_TARGET_N,
+        help="trivial trials through sweep and the in-process loop",
+    )
     p.add_argument("--sleep-n", type=int, default=SLEEP_TARGET["n"], help="sleep trials")
-    p.add_argument("--sleep-ms", type=float, default=SLEEP_TARGET["sleep_ms"],
-                   help="cost of one sleep trial in milliseconds")
+    p.add_argument(
+        "--sleep-ms",
+        type=float,
+        default=SLEEP_TARGET["sleep_ms"],
+        help="cost of one sleep trial in milliseconds",
+    )
     p.add_argument("--workers", type=int, default=SLEEP_TARGET["workers"], help="W")
-    p.add_argument("--ray-task-n", type=int, default=20_000,
-                   help="trivial trials for the one-Ray-task-per-trial baseline")
-    p.add_argument("--short-sleep-ms", type=float, default=10.0,
-                   help="cost of one trial of the second, shorter sleep scenario")
-    p.add_argument("--short-sleep-n", type=int, default=500,
-                   help="trials of the shorter sleep scenario")
-    p.add_argument("--tune-n", type=int, default=40,
-                   help="trivial trials through Ray Tune (about 1 trial/s on 2 CPUs)")
-    p.add_argument("--tune-sleep-n", type=int, default=20,
-                   help="sleep trials through Ray Tune (at most the scenario's N)")
+    p.add_argument(
+        "--ray-task-n",
+        type=int,
+        default=20_000,
+        help="trivial trials for the one-Ray-task-per-trial baseline",
+    )
+    p.add_argument(
+        "--short-sleep-ms",
+        type=float,
+        default=10.0,
+        help="cost of one trial of the second, shorter sleep scenario",
+    )
+    p.add_argument(
+        "--short-sleep-n", type=int, default=500, help="trials of the shorter sleep scenario"
+    )
+    p.add_argument(
+        "--tune-n",
+        type=int,
+        default=40,
+        help="trivial trials through Ray Tune (about 1 trial/s on 2 CPUs)",
+    )
+    p.add_argument(
+        "--tune-sleep-n",
+        type=int,
+        default=20,
+        help="sleep trials through Ray Tune (at most the scenario's N)",
+    )
     p.add_argument("--optuna-n", type=int, default=2_000, help="trivial trials through Optuna")
     p.add_argument("--joblib-n", type=int, default=20_000, help="trivial trials through joblib")
-    p.add_argument("--million", action="store_true",
-                   help="also run 1,000,000 trivial trials through sweep (10 rounds, W = 2) "
-                        "first and report the coordinator's peak RSS")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 5,000 trivial (and Ray-task, joblib) trials, 20 sleep trials "
-                        "of 20 ms, 100 of 10 ms, 20 Ray Tune trials (10 sleep), 500 Optuna")
+    p.add_argument(
+        "--million",
+        action="store_true",
+        help="also run 1,000,000 trivial trials through sweep (10 rounds, W = 2) "
+        "first and report the coordinator's peak RSS",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 5,000 trivial (and Ray-task, joblib) trials, 20 sleep trials "
+        "of 20 ms, 100 of 10 ms, 20 Ray Tune trials (10 sleep), 500 Optuna",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--profile", type=int, default=0, metavar="TOP",
-                   help="cProfile the trivial sweep call on the driver; print TOP entries")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="cProfile the trivial sweep call on the driver; print TOP entries",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.trivial_n, args.ray_task_n, args.sleep_n, args.sleep_ms = 5_000, 5_000, 20, 20.0
         args.short_sleep_n, args.tune_n, args.tune_sleep_n = 100, 20, 10
         args.optuna_n, args.joblib_n = 500, 5_000
-    for name in ("trivial_n", "sleep_n", "workers", "ray_task_n", "short_sleep_n", "tune_n",
-                 "tune_sleep_n", "optuna_n", "joblib_n"):
+    for name in (
+        "trivial_n",
+        "sleep_n",
+        "workers",
+        "ray_task_n",
+        "short_sleep_n",
+        "tune_n",
+        "tune_sleep_n",
+        "optuna_n",
+        "joblib_n",
+    ):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.sleep_ms < 0 or args.short_sleep_ms < 0:
@@ -629,8 +784,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     before = {"load_before": load_average(), "other_ray_nodes": other_ray_nodes()}
-    ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False,
-             logging_level=logging.WARNING)
+    ray.init(
+        address="local", num_cpus=RAY_CPUS, include_dashboard=False, logging_level=logging.WARNING
+    )
     try:
         rows, peak = run_scenarios(args)
     finally:
@@ -640,8 +796,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     if peak is not None:
         million = rows[0]
-        print(f"1,000,000-trial sweep: wall {million.wall_s:.1f} s, "
-              f"{million.trials_per_s:,.0f} trials/s, coordinator peak RSS {peak:,.0f} MiB")
+        print(
+            f"1,000,000-trial sweep: wall {million.wall_s:.1f} s, "
+            f"{million.trials_per_s:,.0f} trials/s, coordinator peak RSS {peak:,.0f} MiB"
+        )
         print()
     print(format_targets(targets))
     print()

@@ -65,7 +65,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,11 @@ def sklearn_distributions(params: Sequence[Param]) -> dict[str, Any]:
         if p.kind == "choice":
             out[p.name] = list(p.values)
         elif p.kind == "int":
-            out[p.name] = (stats.randint(int(p.low), int(p.high) + 1) if not p.log
-                           else _LogInt(int(p.low), int(p.high)))
+            out[p.name] = (
+                stats.randint(int(p.low), int(p.high) + 1)
+                if not p.log
+                else _LogInt(int(p.low), int(p.high))
+            )
         elif p.log:
             out[p.name] = stats.loguniform(p.low, p.high)
         else:
@@ -162,8 +165,11 @@ class _LogInt:
         self.low, self.high = low, high
 
     def rvs(self, size: Any = None, random_state: Any = None) -> Any:
-        rng = np.random.default_rng(random_state) if not isinstance(
-            random_state, np.random.RandomState) else random_state
+        rng = (
+            np.random.default_rng(random_state)
+            if not isinstance(random_state, np.random.RandomState)
+            else random_state
+        )
         u = rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5), size=size)
         return np.clip(np.rint(np.exp(u)), self.low, self.high).astype(int)
 
@@ -175,10 +181,22 @@ def branin(c: dict[str, Any]) -> float:
     return (x2 - b * x1**2 + cc * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
 
 
-_H6_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_H6_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_H6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 _H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 
 
@@ -193,8 +211,11 @@ def rosenbrock_log(c: dict[str, Any]) -> float:
 
 
 def outside(c: dict[str, Any]) -> float:
-    return ((math.log10(c["lr"]) + 1) ** 2 + 0.5 * (math.log10(c["wd"]) + 4) ** 2
-            + 4 * (c["dropout"] - 0.3) ** 2)
+    return (
+        (math.log10(c["lr"]) + 1) ** 2
+        + 0.5 * (math.log10(c["wd"]) + 4) ** 2
+        + 4 * (c["dropout"] - 0.3) ** 2
+    )
 
 
 # -- real scikit-learn tasks ----------------------------------------------------------------
@@ -218,17 +239,33 @@ def _model(task: str, c: dict[str, Any]) -> Any:
     if task == "svc_wine":  # probabilities by Platt scaling on 5 internal folds
         from sklearn.calibration import CalibratedClassifierCV
 
-        return make_pipeline(StandardScaler(), CalibratedClassifierCV(
-            SVC(C=c["C"], gamma=c["gamma"]), method="sigmoid", ensemble=False))
+        return make_pipeline(
+            StandardScaler(),
+            CalibratedClassifierCV(
+                SVC(C=c["C"], gamma=c["gamma"]), method="sigmoid", ensemble=False
+            ),
+        )
     if task == "mlp_digits":
-        return make_pipeline(StandardScaler(), MLPClassifier(
-            hidden_layer_sizes=(int(c["hidden_layer_sizes"]),), alpha=c["alpha"],
-            learning_rate_init=c["learning_rate_init"], activation=c["activation"],
-            max_iter=40, random_state=0))
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(
+                hidden_layer_sizes=(int(c["hidden_layer_sizes"]),),
+                alpha=c["alpha"],
+                learning_rate_init=c["learning_rate_init"],
+                activation=c["activation"],
+                max_iter=40,
+                random_state=0,
+            ),
+        )
     return HistGradientBoostingClassifier(
-        learning_rate=c["learning_rate"], max_leaf_nodes=int(c["max_leaf_nodes"]),
-        min_samples_leaf=int(c["min_samples_leaf"]), l2_regularization=c["l2_regularization"],
-        max_iter=int(c["max_iter"]), early_stopping=False, random_state=0)
+        learning_rate=c["learning_rate"],
+        max_leaf_nodes=int(c["max_leaf_nodes"]),
+        min_samples_leaf=int(c["min_samples_leaf"]),
+        l2_regularization=c["l2_regularization"],
+        max_iter=int(c["max_iter"]),
+        early_stopping=False,
+        random_state=0,
+    )
 
 
 _DATASET = {"svc_wine": "wine", "mlp_digits": "digits", "hgb_breast_cancer": "breast_cancer"}
@@ -281,8 +318,10 @@ class RealObjective:
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             model = _model(self.task, c).fit(x, y)
-        return {"test_log_loss": _log_loss(model, x_test, y_test),
-                "test_accuracy": float(model.score(x_test, y_test))}
+        return {
+            "test_log_loss": _log_loss(model, x_test, y_test),
+            "test_accuracy": float(model.score(x_test, y_test)),
+        }
 
 
 # -- the tasks --------------------------------------------------------------------------------
@@ -306,32 +345,91 @@ class Task:
         return RealObjective(self.name, seed) if self.real else self.fn
 
 
-TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("branin", (F("x1", -5, 10), F("x2", 0, 15)), 10, 20, False, f_star=0.397887,
-         fn=branin, note="2-D, three global minima"),
-    Task("hartmann6", tuple(F(f"x{i}", 0, 1) for i in range(1, 7)), 10, 20, False,
-         f_star=-3.322368, fn=hartmann6, note="6-D, multimodal"),
-    Task("rosenbrock_log", tuple(F(f"x{i}", 1e-2, 1e2, log=True) for i in range(1, 5)), 10, 20,
-         False, f_star=0.0, fn=rosenbrock_log, note="4-D, log ranges, curved valley"),
-    Task("outside", (F("lr", 1e-5, 1e-2, log=True, hard=False),
-                     F("wd", 1e-6, 1e-1, log=True, hard=False),
-                     F("dropout", 0.0, 0.8, hard=(0.0, 1.0))), 10, 20, False, f_star=0.0,
-         floor=1.0, fn=outside, note="3-D, log ranges, lr optimum a decade above the range"),
-    Task("svc_wine", (F("C", 1e-2, 1e3, log=True, hard=False),
-                      F("gamma", 1e-4, 1e1, log=True, hard=False)), 10, 10, True,
-         note="RBF SVC, 5-fold CV log-loss"),
-    Task("mlp_digits", (F("learning_rate_init", 1e-4, 1e-1, log=True, hard=False),
-                        F("alpha", 1e-6, 1e-1, log=True, hard=False),
-                        I("hidden_layer_sizes", 8, 256, log=True, hard=(2, 1024)),
-                        C("activation", "relu", "tanh", "logistic")), 10, 10, True,
-         note="one hidden layer, 40 epochs, hold-out log-loss"),
-    Task("hgb_breast_cancer", (F("learning_rate", 1e-3, 1.0, log=True, hard=(None, 1.0)),
-                               I("max_leaf_nodes", 4, 64, log=True, hard=(2, None)),
-                               I("min_samples_leaf", 2, 64, log=True, hard=(1, None)),
-                               F("l2_regularization", 1e-6, 10.0, log=True, hard=False),
-                               I("max_iter", 20, 200, hard=(5, 1000))), 10, 10, True,
-         note="histogram gradient boosting, hold-out log-loss"),
-]}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task(
+            "branin",
+            (F("x1", -5, 10), F("x2", 0, 15)),
+            10,
+            20,
+            False,
+            f_star=0.397887,
+            fn=branin,
+            note="2-D, three global minima",
+        ),
+        Task(
+            "hartmann6",
+            tuple(F(f"x{i}", 0, 1) for i in range(1, 7)),
+            10,
+            20,
+            False,
+            f_star=-3.322368,
+            fn=hartmann6,
+            note="6-D, multimodal",
+        ),
+        Task(
+            "rosenbrock_log",
+            tuple(F(f"x{i}", 1e-2, 1e2, log=True) for i in range(1, 5)),
+            10,
+            20,
+            False,
+            f_star=0.0,
+            fn=rosenbrock_log,
+            note="4-D, log ranges, curved valley",
+        ),
+        Task(
+            "outside",
+            (
+                F("lr", 1e-5, 1e-2, log=True, hard=False),
+                F("wd", 1e-6, 1e-1, log=True, hard=False),
+                F("dropout", 0.0, 0.8, hard=(0.0, 1.0)),
+            ),
+            10,
+            20,
+            False,
+            f_star=0.0,
+            floor=1.0,
+            fn=outside,
+            note="3-D, log ranges, lr optimum a decade above the range",
+        ),
+        Task(
+            "svc_wine",
+            (F("C", 1e-2, 1e3, log=True, hard=False), F("gamma", 1e-4, 1e1, log=True, hard=False)),
+            10,
+            10,
+            True,
+            note="RBF SVC, 5-fold CV log-loss",
+        ),
+        Task(
+            "mlp_digits",
+            (
+                F("learning_rate_init", 1e-4, 1e-1, log=True, hard=False),
+                F("alpha", 1e-6, 1e-1, log=True, hard=False),
+                I("hidden_layer_sizes", 8, 256, log=True, hard=(2, 1024)),
+                C("activation", "relu", "tanh", "logistic"),
+            ),
+            10,
+            10,
+            True,
+            note="one hidden layer, 40 epochs, hold-out log-loss",
+        ),
+        Task(
+            "hgb_breast_cancer",
+            (
+                F("learning_rate", 1e-3, 1.0, log=True, hard=(None, 1.0)),
+                I("max_leaf_nodes", 4, 64, log=True, hard=(2, None)),
+                I("min_samples_leaf", 2, 64, log=True, hard=(1, None)),
+                F("l2_regularization", 1e-6, 10.0, log=True, hard=False),
+                I("max_iter", 20, 200, hard=(5, 1000)),
+            ),
+            10,
+            10,
+            True,
+            note="histogram gradient boosting, hold-out log-loss",
+        ),
+    ]
+}
 
 
 # -- methods: each returns the losses in evaluation order and the configuration it chose ----
@@ -343,16 +441,28 @@ def run_sweep(task: Task, seed: int, *, control: bool, use_ray: bool) -> dict[st
     space = sweep_space(task.params)
     with tempfile.TemporaryDirectory() as tmp:
         executor = None if use_ray else SerialExecutor(objective, param_names=list(space))
-        result = tune(objective, space, mode="min", rounds=task.rounds,
-                      samples_per_round=task.per_round, seed=seed,
-                      **({"narrowing": "none", "sampler": "random"} if control else {}),
-                      executor=executor, run_dir=Path(tmp) / "run", workers=2 if use_ray else None)
+        result = tune(
+            objective,
+            space,
+            mode="min",
+            rounds=task.rounds,
+            samples_per_round=task.per_round,
+            seed=seed,
+            **({"narrowing": "none", "sampler": "random"} if control else {}),
+            executor=executor,
+            run_dir=Path(tmp) / "run",
+            workers=2 if use_ray else None,
+        )
         table = result.table.sort_by("trial_id")
         status = table.column("status").to_pylist()
         scores = table.column("score").to_pylist()
         losses = [s if st == "ok" and s is not None else math.inf for s, st in zip(scores, status)]
-        return {"losses": losses, "config": result.best_config, "rounds_run": result.rounds_run,
-                "stop": result.stop_reason}
+        return {
+            "losses": losses,
+            "config": result.best_config,
+            "rounds_run": result.rounds_run,
+            "stop": result.stop_reason,
+        }
 
 
 def run_optuna(task: Task, seed: int, *, tpe: bool) -> dict[str, Any]:
@@ -360,10 +470,13 @@ def run_optuna(task: Task, seed: int, *, tpe: bool) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = task.objective(seed)
-    sampler = optuna.samplers.TPESampler(seed=seed) if tpe else optuna.samplers.RandomSampler(seed=seed)
+    sampler = (
+        optuna.samplers.TPESampler(seed=seed) if tpe else optuna.samplers.RandomSampler(seed=seed)
+    )
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.optimize(lambda trial: objective(optuna_suggest(trial, task.params)),
-                   n_trials=task.budget)
+    study.optimize(
+        lambda trial: objective(optuna_suggest(trial, task.params)), n_trials=task.budget
+    )
     losses = [t.value if t.value is not None else math.inf for t in study.trials]
     return {"losses": losses, "config": dict(study.best_params)}
 
@@ -372,9 +485,15 @@ def run_rscv(task: Task, seed: int) -> dict[str, Any]:
     from sklearn.model_selection import RandomizedSearchCV
 
     estimator = ObjectiveEstimator(objective=task.objective(seed))
-    search = RandomizedSearchCV(estimator, sklearn_distributions(task.params), n_iter=task.budget,
-                                cv=[(np.array([0]), np.array([1]))], refit=False,
-                                random_state=seed, error_score=-math.inf)
+    search = RandomizedSearchCV(
+        estimator,
+        sklearn_distributions(task.params),
+        n_iter=task.budget,
+        cv=[(np.array([0]), np.array([1]))],
+        refit=False,
+        random_state=seed,
+        error_score=-math.inf,
+    )
     search.fit(np.zeros((2, 1)), np.zeros(2))
     losses = [-s for s in search.cv_results_["mean_test_score"]]
     best = search.cv_results_["params"][int(np.argmin(losses))]
@@ -398,12 +517,12 @@ class ObjectiveEstimator(BaseEstimator):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"objective": self.objective, **self.config}
 
-    def set_params(self, **params: Any) -> "ObjectiveEstimator":
+    def set_params(self, **params: Any) -> ObjectiveEstimator:
         self.objective = params.pop("objective", self.objective)
         self.config.update(params)
         return self
 
-    def fit(self, x: Any, y: Any = None) -> "ObjectiveEstimator":
+    def fit(self, x: Any, y: Any = None) -> ObjectiveEstimator:
         return self
 
     def score(self, x: Any, y: Any = None) -> float:
@@ -439,9 +558,16 @@ def best_so_far(losses: Sequence[float], budget: int) -> np.ndarray:
 
 def summarise(task: Task, runs: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
     offset = task.f_star or 0.0
-    curves = {m: np.array([best_so_far(r["losses"], task.budget) - offset
-                           for r in sorted(runs, key=lambda r: r["seed"]) if r["method"] == m])
-              for m in methods}
+    curves = {
+        m: np.array(
+            [
+                best_so_far(r["losses"], task.budget) - offset
+                for r in sorted(runs, key=lambda r: r["seed"])
+                if r["method"] == m
+            ]
+        )
+        for m in methods
+    }
     curves = {m: c for m, c in curves.items() if c.size}
     out: dict[str, Any] = {"task": task.name, "budget": task.budget, "methods": {}}
     target = float(np.median(curves["random"][:, -1])) if "random" in curves else None
@@ -453,8 +579,12 @@ def summarise(task: Task, runs: list[dict[str, Any]], methods: Sequence[str]) ->
         if target is not None:
             hit = np.nonzero(median_curve <= target)[0]
             reach = int(hit[0]) + 1 if hit.size else None
-        per_seed = [int(np.nonzero(row <= target)[0][0]) + 1 if target is not None and
-                    np.any(row <= target) else None for row in c]
+        per_seed = [
+            int(np.nonzero(row <= target)[0][0]) + 1
+            if target is not None and np.any(row <= target)
+            else None
+            for row in c
+        ]
         mine = [r for r in runs if r["method"] == m]
         entry = {
             "seeds": int(c.shape[0]),
@@ -474,8 +604,11 @@ def summarise(task: Task, runs: list[dict[str, Any]], methods: Sequence[str]) ->
         out["methods"][m] = entry
     if "sweep" in curves and "tpe" in curves:
         s, t = curves["sweep"][:, -1], curves["tpe"][:, -1]
-        out["sweep_vs_tpe"] = {"better": int(np.sum(s < t)), "tie": int(np.sum(s == t)),
-                               "worse": int(np.sum(s > t))}
+        out["sweep_vs_tpe"] = {
+            "better": int(np.sum(s < t)),
+            "tie": int(np.sum(s == t)),
+            "worse": int(np.sum(s > t)),
+        }
     return out
 
 
@@ -489,21 +622,39 @@ def _num(x: float | None) -> str:
 
 def print_summary(summary: dict[str, Any], task: Task) -> None:
     kind = "validation log-loss" if task.real else "regret"
-    print(f"\n### {task.name}: {task.note}; {task.budget} evaluations "
-          f"(sweep {task.rounds} x {task.per_round}), {kind}")
-    extra = (["test log-loss", "test accuracy"] if task.real else
-             [f"below the in-range floor {task.floor:g}"] if task.floor is not None else [])
-    columns = ["method", f"median {kind}", "25-75 %", "evaluations to reach random's median",
-               *extra, "wall s"]
+    print(
+        f"\n### {task.name}: {task.note}; {task.budget} evaluations "
+        f"(sweep {task.rounds} x {task.per_round}), {kind}"
+    )
+    extra = (
+        ["test log-loss", "test accuracy"]
+        if task.real
+        else [f"below the in-range floor {task.floor:g}"]
+        if task.floor is not None
+        else []
+    )
+    columns = [
+        "method",
+        f"median {kind}",
+        "25-75 %",
+        "evaluations to reach random's median",
+        *extra,
+        "wall s",
+    ]
     print("| " + " | ".join(columns) + " |")
     print("| --- |" + " ---: |" * (len(columns) - 1))
     budget = summary["budget"]
     for m, e in summary["methods"].items():
         reach = e["evals_to_random_median"]
-        reach_s = (f"{reach} ({reach / budget:.0%}; {e['seeds_reaching']}/{e['seeds']} seeds)"
-                   if reach is not None else f"not reached ({e['seeds_reaching']}/{e['seeds']})")
-        row = (f"| {LABELS[m]} | {_num(e['median'])} | {_num(e['q25'])} - {_num(e['q75'])} | "
-               f"{reach_s} |")
+        reach_s = (
+            f"{reach} ({reach / budget:.0%}; {e['seeds_reaching']}/{e['seeds']} seeds)"
+            if reach is not None
+            else f"not reached ({e['seeds_reaching']}/{e['seeds']})"
+        )
+        row = (
+            f"| {LABELS[m]} | {_num(e['median'])} | {_num(e['q25'])} - {_num(e['q75'])} | "
+            f"{reach_s} |"
+        )
         if task.real:
             row += f" {e['test_log_loss']:.4f} | {e['test_accuracy']:.4f} |"
         if task.floor is not None:
@@ -527,10 +678,15 @@ def print_overview(summaries: list[dict[str, Any]], methods: Sequence[str]) -> N
         return f"{where} ({e['seeds_reaching']}/{e['seeds']})"
 
     for title, cell in (
-        ("Median final regret (synthetic) or validation log-loss (scikit-learn), "
-         "[25th - 75th percentile]", loss),
-        ("Evaluations to reach random search's final median (median curve; seeds that "
-         "reach it)", reach),
+        (
+            "Median final regret (synthetic) or validation log-loss (scikit-learn), "
+            "[25th - 75th percentile]",
+            loss,
+        ),
+        (
+            "Evaluations to reach random search's final median (median curve; seeds that reach it)",
+            reach,
+        ),
     ):
         print(f"\n{title}:\n")
         print("| task | " + " | ".join(LABELS[m] for m in shown) + " |")
@@ -543,21 +699,29 @@ def print_overview(summaries: list[dict[str, Any]], methods: Sequence[str]) -> N
 def check_targets(summaries: list[dict[str, Any]]) -> list[str]:
     lines = []
     third = [s for s in summaries if "sweep" in s["methods"] and "random" in s["methods"]]
-    met = [s["task"] for s in third
-           if (r := s["methods"]["sweep"]["evals_to_random_median"]) is not None
-           and r <= s["budget"] / 3]
-    lines.append(f"reaches random search's final median in <= 1/3 of the evaluations: "
-                 f"{len(met)}/{len(third)} tasks ({', '.join(met) or 'none'})")
+    met = [
+        s["task"]
+        for s in third
+        if (r := s["methods"]["sweep"]["evals_to_random_median"]) is not None
+        and r <= s["budget"] / 3
+    ]
+    lines.append(
+        f"reaches random search's final median in <= 1/3 of the evaluations: "
+        f"{len(met)}/{len(third)} tasks ({', '.join(met) or 'none'})"
+    )
     vs = [s for s in summaries if "sweep" in s["methods"] and "tpe" in s["methods"]]
-    ok = [s["task"] for s in vs
-          if s["methods"]["sweep"]["median"] <= s["methods"]["tpe"]["median"]]
-    lines.append(f"median final loss matches or beats TPE's: {len(ok)}/{len(vs)} tasks "
-                 f"({', '.join(ok) or 'none'})")
+    ok = [s["task"] for s in vs if s["methods"]["sweep"]["median"] <= s["methods"]["tpe"]["median"]]
+    lines.append(
+        f"median final loss matches or beats TPE's: {len(ok)}/{len(vs)} tasks "
+        f"({', '.join(ok) or 'none'})"
+    )
     for s in summaries:
         e = s["methods"].get("sweep")
         if e is not None and "below_floor" in e:
-            lines.append(f"{s['task']}: below the in-range floor on {e['below_floor']}/"
-                         f"{e['seeds']} seeds (median regret {_num(e['median'])})")
+            lines.append(
+                f"{s['task']}: below the in-range floor on {e['below_floor']}/"
+                f"{e['seeds']} seeds (median regret {_num(e['median'])})"
+            )
     return lines
 
 
@@ -565,14 +729,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds per task (default: 20 synthetic, 10 real)")
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="seeds are first-seed, first-seed + 1, ... (default 0)")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per task (default: 20 synthetic, 10 real)"
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds are first-seed, first-seed + 1, ... (default 0)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="job processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="3 seeds, synthetic tasks only")
-    parser.add_argument("--ray", action="store_true",
-                        help="run sweeps on 2 Ray workers instead of in-process")
+    parser.add_argument(
+        "--ray", action="store_true", help="run sweeps on 2 Ray workers instead of in-process"
+    )
     parser.add_argument("--json", type=Path, help="write every run and the summary here")
     args = parser.parse_args(argv)
     tasks = [TASKS[t] for t in args.tasks]
@@ -587,11 +757,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = []
     for task in tasks:
         n = args.seeds or (3 if args.quick else 10 if task.real else 20)
-        jobs += [(task.name, m, seed) for m in args.methods
-                 for seed in range(args.first_seed, args.first_seed + n)]
-    print(f"{len(jobs)} runs over {len(tasks)} tasks, {args.jobs} processes; machine: "
-          f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{_versions()}", flush=True)
+        jobs += [
+            (task.name, m, seed)
+            for m in args.methods
+            for seed in range(args.first_seed, args.first_seed + n)
+        ]
+    print(
+        f"{len(jobs)} runs over {len(tasks)} tasks, {args.jobs} processes; machine: "
+        f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{_versions()}",
+        flush=True,
+    )
     start = time.perf_counter()
     runs: list[dict[str, Any]] = []
     if args.ray:
@@ -607,8 +783,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i, future in enumerate(as_completed(futures), 1):
                 runs.append(future.result())
                 if i % max(1, len(jobs) // 20) == 0 or i == len(jobs):
-                    print(f"  {i}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  {i}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     summaries = []
     for task in tasks:
         s = summarise(task, [r for r in runs if r["task"] == task.name], args.methods)

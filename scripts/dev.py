@@ -31,7 +31,7 @@ def run(cmd: list[str], **kwargs) -> int:
 def ensure_venv() -> None:
     if PYTHON.exists():
         return
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - runs on whatever python3 starts it
         sys.exit(f"sweep needs Python >= 3.10; this is {sys.version.split()[0]}")
     if run([sys.executable, "-m", "venv", VENV]) == 0 and PYTHON.exists():
         return

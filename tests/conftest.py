@@ -12,9 +12,7 @@ def ray_cluster():
     """A local single-node Ray for the whole session (2 CPUs, no dashboard), shut down after."""
     import ray
 
-    ray.init(
-        address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING
-    )
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         yield ray
     finally:

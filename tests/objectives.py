@@ -101,8 +101,12 @@ def bad_outputs(config):
 
     x = config["x"]
     cases = [
-        lambda: None, lambda: "0.5", lambda: float("nan"), lambda: float("inf"),
-        lambda: np.array([1.0, 2.0]), lambda: {"loss": 1.0},
+        lambda: None,
+        lambda: "0.5",
+        lambda: float("nan"),
+        lambda: float("inf"),
+        lambda: np.array([1.0, 2.0]),
+        lambda: {"loss": 1.0},
         lambda: (_ for _ in ()).throw(_Unpicklable(threading.Lock())),
         lambda: (_ for _ in ()).throw(SystemExit(3)),
     ]

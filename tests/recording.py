@@ -33,7 +33,9 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
         self._record("fit", X)
         self.classes_ = np.unique(y)
         feats = X[:, 1:]
-        self.means_ = np.array([feats[y == c].mean(axis=0) for c in self.classes_]) * (1 - self.shrink)
+        self.means_ = np.array([feats[y == c].mean(axis=0) for c in self.classes_]) * (
+            1 - self.shrink
+        )
         self.n_features_in_ = X.shape[1]
         return self
 

@@ -20,20 +20,50 @@ MAY_IMPORT = {
     "orchestrator.faults": set(),
     "orchestrator.checks": {"orchestrator.errors"},
     "orchestrator.search": {"orchestrator.errors", "orchestrator.checks", CONTRACT},
-    "orchestrator.data": {"orchestrator.search", "orchestrator.errors", "orchestrator.checks",
-                          "orchestrator.faults", "orchestrator.redact", CONTRACT},
-    "orchestrator.loop": {"orchestrator.search", "orchestrator.data", "orchestrator.errors",
-                          "orchestrator.checks", "orchestrator.faults", "orchestrator.redact",
-                          CONTRACT},
-    "orchestrator.execution": {"orchestrator.loop", "orchestrator.data", "orchestrator.search",
-                               "orchestrator.errors", "orchestrator.checks",
-                               "orchestrator.redact", "workers"},
-    "orchestrator.sklearn": {"orchestrator.api", "orchestrator.search", "orchestrator.data",
-                             "orchestrator.errors", "orchestrator.checks",
-                             "orchestrator.faults", "orchestrator.redact", "workers.estimator"},
-    "orchestrator.config": {"orchestrator.search", "orchestrator.data", "orchestrator.sklearn",
-                            "orchestrator.errors", "orchestrator.checks",
-                            "orchestrator.redact"},
+    "orchestrator.data": {
+        "orchestrator.search",
+        "orchestrator.errors",
+        "orchestrator.checks",
+        "orchestrator.faults",
+        "orchestrator.redact",
+        CONTRACT,
+    },
+    "orchestrator.loop": {
+        "orchestrator.search",
+        "orchestrator.data",
+        "orchestrator.errors",
+        "orchestrator.checks",
+        "orchestrator.faults",
+        "orchestrator.redact",
+        CONTRACT,
+    },
+    "orchestrator.execution": {
+        "orchestrator.loop",
+        "orchestrator.data",
+        "orchestrator.search",
+        "orchestrator.errors",
+        "orchestrator.checks",
+        "orchestrator.redact",
+        "workers",
+    },
+    "orchestrator.sklearn": {
+        "orchestrator.api",
+        "orchestrator.search",
+        "orchestrator.data",
+        "orchestrator.errors",
+        "orchestrator.checks",
+        "orchestrator.faults",
+        "orchestrator.redact",
+        "workers.estimator",
+    },
+    "orchestrator.config": {
+        "orchestrator.search",
+        "orchestrator.data",
+        "orchestrator.sklearn",
+        "orchestrator.errors",
+        "orchestrator.checks",
+        "orchestrator.redact",
+    },
     "workers": {"workers"},
 }
 
@@ -66,8 +96,10 @@ def imports_of(path: Path, root: Path = ROOT) -> set[str]:
 def graph(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
     files = [p for pkg in packages for p in (root / pkg).rglob("*.py")]
     modules = {module_name(p, root): p for p in files}
-    return {name: {m for m in imports_of(path, root) if m in modules and m != name}
-            for name, path in modules.items()}
+    return {
+        name: {m for m in imports_of(path, root) if m in modules and m != name}
+        for name, path in modules.items()
+    }
 
 
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -148,12 +180,16 @@ def wrong_arrows(edges: dict[str, set[str]]) -> list[str]:
 
 
 def test_the_rules_catch_an_arrow_pointing_up(tmp_path):
-    edges = {"orchestrator.search.space": {"orchestrator.data.trials", "orchestrator.errors"},
-             "orchestrator.data.trials": {"orchestrator.search.space"},
-             "orchestrator.cli.commands": {"orchestrator.execution.jobs"},
-             "workers.evaluate": {"orchestrator.errors"}}
-    assert wrong_arrows(edges) == ["orchestrator.search.space -> orchestrator.data.trials",
-                                   "workers.evaluate -> orchestrator.errors"]
+    edges = {
+        "orchestrator.search.space": {"orchestrator.data.trials", "orchestrator.errors"},
+        "orchestrator.data.trials": {"orchestrator.search.space"},
+        "orchestrator.cli.commands": {"orchestrator.execution.jobs"},
+        "workers.evaluate": {"orchestrator.errors"},
+    }
+    assert wrong_arrows(edges) == [
+        "orchestrator.search.space -> orchestrator.data.trials",
+        "workers.evaluate -> orchestrator.errors",
+    ]
 
 
 def test_every_arrow_between_parts_points_the_allowed_way():
@@ -164,9 +200,15 @@ def test_every_arrow_between_parts_points_the_allowed_way():
 def test_search_imports_neither_data_nor_execution():
     search = {m: t for m, t in graph().items() if within(m, "orchestrator.search")}
     assert search, "no search package found"
-    bad = sorted(f"{m} -> {t}" for m, targets in search.items() for t in targets
-                 if any(within(t, p) for p in ("orchestrator.data", "orchestrator.execution",
-                                               "orchestrator.loop")))
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, targets in search.items()
+        for t in targets
+        if any(
+            within(t, p)
+            for p in ("orchestrator.data", "orchestrator.execution", "orchestrator.loop")
+        )
+    )
     assert not bad, bad
 
 
@@ -179,7 +221,8 @@ def test_every_part_says_what_it_owns_and_may_import():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_only_the_execution_layer_imports_ray(package):
     offenders = sorted(
-        module_name(p) for p in (ROOT / package).rglob("*.py")
+        module_name(p)
+        for p in (ROOT / package).rglob("*.py")
         if not any(within(module_name(p), part) for part in RAY_PARTS)
         and any(m == "ray" or m.startswith("ray.") for m in imports_of(p))
     )

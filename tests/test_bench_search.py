@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "scripts" / "bench_search.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_search", ROOT / "scripts" / "bench_search.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_search"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -22,12 +24,30 @@ def load_bench():
 def test_every_method_spends_the_same_budget_and_the_summary_reads_it(tmp_path, capsys):
     bench = load_bench()
     out = tmp_path / "search.json"
-    assert bench.main(["--tasks", "branin", "--methods", "sweep", "random", "rscv",
-                       "--seeds", "2", "--jobs", "1", "--json", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--tasks",
+                "branin",
+                "--methods",
+                "sweep",
+                "random",
+                "rscv",
+                "--seeds",
+                "2",
+                "--jobs",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     runs = data["runs"]
     assert {(r["method"], r["seed"]) for r in runs} == {
-        (m, s) for m in ("sweep", "random", "rscv") for s in (0, 1)}
+        (m, s) for m in ("sweep", "random", "rscv") for s in (0, 1)
+    }
     task = bench.TASKS["branin"]
     for r in runs:
         assert 0 < len(r["losses"]) <= task.budget

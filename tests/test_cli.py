@@ -14,8 +14,9 @@ QUADRATIC = ROOT / "configs" / "quadratic.yaml"
 def sweep(*args, cwd=ROOT, timeout=300):
     exe = Path(sys.executable).with_name("sweep")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestrator.cli"]
-    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.e2e
@@ -41,7 +42,8 @@ def test_an_objective_module_in_the_working_folder_is_found(tmp_path):
     (tmp_path / "my_objectives.py").write_text("def score(c):\n    return (c['x'] - 0.5) ** 2\n")
     (tmp_path / "c.yaml").write_text(
         "objective: 'my_objectives:score'\nmode: min\nrounds: 2\nsamples_per_round: 8\n"
-        "space: {x: {type: float, low: 0, high: 1}}\n")
+        "space: {x: {type: float, low: 0, high: 1}}\n"
+    )
     proc = sweep("run", "c.yaml", "--workers", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "round 2/2" in proc.stdout
@@ -49,14 +51,24 @@ def test_an_objective_module_in_the_working_folder_is_found(tmp_path):
 
 
 BROKEN = {
-    "missing_key": ("objective: 'a:b'\nspace: {x: {type: float, low: 0, high: 1}}\n",
-                    "missing required key 'mode'"),
-    "low_above_high": ("objective: 'a:b'\nmode: min\nspace: {lr: {type: float, low: 1e-1, high: 1e-5, log: true}}\n",
-                       "space.lr: parameter 'lr': `low` must be smaller than or equal to `high` (low=0.1, high=1e-05)"),
-    "unknown_type": ("objective: 'a:b'\nmode: min\nspace: {x: {type: real, low: 0, high: 1}}\n",
-                     "space.x.type: unknown parameter type 'real'"),
-    "unknown_objective": ("objective: 'no_such_mod_q:f'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n",
-                          "cannot import module 'no_such_mod_q'"),
+    "missing_key": (
+        "objective: 'a:b'\nspace: {x: {type: float, low: 0, high: 1}}\n",
+        "missing required key 'mode'",
+    ),
+    "low_above_high": (
+        "objective: 'a:b'\nmode: min\n"
+        "space: {lr: {type: float, low: 1e-1, high: 1e-5, log: true}}\n",
+        "space.lr: parameter 'lr': `low` must be smaller than or equal to `high` "
+        "(low=0.1, high=1e-05)",
+    ),
+    "unknown_type": (
+        "objective: 'a:b'\nmode: min\nspace: {x: {type: real, low: 0, high: 1}}\n",
+        "space.x.type: unknown parameter type 'real'",
+    ),
+    "unknown_objective": (
+        "objective: 'no_such_mod_q:f'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n",
+        "cannot import module 'no_such_mod_q'",
+    ),
 }
 
 
@@ -93,7 +105,9 @@ def test_long_rounds_report_progress_between_round_lines(capsys):
 
     progress = PlainReporter(every_s=0.0)
     progress.progress(0, 3, 10, 1)
-    progress.progress(0, 10, 10, 1)  # the round's last report prints nothing: the round line follows
+    progress.progress(
+        0, 10, 10, 1
+    )  # the round's last report prints nothing: the round line follows
     progress.progress(1, 4, 10, 0)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("  round 1: 3/10 done, 1 not ok")

@@ -30,19 +30,34 @@ def free_port() -> int:
 def cluster(tmp_path_factory):
     """`ray start --head --block` in its own process group; the group is ended afterwards."""
     dashboard = free_port()
-    ports = {"--port": free_port(), "--dashboard-port": dashboard,
-             "--ray-client-server-port": free_port(), "--dashboard-agent-listen-port": free_port(),
-             "--dashboard-agent-grpc-port": free_port(), "--runtime-env-agent-port": free_port(),
-             "--metrics-export-port": free_port(), "--node-manager-port": free_port(),
-             "--object-manager-port": free_port()}
-    cmd = [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-           "--dashboard-host=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
-           f"--temp-dir={tmp_path_factory.mktemp('ray')}"]
+    ports = {
+        "--port": free_port(),
+        "--dashboard-port": dashboard,
+        "--ray-client-server-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+        "--metrics-export-port": free_port(),
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+    }
+    cmd = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        "--num-cpus=2",
+        "--disable-usage-stats",
+        f"--temp-dir={tmp_path_factory.mktemp('ray')}",
+    ]
     cmd += [f"{k}={v}" for k, v in ports.items()]
     # As on a real cluster, the `python` on the head's PATH is the one Ray is installed in.
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    head = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
+    head = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     address = f"http://127.0.0.1:{dashboard}"
     try:
         deadline = time.monotonic() + 90
@@ -70,14 +85,21 @@ def cluster(tmp_path_factory):
 
 
 def sweep(*args, timeout=300, cwd=ROOT):
-    return subprocess.run([str(BIN / "sweep"), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "RAY_ADDRESS": ""})
+    return subprocess.run(
+        [str(BIN / "sweep"), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "RAY_ADDRESS": ""},
+    )
 
 
 def test_submit_wait_logs_and_results(cluster, tmp_path):
     run_dir = tmp_path / "quad"
-    proc = sweep("submit", "configs/quadratic.yaml", "--address", cluster, "--run-dir", run_dir,
-                 "--wait")
+    proc = sweep(
+        "submit", "configs/quadratic.yaml", "--address", cluster, "--run-dir", run_dir, "--wait"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     job = proc.stdout.split("submitted job ")[1].split()[0]
     assert "round 1/10" in proc.stdout and f"job {job}: SUCCEEDED" in proc.stdout
@@ -94,9 +116,11 @@ def test_submit_wait_logs_and_results(cluster, tmp_path):
 def test_stop_leaves_a_resumable_store(cluster, tmp_path):
     (tmp_path / "slow.yaml").write_text(
         'objective: "slow_objective:score"\nmode: min\nrounds: 40\nsamples_per_round: 20\n'
-        "space: {x: {type: float, low: 0, high: 1}}\n")
+        "space: {x: {type: float, low: 0, high: 1}}\n"
+    )
     (tmp_path / "slow_objective.py").write_text(
-        "import time\n\ndef score(c):\n    time.sleep(0.05)\n    return (c['x'] - 0.3) ** 2\n")
+        "import time\n\ndef score(c):\n    time.sleep(0.05)\n    return (c['x'] - 0.3) ** 2\n"
+    )
     run_dir = tmp_path / "runs" / "slow"
     proc = sweep("submit", "slow.yaml", "--address", cluster, "--run-dir", run_dir, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -127,17 +151,25 @@ def test_stop_leaves_a_resumable_store(cluster, tmp_path):
 
 
 def test_submit_refuses_a_config_outside_the_working_dir(cluster, tmp_path):
-    (tmp_path / "c.yaml").write_text("objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n")
+    (tmp_path / "c.yaml").write_text(
+        "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n"
+    )
     proc = sweep("submit", tmp_path / "c.yaml", "--address", cluster)
     assert proc.returncode == 2 and "is outside the working directory" in proc.stderr
 
 
 def test_a_working_dir_too_large_to_ship_is_refused_before_sending(tmp_path):
-    (tmp_path / "c.yaml").write_text("objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n")
+    (tmp_path / "c.yaml").write_text(
+        "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n"
+    )
     with open(tmp_path / "data.bin", "wb") as fh:  # sparse: large, but costs no disk
         fh.truncate(101 * 2**20)
     proc = sweep("submit", "c.yaml", "--address", "http://127.0.0.1:9", cwd=tmp_path)
     assert proc.returncode == 2 and "would ship 101 MiB (limit 100 MiB)" in proc.stderr
-    proc = sweep("submit", "c.yaml", "--address", "http://127.0.0.1:9", "--exclude", "*.bin",
-                 cwd=tmp_path)
-    assert proc.returncode == 1 and "cannot reach the Ray Jobs API at http://127.0.0.1:9" in proc.stderr
+    proc = sweep(
+        "submit", "c.yaml", "--address", "http://127.0.0.1:9", "--exclude", "*.bin", cwd=tmp_path
+    )
+    assert (
+        proc.returncode == 1
+        and "cannot reach the Ray Jobs API at http://127.0.0.1:9" in proc.stderr
+    )

@@ -9,15 +9,26 @@ from orchestrator.errors import ConfigError
 from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import OPT_LR, OPT_X, flaky, shifted_bowl
 
-SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "n": Int(1, 20), "act": Choice(["a", "b"])}
+SPACE = {
+    "x": Float(0.0, 1.0),
+    "lr": Float(1e-5, 1e-1, log=True),
+    "n": Int(1, 20),
+    "act": Choice(["a", "b"]),
+}
 
 
 def run(tmp_path, objective=shifted_bowl, space=SPACE, name="r", **kwargs):
     kwargs.setdefault("rounds", 6)
     kwargs.setdefault("samples_per_round", 20)
-    return tune(objective, space, mode=kwargs.pop("mode", "min"), seed=kwargs.pop("seed", 0),
-                run_dir=tmp_path / name, executor=SerialExecutor(objective, param_names=list(space)),
-                **kwargs)
+    return tune(
+        objective,
+        space,
+        mode=kwargs.pop("mode", "min"),
+        seed=kwargs.pop("seed", 0),
+        run_dir=tmp_path / name,
+        executor=SerialExecutor(objective, param_names=list(space)),
+        **kwargs,
+    )
 
 
 def test_one_row_per_configuration_and_history_is_consistent(tmp_path):
@@ -93,16 +104,19 @@ def test_metadata_records_config_state_and_versions(tmp_path):
     assert "pyarrow" in meta["versions"] and meta["best"]["score"] == result.best_score
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"mode": "minimize"}, "mode must be 'min' or 'max'"),
-    ({"samples_per_round": 0}, "samples_per_round must be"),
-    ({"rounds": 0}, "rounds must be"),
-    ({"sampler": "grdi"}, "unknown sampler"),
-    ({"narrowing": "tight"}, "unknown narrowing rule"),
-    ({"samples_per_round": 10**23}, r"samples_per_round must be <= 10000000"),
-    ({"rounds": 10**12}, r"rounds must be <= 10000000"),
-    ({"workers": 10**9}, r"workers must be <= 100000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "minimize"}, "mode must be 'min' or 'max'"),
+        ({"samples_per_round": 0}, "samples_per_round must be"),
+        ({"rounds": 0}, "rounds must be"),
+        ({"sampler": "grdi"}, "unknown sampler"),
+        ({"narrowing": "tight"}, "unknown narrowing rule"),
+        ({"samples_per_round": 10**23}, r"samples_per_round must be <= 10000000"),
+        ({"rounds": 10**12}, r"rounds must be <= 10000000"),
+        ({"workers": 10**9}, r"workers must be <= 100000"),
+    ],
+)
 def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         run(tmp_path, **kwargs)
@@ -111,7 +125,7 @@ def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message
 
 def test_mode_is_required(tmp_path):
     with pytest.raises(TypeError, match="mode"):
-        tune(shifted_bowl, SPACE)  # noqa
+        tune(shifted_bowl, SPACE)
 
 
 def test_mixed_int_and_float_choices_keep_their_types_and_prune(tmp_path):
@@ -147,14 +161,34 @@ def test_show_reports_a_run_whose_first_round_is_running(tmp_path):
     RunStore.create(tmp_path / "r", {"name": "r", "state": "running", "config": {}})
     exe = Path(sys.executable).with_name("sweep")
     proc = subprocess.run([str(exe), "show", str(tmp_path / "r")], capture_output=True, text=True)
-    assert proc.returncode == 0 and "no round committed yet - the first round is running" in proc.stdout
+    assert (
+        proc.returncode == 0
+        and "no round committed yet - the first round is running" in proc.stdout
+    )
 
 
 def test_trial_columns_are_in_the_documented_order(tmp_path):
     result = run(tmp_path, rounds=2, samples_per_round=4)  # shifted_bowl reports x_seen too
-    documented = ["sweep_id", "round", "trial_id", "config_id", "rung", "budget", "shard",
-                  "worker", "status", "score", "x", "lr", "n", "act", "x_seen",
-                  "error", "started_at", "duration_s"]  # README "Results on disk"
+    documented = [
+        "sweep_id",
+        "round",
+        "trial_id",
+        "config_id",
+        "rung",
+        "budget",
+        "shard",
+        "worker",
+        "status",
+        "score",
+        "x",
+        "lr",
+        "n",
+        "act",
+        "x_seen",
+        "error",
+        "started_at",
+        "duration_s",
+    ]  # README "Results on disk"
     assert result.table.column_names == documented
     for path in sorted((tmp_path / "r" / "trials").glob("round-*.parquet")):
         assert pa.parquet.read_schema(path).names == documented, path.name

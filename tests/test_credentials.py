@@ -10,11 +10,11 @@ import pytest
 
 from orchestrator import Choice, Float, tune
 from orchestrator.cli.commands import main
-from orchestrator.config.loader import parse_config
-from orchestrator.errors import ConfigError
 from orchestrator.cli.progress import JsonReporter, PlainReporter
-from orchestrator.execution.serial import SerialExecutor
+from orchestrator.config.loader import parse_config
 from orchestrator.data.run_store import RunStore
+from orchestrator.errors import ConfigError
+from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 from tests.test_storage_s3 import credentials, s3  # noqa: F401 - moto on 127.0.0.1
 
@@ -28,12 +28,18 @@ def leaked(text: str) -> list[str]:
 
 
 def config_with_storage(storage: str):
-    return parse_config({"name": "cred", "objective": "tests.objectives:shifted_bowl",
-                         "mode": "min", "rounds": 2, "samples_per_round": 4,
-                         "space": {"x": {"type": "float", "low": 0, "high": 1}},
-                         "storage": storage,
-                         "warm_start": {"run": f"s3://{KEY}:{SECRET}@sweeps/old",
-                                        "parameters": []}})
+    return parse_config(
+        {
+            "name": "cred",
+            "objective": "tests.objectives:shifted_bowl",
+            "mode": "min",
+            "rounds": 2,
+            "samples_per_round": 4,
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "storage": storage,
+            "warm_start": {"run": f"s3://{KEY}:{SECRET}@sweeps/old", "parameters": []},
+        }
+    )
 
 
 def run_files(uri: str) -> dict[str, str]:
@@ -46,12 +52,20 @@ def run_files(uri: str) -> dict[str, str]:
     return texts
 
 
-def test_run_json_and_config_json_of_an_s3_run_hold_no_credentials(s3):
+def test_run_json_and_config_json_of_an_s3_run_hold_no_credentials(s3):  # noqa: F811 - fixture
     config = config_with_storage(f"s3://{KEY}:{SECRET}@sweeps/creds?{s3}")
-    result = tune(shifted_bowl, SPACE, mode="min", rounds=2, samples_per_round=4,
-                  storage=config.storage, name="cred", config_record=config.to_dict(),
-                  address=ADDRESS,
-                  executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+    result = tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=2,
+        samples_per_round=4,
+        storage=config.storage,
+        name="cred",
+        config_record=config.to_dict(),
+        address=ADDRESS,
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+    )
     assert not leaked(str(result.run_dir))
     files = run_files(str(result.run_dir))
     assert not leaked(files["run.json"] + files["config.json"]), files
@@ -60,10 +74,17 @@ def test_run_json_and_config_json_of_an_s3_run_hold_no_credentials(s3):
     assert meta["address"] == "http://127.0.0.1:8265"
 
 
-def test_a_run_dir_with_credentials_is_recorded_without_them(s3):
+def test_a_run_dir_with_credentials_is_recorded_without_them(s3):  # noqa: F811 - fixture
     uri = f"s3://{KEY}:{SECRET}@sweeps/creds/given?{s3}"
-    result = tune(shifted_bowl, SPACE, mode="min", rounds=2, samples_per_round=4, run_dir=uri,
-                  executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+    result = tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=2,
+        samples_per_round=4,
+        run_dir=uri,
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+    )
     assert result.best_config is not None
     files = run_files(f"s3://sweeps/creds/given?{s3}")
     assert not leaked(files["run.json"] + files["config.json"]), files
@@ -74,13 +95,24 @@ def test_progress_output_shows_no_credentials(reporter):
     stream = io.StringIO()
     out = reporter(stream=stream)
     config = config_with_storage("runs")
-    run_dir = (f"s3://{KEY}:{SECRET}@sweeps/r?region=us-east-1&access_key={KEY}"
-               f"&secret_key={SECRET}&session_token={TOKEN}")
+    run_dir = (
+        f"s3://{KEY}:{SECRET}@sweeps/r?region=us-east-1&access_key={KEY}"
+        f"&secret_key={SECRET}&session_token={TOKEN}"
+    )
     out.start(config, run_dir)
     out.stopped(run_dir)
-    outcome = SimpleNamespace(result=SimpleNamespace(
-        run_dir=run_dir, stop_reason="rounds", best_config=None, best_score=None,
-        best_trial_id=None, rounds_run=1), test=None, sealed=False)
+    outcome = SimpleNamespace(
+        result=SimpleNamespace(
+            run_dir=run_dir,
+            stop_reason="rounds",
+            best_config=None,
+            best_score=None,
+            best_trial_id=None,
+            rounds_run=1,
+        ),
+        test=None,
+        sealed=False,
+    )
     out.finish(outcome)
     text = stream.getvalue()
     assert "s3://sweeps/r?region=us-east-1" in text and not leaked(text), text
@@ -89,13 +121,24 @@ def test_progress_output_shows_no_credentials(reporter):
 def test_the_report_shows_no_credentials(tmp_path):
     from orchestrator.cli.report import build_report
 
-    result = tune(shifted_bowl, SPACE, mode="min", rounds=2, samples_per_round=4,
-                  run_dir=tmp_path / "run",
-                  executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+    result = tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=2,
+        samples_per_round=4,
+        run_dir=tmp_path / "run",
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+    )
     store = RunStore.open(result.run_dir)  # a record written before redaction existed
     meta = store.metadata()
-    store.update_metadata(address=ADDRESS, config={
-        **meta["config"], "storage": f"s3://{KEY}:{SECRET}@sweeps/runs?secret_key={SECRET}"})
+    store.update_metadata(
+        address=ADDRESS,
+        config={
+            **meta["config"],
+            "storage": f"s3://{KEY}:{SECRET}@sweeps/runs?secret_key={SECRET}",
+        },
+    )
     html = build_report(result.run_dir)
     assert "s3://sweeps/runs" in html and not leaked(html)
 
@@ -125,7 +168,8 @@ class FakeJobs:
 
 def small_project(tmp_path):
     (tmp_path / "c.yaml").write_text(
-        "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n")
+        "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n"
+    )
     return tmp_path
 
 
@@ -136,8 +180,12 @@ def test_submit_refuses_a_run_dir_with_credentials(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "connect", lambda address: client)
     root = small_project(tmp_path)
     with pytest.raises(ConfigError) as err:
-        jobs.submit(root / "c.yaml", address="http://127.0.0.1:8265", working_dir=root,
-                    run_dir=f"s3://{KEY}:{SECRET}@sweeps/r?region=us-east-1")
+        jobs.submit(
+            root / "c.yaml",
+            address="http://127.0.0.1:8265",
+            working_dir=root,
+            run_dir=f"s3://{KEY}:{SECRET}@sweeps/r?region=us-east-1",
+        )
     assert not client.sent  # nothing sent
     assert "AWS_ACCESS_KEY_ID" in str(err.value) and not leaked(str(err.value))
 
@@ -154,16 +202,23 @@ def test_the_job_sends_its_run_dir_in_the_command_and_metadata(tmp_path, monkeyp
     assert sent["metadata"]["run_dir"] == "s3://sweeps/r"
 
 
-def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, monkeypatch,
-                                                                   capsys):
+def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, monkeypatch, capsys):
     from orchestrator.execution import jobs
 
     client = FakeJobs()
     monkeypatch.setattr(jobs, "connect", lambda address: client)
     monkeypatch.chdir(small_project(tmp_path))
     for flag in ("--storage", "--run-dir"):
-        code = main(["submit", "c.yaml", "--address", "http://127.0.0.1:8265", flag,
-                     f"s3://{KEY}:{SECRET}@sweeps/runs"])
+        code = main(
+            [
+                "submit",
+                "c.yaml",
+                "--address",
+                "http://127.0.0.1:8265",
+                flag,
+                f"s3://{KEY}:{SECRET}@sweeps/runs",
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and not client.sent and not leaked(err), err
         assert len(err.strip().splitlines()) == 1 and "AWS_ACCESS_KEY_ID" in err
@@ -178,8 +233,12 @@ def test_sweep_submit_refuses_credentials_in_storage_with_one_line(tmp_path, mon
 def test_sweep_jobs_does_not_show_credentials_recorded_by_older_submits(monkeypatch, capsys):
     from orchestrator.execution import jobs
 
-    job = SimpleNamespace(submission_id="raysubmit_1", status="RUNNING", start_time=1,
-                          metadata={"sweep": "cred", "run_dir": f"s3://{KEY}:{SECRET}@sweeps/r"})
+    job = SimpleNamespace(
+        submission_id="raysubmit_1",
+        status="RUNNING",
+        start_time=1,
+        metadata={"sweep": "cred", "run_dir": f"s3://{KEY}:{SECRET}@sweeps/r"},
+    )
     monkeypatch.setattr(jobs, "connect", lambda address: FakeJobs([job]))
     assert main(["jobs", "--address", "http://127.0.0.1:8265"]) == 0
     out = capsys.readouterr().out

@@ -37,18 +37,56 @@ def write(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("sklearn.svm.SVC", "sklearn.svm.SVCC", r"unknown estimator 'sklearn.svm.SVCC': sklearn.svm has no 'SVCC'; did you mean 'sklearn.svm.SVC'"),
-    ("sklearn.svm.SVC", "sklearn.nosuch.SVC", r"objective.estimator: cannot import 'sklearn.nosuch'"),
-    ("gamma: {type", "gama: {type", r"space\.gama: SVC does not accept a parameter 'gama'; did you mean 'gamma'"),
-    ("{kernel: rbf}", "{kernal: rbf}", r"objective\.params\.kernal: SVC does not accept a parameter 'kernal'; did you mean 'kernel'"),
-    ("scoring: accuracy", "scoring: acuracy", r"objective\.scoring: unknown scoring 'acuracy'; did you mean 'accuracy'"),
-    ("dataset: wine", "dataset: {path: nowhere.csv, target: y}", r"objective\.dataset\.path: no such file 'nowhere.csv'"),
-    ("mode: max", "mode: min", r"mode: estimator tasks maximise their scoring"),
-    ("[standard_scaler]", "[standard_scalar]", r"preprocessing\[0\]: unknown preprocessing 'standard_scalar'; did you mean 'standard_scaler'"),
-    ("split: {test: 0.2, cv: 3}", "split: {test: 0.2, folds: 3}", r"objective\.split: unknown key 'folds'"),
-    ("  estimator: sklearn.svm.SVC\n", "", r"objective: missing key 'estimator'"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "sklearn.svm.SVC",
+            "sklearn.svm.SVCC",
+            r"unknown estimator 'sklearn.svm.SVCC': sklearn.svm has no 'SVCC'; "
+            r"did you mean 'sklearn.svm.SVC'",
+        ),
+        (
+            "sklearn.svm.SVC",
+            "sklearn.nosuch.SVC",
+            r"objective.estimator: cannot import 'sklearn.nosuch'",
+        ),
+        (
+            "gamma: {type",
+            "gama: {type",
+            r"space\.gama: SVC does not accept a parameter 'gama'; did you mean 'gamma'",
+        ),
+        (
+            "{kernel: rbf}",
+            "{kernal: rbf}",
+            r"objective\.params\.kernal: SVC does not accept a parameter 'kernal'; "
+            r"did you mean 'kernel'",
+        ),
+        (
+            "scoring: accuracy",
+            "scoring: acuracy",
+            r"objective\.scoring: unknown scoring 'acuracy'; did you mean 'accuracy'",
+        ),
+        (
+            "dataset: wine",
+            "dataset: {path: nowhere.csv, target: y}",
+            r"objective\.dataset\.path: no such file 'nowhere.csv'",
+        ),
+        ("mode: max", "mode: min", r"mode: estimator tasks maximise their scoring"),
+        (
+            "[standard_scaler]",
+            "[standard_scalar]",
+            r"preprocessing\[0\]: unknown preprocessing 'standard_scalar'; "
+            r"did you mean 'standard_scaler'",
+        ),
+        (
+            "split: {test: 0.2, cv: 3}",
+            "split: {test: 0.2, folds: 3}",
+            r"objective\.split: unknown key 'folds'",
+        ),
+        ("  estimator: sklearn.svm.SVC\n", "", r"objective: missing key 'estimator'"),
+    ],
+)
 def test_config_errors(tmp_path, old, new, message):
     text = SVC_WINE.replace(old, new)
     assert text != SVC_WINE
@@ -57,11 +95,17 @@ def test_config_errors(tmp_path, old, new, message):
         config.objective.prepare(0)  # a missing file is found when the data is loaded
 
 
-@pytest.mark.parametrize("budget, message", [
-    ("budget: {min: 5, max: 50}\n", r"budget\.param: an estimator task needs the parameter"),
-    ("budget: {min: 5, max: 50, param: max_itr}\n", r"budget\.param\.max_itr: SVC does not accept .*did you mean 'max_iter'"),
-    ("budget: {min: 0.1, max: 1.0, param: rows}\n", None),
-])
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ("budget: {min: 5, max: 50}\n", r"budget\.param: an estimator task needs the parameter"),
+        (
+            "budget: {min: 5, max: 50, param: max_itr}\n",
+            r"budget\.param\.max_itr: SVC does not accept .*did you mean 'max_iter'",
+        ),
+        ("budget: {min: 0.1, max: 1.0, param: rows}\n", None),
+    ],
+)
 def test_budget_parameter_checks(tmp_path, budget, message):
     path = write(tmp_path, SVC_WINE + budget)
     if message is None:
@@ -72,7 +116,10 @@ def test_budget_parameter_checks(tmp_path, budget, message):
 
 
 def test_budget_param_is_only_for_estimator_tasks(tmp_path):
-    text = 'objective: "a:b"\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\nbudget: {min: 1, max: 9, param: epochs}\n'
+    text = (
+        'objective: "a:b"\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n'
+        "budget: {min: 1, max: 9, param: epochs}\n"
+    )
     with pytest.raises(ConfigError, match="only estimator tasks name a budget parameter"):
         load_config(write(tmp_path, text))
 
@@ -90,7 +137,9 @@ def test_rows_budget_uses_a_fixed_fraction_of_training_rows():
 
 def test_missing_target_column(tmp_path):
     pcsv.write_csv(pa.table({"a": [1.0, 2.0], "y": [0, 1]}), tmp_path / "d.csv")
-    text = SVC_WINE.replace("dataset: wine", f"dataset: {{path: {tmp_path / 'd.csv'}, target: label}}")
+    text = SVC_WINE.replace(
+        "dataset: wine", f"dataset: {{path: {tmp_path / 'd.csv'}, target: label}}"
+    )
     with pytest.raises(ConfigError, match=r"dataset\.target: d\.csv has no column 'label'"):
         load_config(write(tmp_path, text)).objective.prepare(0)
 
@@ -100,20 +149,27 @@ def test_mode_defaults_to_max_for_estimator_tasks(tmp_path):
 
 
 # -- leakage and the sealed test set, on the session's Ray -------------------------------
-def recording_config(tmp_path, log_dir, test=0.25, validation_or_cv="cv: 3", rounds=3,
-                     samples=10, extra=""):
+def recording_config(
+    tmp_path, log_dir, test=0.25, validation_or_cv="cv: 3", rounds=3, samples=10, extra=""
+):
     rng = np.random.default_rng(0)
     n = 120
     y = rng.integers(0, 2, n)
     feats = rng.normal(size=(n, 3)) + y[:, None]
-    cols = {"row_id": np.arange(n, dtype=float), **{f"f{i}": feats[:, i] for i in range(3)}, "label": y}
+    cols = {
+        "row_id": np.arange(n, dtype=float),
+        **{f"f{i}": feats[:, i] for i in range(3)},
+        "label": y,
+    }
     pq.write_table(pa.table(cols), tmp_path / "data.parquet")
-    return write(tmp_path, textwrap.dedent(f"""\
+    return write(
+        tmp_path,
+        textwrap.dedent(f"""\
         objective:
           estimator: tests.recording.RecordingClassifier
           params: {{log_dir: "{log_dir}"}}
           scoring: accuracy
-          dataset: {{path: "{tmp_path / 'data.parquet'}", target: label}}
+          dataset: {{path: "{tmp_path / "data.parquet"}", target: label}}
           split: {{test: {test}, {validation_or_cv}}}
         space:
           shrink: {{type: float, low: 0.0, high: 0.5}}
@@ -121,7 +177,9 @@ def recording_config(tmp_path, log_dir, test=0.25, validation_or_cv="cv: 3", rou
         samples_per_round: {samples}
         workers: 2
         seed: 7
-    """) + extra)
+    """)
+        + extra,
+    )
 
 
 def roles(run_dir):
@@ -166,11 +224,16 @@ def test_workers_never_see_a_test_row_and_the_test_is_evaluated_once(ray_cluster
     assert not refit_log.exists()  # nothing was fitted here during tuning
     record = evaluate_test(tmp_path / "run")
     best = outcome.result.best_config["shrink"]
-    assert calls(refit_log) == [("fit", sorted(tune_rows), best), ("predict", sorted(test_rows), best)]
+    assert calls(refit_log) == [
+        ("fit", sorted(tune_rows), best),
+        ("predict", sorted(test_rows), best),
+    ]
     assert record["n_test_rows"] == 30 and record["config"] == outcome.result.best_config
     assert record["n_fit_rows"] == 90
     assert 0.0 <= record["score"] <= 1.0 and record["evaluated_at"]
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["test"]["score"] == record["score"]
+    assert (
+        json.loads((tmp_path / "run" / "run.json").read_text())["test"]["score"] == record["score"]
+    )
     with pytest.raises(SealedTestError, match="already evaluated at .*a second look would leak"):
         evaluate_test(tmp_path / "run")
     assert sealed_record(tmp_path / "run") == record
@@ -197,8 +260,9 @@ def test_run_config_seals_the_test_and_a_run_without_test_says_so(ray_cluster, t
 def test_split_parquet_records_the_train_and_validation_rows_actually_used(ray_cluster, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
-    config = load_config(recording_config(tmp_path, logs, validation_or_cv="validation: 0.25",
-                                          rounds=1, samples=4))
+    config = load_config(
+        recording_config(tmp_path, logs, validation_or_cv="validation: 0.25", rounds=1, samples=4)
+    )
     run_config(config, run_dir=tmp_path / "run", evaluate_test_set=False)
     by_role, by_fold = roles(tmp_path / "run")
     train, validation, test = by_role["train"], by_role["validation"], by_role["test"]
@@ -216,9 +280,16 @@ def test_split_parquet_records_the_train_and_validation_rows_actually_used(ray_c
 def test_a_rows_budget_fits_on_that_fraction_of_the_training_rows(ray_cluster, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
-    config = load_config(recording_config(
-        tmp_path, logs, validation_or_cv="validation: 0.25", rounds=2, samples=9,
-        extra="budget: {min: 0.25, max: 1.0, eta: 3, param: rows}\n"))
+    config = load_config(
+        recording_config(
+            tmp_path,
+            logs,
+            validation_or_cv="validation: 0.25",
+            rounds=2,
+            samples=9,
+            extra="budget: {min: 0.25, max: 1.0, eta: 3, param: rows}\n",
+        )
+    )
     outcome = run_config(config, run_dir=tmp_path / "run", evaluate_test_set=False)
     train = roles(tmp_path / "run")[0]["train"]
     trials = outcome.result.table.to_pylist()

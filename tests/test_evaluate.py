@@ -16,24 +16,33 @@ from workers.evaluate import (
 
 
 def run(objective, configs, taken=RESERVED_COLUMNS):
-    batch = evaluate_shard(objective, shard_id=3, trial_ids=list(range(10, 10 + len(configs))),
-                           configs=configs, worker="w1", taken_names=taken)
+    batch = evaluate_shard(
+        objective,
+        shard_id=3,
+        trial_ids=list(range(10, 10 + len(configs))),
+        configs=configs,
+        worker="w1",
+        taken_names=taken,
+    )
     return batch.to_pylist()
 
 
-@pytest.mark.parametrize("returned, status, score, error", [
-    (0.5, "ok", 0.5, None),
-    (2, "ok", 2.0, None),
-    (np.float32(1.5), "ok", 1.5, None),
-    ({"score": 0.25, "acc": 0.9}, "ok", 0.25, None),
-    (float("nan"), "invalid", None, "score is nan"),
-    (math.inf, "invalid", None, "score is inf"),
-    ("0.5", "invalid", None, "score must be a finite number, got str"),
-    (None, "invalid", None, "got NoneType"),
-    (True, "invalid", None, "got bool"),
-    ({"loss": 1.0}, "invalid", None, "dict result has no 'score' key (keys: loss)"),
-    ({"score": float("nan")}, "invalid", None, "score is nan"),
-])
+@pytest.mark.parametrize(
+    "returned, status, score, error",
+    [
+        (0.5, "ok", 0.5, None),
+        (2, "ok", 2.0, None),
+        (np.float32(1.5), "ok", 1.5, None),
+        ({"score": 0.25, "acc": 0.9}, "ok", 0.25, None),
+        (float("nan"), "invalid", None, "score is nan"),
+        (math.inf, "invalid", None, "score is inf"),
+        ("0.5", "invalid", None, "score must be a finite number, got str"),
+        (None, "invalid", None, "got NoneType"),
+        (True, "invalid", None, "got bool"),
+        ({"loss": 1.0}, "invalid", None, "dict result has no 'score' key (keys: loss)"),
+        ({"score": float("nan")}, "invalid", None, "score is nan"),
+    ],
+)
 def test_return_values_are_classified(returned, status, score, error):
     (row,) = run(lambda c: returned, [{"x": 1}])
     assert row["status"] == status
@@ -61,8 +70,14 @@ def test_exceptions_become_failed_rows_and_the_shard_goes_on():
 def test_metrics_become_columns_and_clashing_names_are_prefixed():
     results = [{"score": 1.0, "acc": 0.5, "status": 7, "x": 3}, {"score": 2.0, "note": "hi"}, 0.5]
     it = iter(results)
-    batch = evaluate_shard(lambda c: next(it), shard_id=0, trial_ids=[0, 1, 2],
-                           configs=[{}, {}, {}], worker="w", taken_names=RESERVED_COLUMNS | {"x"})
+    batch = evaluate_shard(
+        lambda c: next(it),
+        shard_id=0,
+        trial_ids=[0, 1, 2],
+        configs=[{}, {}, {}],
+        worker="w",
+        taken_names=RESERVED_COLUMNS | {"x"},
+    )
     assert batch.schema.names[: len(RESULT_SCHEMA)] == RESULT_SCHEMA.names
     rows = batch.to_pylist()
     assert [r["acc"] for r in rows] == [0.5, None, None]
@@ -83,8 +98,14 @@ def test_result_batches_survive_the_trip_from_worker_to_coordinator():
         return {"score": c["x"] / 2, "tag": f"t{c['x']}"} if c["x"] else {"score": 0.0}
 
     configs = [{"x": i} for i in range(4)]
-    batch = evaluate_shard(objective, shard_id=7, trial_ids=[5, 6, 7, 2**40], configs=configs,
-                           worker="wörker", taken_names=RESERVED_COLUMNS)
+    batch = evaluate_shard(
+        objective,
+        shard_id=7,
+        trial_ids=[5, 6, 7, 2**40],
+        configs=configs,
+        worker="wörker",
+        taken_names=RESERVED_COLUMNS,
+    )
     batch.validate(full=True)
     back = batch_from_bytes(batch_to_bytes(batch))
     assert back.equals(batch) and back.schema == batch.schema
@@ -113,8 +134,13 @@ def test_a_worker_builds_its_results_without_importing_pandas():
         "batch_to_bytes(b)\n"
         "print('pandas' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -139,17 +165,24 @@ class _BadRepr:
         raise RuntimeError("no repr either")
 
 
-@pytest.mark.parametrize("outcome, status, error", [
-    (lambda: 10**400, "invalid", "score is too large for a float"),
-    (lambda: -(10**400), "invalid", "score is too large for a float"),
-    (lambda: {"score": 10**400}, "invalid", "score is too large for a float"),
-    (lambda: {"score": 1.0, "big": 10**400}, "ok", None),
-    (lambda: {"score": 1.0, "odd": _BadFloat()}, "ok", None),
-    (lambda: {"score": 1.0, object(): 2.0}, "ok", None),
-    (lambda: _BadFloat(), "invalid", "score must be a finite number"),
-    (lambda: _BadRepr(), "invalid", "got _BadRepr: <_BadRepr whose repr() raised RuntimeError>"),
-    (lambda: (_ for _ in ()).throw(_BadStr()), "failed", "_BadStr: <str() of the error raised"),
-])
+@pytest.mark.parametrize(
+    "outcome, status, error",
+    [
+        (lambda: 10**400, "invalid", "score is too large for a float"),
+        (lambda: -(10**400), "invalid", "score is too large for a float"),
+        (lambda: {"score": 10**400}, "invalid", "score is too large for a float"),
+        (lambda: {"score": 1.0, "big": 10**400}, "ok", None),
+        (lambda: {"score": 1.0, "odd": _BadFloat()}, "ok", None),
+        (lambda: {"score": 1.0, object(): 2.0}, "ok", None),
+        (lambda: _BadFloat(), "invalid", "score must be a finite number"),
+        (
+            lambda: _BadRepr(),
+            "invalid",
+            "got _BadRepr: <_BadRepr whose repr() raised RuntimeError>",
+        ),
+        (lambda: (_ for _ in ()).throw(_BadStr()), "failed", "_BadStr: <str() of the error raised"),
+    ],
+)
 def test_any_return_value_or_exception_becomes_exactly_one_row(outcome, status, error):
     """Whatever an objective returns or raises, the shard goes on: one row per configuration."""
     rows = run(lambda c: outcome() if c["x"] == 1 else 0.5, [{"x": 0}, {"x": 1}, {"x": 2}])

@@ -16,11 +16,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator import Choice, Float, TuneResult, tune
+from orchestrator.data.run_store import StoreWarning
 from orchestrator.execution.ray_executor import RayExecutor
 from orchestrator.execution.serial import SerialExecutor
-from orchestrator.data.run_store import StoreWarning
 from tests.objectives import (
-    DiesOnce, always_dies_above, bad_outputs, hangs_above, shifted_bowl, slow_bowl,
+    DiesOnce,
+    always_dies_above,
+    bad_outputs,
+    hangs_above,
+    shifted_bowl,
+    slow_bowl,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +66,10 @@ def committed_rows(run, per_round):
 
 def not_run_again(result, committed):
     """Rows committed before a crash are kept as they were: same worker, shard and start."""
-    after = {r["trial_id"]: tuple(r[c] for c in RAN)
-             for r in result.table.select(["trial_id", *RAN]).to_pylist()}
+    after = {
+        r["trial_id"]: tuple(r[c] for c in RAN)
+        for r in result.table.select(["trial_id", *RAN]).to_pylist()
+    }
     changed = {t: (was, after[t]) for t, was in committed.items() if after[t] != was}
     assert not changed, f"committed rows were run again: {list(changed.items())[:3]}"
 
@@ -70,16 +77,32 @@ def not_run_again(result, committed):
 # -- workers that die ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reference(ray_cluster, tmp_path_factory):
-    return tune(shifted_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
-                workers=2, run_dir=tmp_path_factory.mktemp("ref") / "run")
+    return tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=3,
+        samples_per_round=24,
+        seed=9,
+        workers=2,
+        run_dir=tmp_path_factory.mktemp("ref") / "run",
+    )
 
 
 @pytest.mark.ray
 def test_os_exit_inside_the_objective_loses_nothing(reference, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    result = tune(DiesOnce(markers), SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
-                  workers=2, run_dir=tmp_path / "run")
+    result = tune(
+        DiesOnce(markers),
+        SPACE,
+        mode="min",
+        rounds=3,
+        samples_per_round=24,
+        seed=9,
+        workers=2,
+        run_dir=tmp_path / "run",
+    )
     assert len(list(markers.iterdir())) > 0  # workers really died
     one_row_each(result, 24)
     same_run(result, reference)
@@ -106,8 +129,11 @@ class WatchedExecutor(RayExecutor):
         """(shard, keys) sent to ``worker`` this round whose results are not back yet."""
         import ray
 
-        return [(s, keys) for w, s, keys, ref in self.sent[-1]
-                if w == worker and not ray.wait([ref], timeout=0)[0]]
+        return [
+            (s, keys)
+            for w, s, keys, ref in self.sent[-1]
+            if w == worker and not ray.wait([ref], timeout=0)[0]
+        ]
 
     def replace_actor(self, index, *, kill=False):
         self.started.append(index)
@@ -128,10 +154,19 @@ def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
             at_kill.update(done=done, started=len(executor.started), held=held)
             ray.kill(executor._actors[0], no_restart=True)
 
-    result = tune(slow_bowl, SPACE, mode="min", rounds=3, samples_per_round=24, seed=9,
-                  run_dir=tmp_path / "run", executor=executor, on_progress=kill_once)
+    result = tune(
+        slow_bowl,
+        SPACE,
+        mode="min",
+        rounds=3,
+        samples_per_round=24,
+        seed=9,
+        run_dir=tmp_path / "run",
+        executor=executor,
+        on_progress=kill_once,
+    )
     assert at_kill and at_kill["done"] < 24  # the kill landed mid-round
-    assert 0 in executor.started[at_kill["started"]:]  # the killed worker was replaced
+    assert 0 in executor.started[at_kill["started"] :]  # the killed worker was replaced
     shard_of = {r["trial_id"]: r["shard"] for r in result.table.to_pylist() if r["round"] == 1}
     # configurations w0 held when it was killed came back from a later shard: re-run
     rerun = [key for shard, keys in at_kill["held"] for key in keys if shard_of[24 + key] != shard]
@@ -142,8 +177,16 @@ def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
 
 @pytest.mark.ray
 def test_a_configuration_that_always_kills_its_worker_gets_a_failed_row(ray_cluster, tmp_path):
-    result = tune(always_dies_above, {"x": Float(0.0, 1.0)}, mode="min", rounds=1,
-                  samples_per_round=20, seed=1, workers=2, run_dir=tmp_path / "run")
+    result = tune(
+        always_dies_above,
+        {"x": Float(0.0, 1.0)},
+        mode="min",
+        rounds=1,
+        samples_per_round=20,
+        seed=1,
+        workers=2,
+        run_dir=tmp_path / "run",
+    )
     rows = result.table.to_pylist()
     assert len(rows) == 20
     killers = [r for r in rows if r["x"] > 0.9]
@@ -155,20 +198,38 @@ def test_a_configuration_that_always_kills_its_worker_gets_a_failed_row(ray_clus
 @pytest.mark.ray
 def test_a_hung_objective_times_out_and_the_round_finishes(ray_cluster, tmp_path):
     started = time.monotonic()
-    result = tune(hangs_above, {"x": Float(0.0, 1.0)}, mode="min", rounds=2,
-                  samples_per_round=12, seed=2, workers=2, trial_timeout_s=1.0,
-                  run_dir=tmp_path / "run")
+    result = tune(
+        hangs_above,
+        {"x": Float(0.0, 1.0)},
+        mode="min",
+        rounds=2,
+        samples_per_round=12,
+        seed=2,
+        workers=2,
+        trial_timeout_s=1.0,
+        run_dir=tmp_path / "run",
+    )
     assert time.monotonic() - started < 40
     rows = result.table.to_pylist()
     hung = [r for r in rows if r["x"] > 0.85]
-    assert hung and all(r["status"] == "timeout" and "trial_timeout_s=1" in r["error"] for r in hung)
+    assert hung and all(
+        r["status"] == "timeout" and "trial_timeout_s=1" in r["error"] for r in hung
+    )
     assert len(rows) == 24 and all(r["status"] == "ok" for r in rows if r["x"] <= 0.85)
 
 
 @pytest.mark.ray
 def test_bad_objective_outputs_become_rows_and_the_sweep_goes_on(ray_cluster, tmp_path):
-    result = tune(bad_outputs, {"x": Float(0.0, 1.0)}, mode="max", rounds=1,
-                  samples_per_round=60, seed=0, workers=2, run_dir=tmp_path / "run")
+    result = tune(
+        bad_outputs,
+        {"x": Float(0.0, 1.0)},
+        mode="max",
+        rounds=1,
+        samples_per_round=60,
+        seed=0,
+        workers=2,
+        run_dir=tmp_path / "run",
+    )
     by_case = {}
     for r in result.table.to_pylist():
         by_case.setdefault(int(r["x"] * 10), set()).add((r["status"], r["error"]))
@@ -207,9 +268,15 @@ def sweep(*args, env=None, timeout=240):
     """Run the sweep command in its own process group; clean that group up afterwards."""
     exe = Path(sys.executable).with_name("sweep")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "orchestrator.cli"]
-    proc = subprocess.Popen(cmd + [str(a) for a in args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd + [str(a) for a in args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
@@ -235,18 +302,27 @@ def cli_reference(tmp_path_factory):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("crash_at, committed_at_least", [
-    ("partial:2", 1),   # mid-round 0: two partial commits
-    ("round:2", 60),    # between rounds: rounds 0 and 1 committed
-    ("write:3", 0),     # inside the first metadata update: no trial yet
-    ("partial:7", 31),  # mid-round 1: round 0 and partial commits of round 1
-])
-def test_resume_after_a_crash_equals_an_uninterrupted_run(cli_reference, tmp_path, crash_at,
-                                                          committed_at_least):
+@pytest.mark.parametrize(
+    "crash_at, committed_at_least",
+    [
+        ("partial:2", 1),  # mid-round 0: two partial commits
+        ("round:2", 60),  # between rounds: rounds 0 and 1 committed
+        ("write:3", 0),  # inside the first metadata update: no trial yet
+        ("partial:7", 31),  # mid-round 1: round 0 and partial commits of round 1
+    ],
+)
+def test_resume_after_a_crash_equals_an_uninterrupted_run(
+    cli_reference, tmp_path, crash_at, committed_at_least
+):
     reference, config = cli_reference
     run = tmp_path / "run"
-    code, _, _ = sweep("run", config, "--run-dir", run,
-                       env={"SWEEP_CRASH_AT": crash_at, "SWEEP_COMMIT_EVERY_S": "0.1"})
+    code, _, _ = sweep(
+        "run",
+        config,
+        "--run-dir",
+        run,
+        env={"SWEEP_CRASH_AT": crash_at, "SWEEP_COMMIT_EVERY_S": "0.1"},
+    )
     assert code == 137  # died at the crash point, like kill -9
     meta = json.loads((run / "run.json").read_text())
     assert meta["state"] == "running"  # nobody had a chance to say otherwise
@@ -271,10 +347,15 @@ def running_sweep(config, run, env=None, follow_stderr=False):
     then wait for the process with ``proc.wait``, not ``communicate``.
     """
     exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.Popen([str(exe), "run", str(config), "--run-dir", str(run)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL if follow_stderr else subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(exe), "run", str(config), "--run-dir", str(run)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL if follow_stderr else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     reader = None
     if follow_stderr:
         proc.err_lines = []
@@ -353,8 +434,9 @@ def test_sigterm_stops_gracefully_and_a_second_signal_stops_at_once(cli_referenc
     markers.mkdir()
     slow = tmp_path / "slow.yaml"
     slow.write_text(CONFIG.replace("tests.objectives:slow_bowl", "tests.objectives:loads_slowly"))
-    with running_sweep(slow, tmp_path / "again", env={"SWEEP_TEST_MARKERS": str(markers)},
-                       follow_stderr=True) as proc:
+    with running_sweep(
+        slow, tmp_path / "again", env={"SWEEP_TEST_MARKERS": str(markers)}, follow_stderr=True
+    ) as proc:
         wait_for(proc, lambda: any(markers.iterdir()))  # a worker is loading
         proc.send_signal(signal.SIGINT)
         first = time.monotonic()
@@ -385,14 +467,22 @@ def test_a_second_coordinator_on_the_same_run_is_refused(cli_reference, tmp_path
 
 # -- damaged files -------------------------------------------------------------------------
 def serial_run(tmp_path, name, resume=False):
-    return tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=10, seed=3,
-                run_dir=tmp_path / name, resume=resume,
-                executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+    return tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=4,
+        samples_per_round=10,
+        seed=3,
+        run_dir=tmp_path / name,
+        resume=resume,
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+    )
 
 
 def test_a_torn_parquet_file_and_a_stray_temp_file_are_survived(tmp_path):
     reference = serial_run(tmp_path, "ref")
-    damaged = serial_run(tmp_path, "run")
+    serial_run(tmp_path, "run")  # the run whose round file is damaged below
     path = tmp_path / "run" / "trials" / "round-00003.parquet"
     path.write_bytes(path.read_bytes()[:100])  # the newest round file, torn
     (tmp_path / "run" / "trials" / ".round-00004.parquet.x1.tmp").write_bytes(b"PAR1 half")
@@ -416,6 +506,14 @@ def test_a_damaged_run_json_falls_back_to_the_first_record(tmp_path):
 def test_resume_refuses_other_settings(tmp_path):
     serial_run(tmp_path, "run")
     with pytest.raises(Exception, match="it was started with seed=3, not 4"):
-        tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=10, seed=4,
-             run_dir=tmp_path / "run", resume=True,
-             executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+        tune(
+            shifted_bowl,
+            SPACE,
+            mode="min",
+            rounds=4,
+            samples_per_round=10,
+            seed=4,
+            run_dir=tmp_path / "run",
+            resume=True,
+            executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+        )

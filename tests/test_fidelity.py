@@ -1,33 +1,38 @@
 """Budgets, rungs and the promotion rule (pure), and the round's work (no Ray)."""
 
-import math
 import random
 
 import pyarrow as pa
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.search.fidelity import Budget, comparable, promotable, rung_sizes
 from orchestrator.loop.round_work import RoundWork
+from orchestrator.search.fidelity import Budget, comparable, promotable, rung_sizes
 
 
-@pytest.mark.parametrize("budget, rounds, bases", [
-    (Budget(1, 100), 3, [1, 10, 100]),
-    (Budget(5, 80), 5, [5, 10, 20, 40, 80]),
-    (Budget(1, 100, schedule="linear"), 3, [1, 50, 100]),  # 50.5 rounds to a whole budget
-    (Budget(5, 100, schedule="fixed"), 3, [5, 5, 5]),
-    (Budget(0.1, 1.0), 2, [0.1, 1.0]),
-])
+@pytest.mark.parametrize(
+    "budget, rounds, bases",
+    [
+        (Budget(1, 100), 3, [1, 10, 100]),
+        (Budget(5, 80), 5, [5, 10, 20, 40, 80]),
+        (Budget(1, 100, schedule="linear"), 3, [1, 50, 100]),  # 50.5 rounds to a whole budget
+        (Budget(5, 100, schedule="fixed"), 3, [5, 5, 5]),
+        (Budget(0.1, 1.0), 2, [0.1, 1.0]),
+    ],
+)
 def test_base_budget_schedule(budget, rounds, bases):
     assert [budget.base(r, rounds) for r in range(rounds)] == pytest.approx(bases)
 
 
-@pytest.mark.parametrize("budget, base, rungs", [
-    (Budget(1, 100), 1, [1, 3, 9, 27, 81, 100]),
-    (Budget(1, 100, eta=4), 10, [10, 40, 100]),
-    (Budget(5, 100), 100, [100]),
-    (Budget(0.1, 1.0), 0.1, [0.1, 0.3, 0.9, 1.0]),
-])
+@pytest.mark.parametrize(
+    "budget, base, rungs",
+    [
+        (Budget(1, 100), 1, [1, 3, 9, 27, 81, 100]),
+        (Budget(1, 100, eta=4), 10, [10, 40, 100]),
+        (Budget(5, 100), 100, [100]),
+        (Budget(0.1, 1.0), 0.1, [0.1, 0.3, 0.9, 1.0]),
+    ],
+)
 def test_rungs(budget, base, rungs):
     assert budget.rungs(base) == pytest.approx(rungs)
 
@@ -38,15 +43,18 @@ def test_rung_sizes():
     assert rung_sizes(2, 3, 3) == [2, 1, 1]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"min": 0, "max": 10}, "need 0 < min <= max"),
-    ({"min": 10, "max": 5}, r"min=10, max=5"),
-    ({"min": 1, "max": 5, "eta": 1}, "eta: must be a whole number >= 2"),
-    ({"min": 1, "max": 5, "schedule": "cosine"}, "unknown schedule 'cosine'"),
-    ({"min": 1}, "needs 'min' and 'max'"),
-    ({"min": 1, "max": 5, "maxx": 3}, "unknown key 'maxx'"),
-    ({"min": 0.1, "max": 2, "param": "rows"}, "fractions <= 1"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"min": 0, "max": 10}, "need 0 < min <= max"),
+        ({"min": 10, "max": 5}, r"min=10, max=5"),
+        ({"min": 1, "max": 5, "eta": 1}, "eta: must be a whole number >= 2"),
+        ({"min": 1, "max": 5, "schedule": "cosine"}, "unknown schedule 'cosine'"),
+        ({"min": 1}, "needs 'min' and 'max'"),
+        ({"min": 1, "max": 5, "maxx": 3}, "unknown key 'maxx'"),
+        ({"min": 0.1, "max": 2, "param": "rows"}, "fractions <= 1"),
+    ],
+)
 def test_budget_errors(spec, message):
     with pytest.raises(ConfigError, match=message):
         Budget.parse(spec)
@@ -62,7 +70,9 @@ def test_promotion_waits_until_certain():
     assert promotable(results, outstanding=0, quota=3, promoted={0}, mode="max") == [1]
     assert promotable(results, outstanding=0, quota=1, promoted=set(), mode="min") == [1]
     # ties break by key
-    assert promotable([(5, 1.0), (3, 1.0)], outstanding=0, quota=1, promoted=set(), mode="min") == [3]
+    assert promotable([(5, 1.0), (3, 1.0)], outstanding=0, quota=1, promoted=set(), mode="min") == [
+        3
+    ]
 
 
 def run_work(work, order_seed, score):
@@ -74,8 +84,13 @@ def run_work(work, order_seed, score):
         in_flight += work.take(rng.randint(1, 4))
         rng.shuffle(in_flight)
         done, in_flight = in_flight[:2], in_flight[2:]
-        batch = pa.table({"trial_id": [i.key for i in done], "status": ["ok"] * len(done),
-                          "score": [score(i) for i in done]})
+        batch = pa.table(
+            {
+                "trial_id": [i.key for i in done],
+                "status": ["ok"] * len(done),
+                "score": [score(i) for i in done],
+            }
+        )
         work.record(batch)
         finished += done
     assert work.finished()
@@ -84,7 +99,10 @@ def run_work(work, order_seed, score):
 
 def test_round_work_equals_synchronous_halving_in_any_order():
     configs = [{"x": i / 27} for i in range(27)]
-    score = lambda item: (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget  # noqa: E731
+
+    def score(item):
+        return (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget
+
     outcomes = set()
     for seed in range(5):
         work = RoundWork(configs, mode="min", budget=Budget(1, 27), base=1)
@@ -111,18 +129,34 @@ def test_round_work_without_budget_is_the_plain_list():
 
 
 def test_comparable_picks_the_highest_budget_with_enough_ok_trials():
-    t = pa.table({"budget": [1.0] * 9 + [3.0] * 5 + [9.0] * 2 + [None],
-                  "status": ["ok"] * 16 + ["ok"], "score": [0.0] * 17})
+    t = pa.table(
+        {
+            "budget": [1.0] * 9 + [3.0] * 5 + [9.0] * 2 + [None],
+            "status": ["ok"] * 16 + ["ok"],
+            "score": [0.0] * 17,
+        }
+    )
     assert set(comparable(t, 4).column("budget").to_pylist()) == {3.0}
     assert set(comparable(t, 6).column("budget").to_pylist()) == {1.0}
     assert set(comparable(t, 50).column("budget").to_pylist()) == {1.0}  # most ok trials
-    plain = pa.table({"budget": pa.array([None, None], pa.float64()), "status": ["ok", "ok"], "score": [1.0, 2.0]})
+    plain = pa.table(
+        {
+            "budget": pa.array([None, None], pa.float64()),
+            "status": ["ok", "ok"],
+            "score": [1.0, 2.0],
+        }
+    )
     assert comparable(plain, 5).num_rows == 2
 
 
 def _result_rows(items, score):
-    return pa.table({"trial_id": [i.key for i in items], "status": ["ok"] * len(items),
-                     "score": [score(i) for i in items]})
+    return pa.table(
+        {
+            "trial_id": [i.key for i in items],
+            "status": ["ok"] * len(items),
+            "score": [score(i) for i in items],
+        }
+    )
 
 
 @pytest.mark.parametrize("split", ["one_commit", "two_commits", "row_by_row"])
@@ -130,7 +164,10 @@ def test_replay_of_a_commit_holding_a_promotion_and_its_result(split):
     """A partial commit can hold rung-0 results and the rung-1 result they promoted (one
     commit every 2 s, trials far shorter): replay must rebuild the same work, not raise."""
     configs = [{"x": i / 9} for i in range(9)]
-    score = lambda item: (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget  # noqa: E731
+
+    def score(item):
+        return (item.config["x"] - 0.5) ** 2 + 0.01 / item.budget
+
     live = RoundWork(configs, mode="min", budget=Budget(1, 9), base=1)
     arrived = []
     while not live.finished() and len(arrived) < 12:
@@ -176,9 +213,18 @@ def test_a_sweep_that_stops_early_without_a_full_budget_score_gets_a_selection_r
     from orchestrator.execution.serial import SerialExecutor
 
     objective = FailsFirstAtFullBudget()
-    result = tune(objective, {"x": Float(0.0, 1.0)}, mode="min", rounds=6, samples_per_round=9,
-                  seed=0, budget=(1, 9), patience=1, run_dir=tmp_path / "run",
-                  executor=SerialExecutor(objective, param_names=["x"]))
+    result = tune(
+        objective,
+        {"x": Float(0.0, 1.0)},
+        mode="min",
+        rounds=6,
+        samples_per_round=9,
+        seed=0,
+        budget=(1, 9),
+        patience=1,
+        run_dir=tmp_path / "run",
+        executor=SerialExecutor(objective, param_names=["x"]),
+    )
     rows = result.table.to_pylist()
     first = [r for r in rows if r["round"] == 0]
     assert {r["budget"] for r in first} == {1.0, 3.0, 9.0}

@@ -13,9 +13,20 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def runs(ray_cluster, tmp_path_factory):
     d = tmp_path_factory.mktemp("mf")
-    return [tune(misleading_fidelity, {"x": Float(0.0, 1.0)}, mode="min", rounds=6,
-                 samples_per_round=18, seed=3, workers=w, budget=(1, 100), run_dir=d / f"w{w}")
-            for w in (1, 2)]
+    return [
+        tune(
+            misleading_fidelity,
+            {"x": Float(0.0, 1.0)},
+            mode="min",
+            rounds=6,
+            samples_per_round=18,
+            seed=3,
+            workers=w,
+            budget=(1, 100),
+            run_dir=d / f"w{w}",
+        )
+        for w in (1, 2)
+    ]
 
 
 def test_budgets_are_recorded_and_rise_with_the_rounds(runs):
@@ -30,7 +41,9 @@ def test_only_the_best_of_a_rung_are_promoted(runs):
     for k in range(5):
         rows = [r for r in t if r["round"] == k]
         for rung in range(max(r["rung"] for r in rows)):
-            here = sorted((r for r in rows if r["rung"] == rung), key=lambda r: (r["score"], r["config_id"]))
+            here = sorted(
+                (r for r in rows if r["rung"] == rung), key=lambda r: (r["score"], r["config_id"])
+            )
             up = {r["config_id"] for r in rows if r["rung"] == rung + 1}
             assert up == {r["config_id"] for r in here[: len(up)]}
             assert len(up) == max(1, len(here) // 3)
@@ -52,7 +65,8 @@ def test_one_and_two_workers_agree(runs):
 
 def test_estimator_task_with_a_budget_parameter(ray_cluster, tmp_path):
     path = tmp_path / "gb.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         objective:
           estimator: sklearn.ensemble.HistGradientBoostingClassifier
           params: {random_state: 0, early_stopping: false}
@@ -65,7 +79,8 @@ def test_estimator_task_with_a_budget_parameter(ray_cluster, tmp_path):
         rounds: 3
         samples_per_round: 9
         workers: 2
-    """))
+    """)
+    )
     outcome = run_config(load_config(path), run_dir=tmp_path / "run")
     table = outcome.result.table.to_pylist()
     assert {r["budget"] for r in table} >= {5.0, 45.0}

@@ -15,21 +15,91 @@ from hypothesis import strategies as st
 from orchestrator.config.loader import _TOP_KEYS, SweepConfig, load_config, parse_config
 from orchestrator.errors import ConfigError
 
-FUZZ = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(-(10**30), 10**30)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
-           | st.sampled_from(["min", "max", "grid", "random", "sobol", "auto", "elite_box", "none",
-                              "float", "int", "choice", "x", "a:b", "iris", "wine", "CPU", "",
-                              "sklearn.svm.SVC", "metric_x", "score", 1e-5, 10**23, -1, 0]))
-KEYS = st.sampled_from(["x", "y", "type", "low", "high", "log", "values", "round", "bounds",
-                        "freeze", "release", "run", "parameters", "rule", "min", "max", "param",
-                        "resources", "num_cpus", "num_gpus", "memory", "path", "target",
-                        "estimator", "dataset", "split", "test", "cv", "metric_x", "score"]) \
-    | st.text(max_size=8) | st.integers(-3, 3)
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(KEYS, inner, max_size=4), max_leaves=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "min",
+            "max",
+            "grid",
+            "random",
+            "sobol",
+            "auto",
+            "elite_box",
+            "none",
+            "float",
+            "int",
+            "choice",
+            "x",
+            "a:b",
+            "iris",
+            "wine",
+            "CPU",
+            "",
+            "sklearn.svm.SVC",
+            "metric_x",
+            "score",
+            1e-5,
+            10**23,
+            -1,
+            0,
+        ]
+    )
+)
+KEYS = (
+    st.sampled_from(
+        [
+            "x",
+            "y",
+            "type",
+            "low",
+            "high",
+            "log",
+            "values",
+            "round",
+            "bounds",
+            "freeze",
+            "release",
+            "run",
+            "parameters",
+            "rule",
+            "min",
+            "max",
+            "param",
+            "resources",
+            "num_cpus",
+            "num_gpus",
+            "memory",
+            "path",
+            "target",
+            "estimator",
+            "dataset",
+            "split",
+            "test",
+            "cv",
+            "metric_x",
+            "score",
+        ]
+    )
+    | st.text(max_size=8)
+    | st.integers(-3, 3)
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=12,
+)
 
 SPACE = {"x": {"type": "float", "low": 0, "high": 1}, "k": {"type": "choice", "values": ["a", "b"]}}
 BASE = {"objective": "a:b", "mode": "min", "space": SPACE}
@@ -67,12 +137,20 @@ def test_any_data_as_a_config(data):
 
 
 @FUZZ
-@given(changes=st.dictionaries(st.sampled_from(["estimator", "dataset", "params", "preprocessing",
-                                                "scoring", "split"]), VALUES, max_size=3))
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(["estimator", "dataset", "params", "preprocessing", "scoring", "split"]),
+        VALUES,
+        max_size=3,
+    )
+)
 def test_any_estimator_task(changes):
     task = {"estimator": "sklearn.svm.SVC", "dataset": "iris", **changes}
-    accepted_or_one_line(lambda: parse_config({"objective": task,
-                                               "space": {"C": {"type": "float", "low": 0.1, "high": 1}}}))
+    accepted_or_one_line(
+        lambda: parse_config(
+            {"objective": task, "space": {"C": {"type": "float", "low": 0.1, "high": 1}}}
+        )
+    )
 
 
 @FUZZ
@@ -84,8 +162,11 @@ def test_any_bytes_as_a_config_file(tmp_path_factory, data):
 
 
 @FUZZ
-@given(changes=st.dictionaries(st.sampled_from(_TOP_KEYS), VALUES, max_size=3),
-       cut=st.integers(0, 400), junk=st.text(max_size=6))
+@given(
+    changes=st.dictionaries(st.sampled_from(_TOP_KEYS), VALUES, max_size=3),
+    cut=st.integers(0, 400),
+    junk=st.text(max_size=6),
+)
 def test_any_yaml_text_as_a_config_file(tmp_path_factory, changes, cut, junk):
     text = yaml.safe_dump({**BASE, **changes}, allow_unicode=True)
     path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
@@ -114,15 +195,31 @@ class _FloatLike:
         return 0.5
 
 
-LEAVES = (st.none() | st.booleans() | st.integers() | st.integers(-(10**400), 10**400)
-          | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
-          | st.binary(max_size=8) | st.just(_Raising()) | st.just(_FloatLike())
-          | st.sampled_from([math.nan, math.inf, -math.inf, 10**309, -(10**309)]))
-RETURNS = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3)
-                       | st.dictionaries(st.sampled_from(["score", "acc", "x", "metric_x",
-                                                          "status", "error", "trial_id"])
-                                         | st.text(max_size=5), inner, max_size=4),
-                       max_leaves=10)
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(10**400), 10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.binary(max_size=8)
+    | st.just(_Raising())
+    | st.just(_FloatLike())
+    | st.sampled_from([math.nan, math.inf, -math.inf, 10**309, -(10**309)])
+)
+RETURNS = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["score", "acc", "x", "metric_x", "status", "error", "trial_id"])
+            | st.text(max_size=5),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
 
 
 class _Unprintable(Exception):
@@ -140,8 +237,15 @@ class _Raise:
         return f"_Raise({type(self.error).__name__})"
 
 
-RAISES = st.sampled_from([ValueError("bad"), _Unprintable(), SystemExit(3), ZeroDivisionError(),
-                          OverflowError("x" * 5000)]).map(_Raise)
+RAISES = st.sampled_from(
+    [
+        ValueError("bad"),
+        _Unprintable(),
+        SystemExit(3),
+        ZeroDivisionError(),
+        OverflowError("x" * 5000),
+    ]
+).map(_Raise)
 
 
 def _objective(outcomes):
@@ -161,9 +265,14 @@ def _objective(outcomes):
 def test_any_objective_return_value_is_one_row(returns):
     from workers.evaluate import RESERVED_COLUMNS, evaluate_shard
 
-    batch = evaluate_shard(_objective(returns), shard_id=0, trial_ids=list(range(len(returns))),
-                           configs=[{"x": 0.5}] * len(returns), worker="w",
-                           taken_names=RESERVED_COLUMNS | {"x"})
+    batch = evaluate_shard(
+        _objective(returns),
+        shard_id=0,
+        trial_ids=list(range(len(returns))),
+        configs=[{"x": 0.5}] * len(returns),
+        worker="w",
+        taken_names=RESERVED_COLUMNS | {"x"},
+    )
     rows = batch.to_pylist()
     assert [r["trial_id"] for r in rows] == list(range(len(returns)))
     assert all(r["status"] in ("ok", "invalid", "failed") for r in rows)

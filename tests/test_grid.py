@@ -1,7 +1,5 @@
 """The grid sampler: sizes, log spacing, integer dedup, narrowing, the too-large error."""
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,16 +7,22 @@ from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace, parse_config, tune
 from orchestrator.errors import ConfigError
-from orchestrator.search.samplers.grid import GridSampler, grid_size
 from orchestrator.execution.serial import SerialExecutor
+from orchestrator.search.samplers.grid import GridSampler, grid_size
 from tests.objectives import shifted_bowl
 
 RNG = np.random.default_rng(0)
 
 
 def test_size_log_spacing_and_integer_dedup():
-    space = SearchSpace({"lr": Float(1e-4, 1e-1, log=True), "x": Float(0, 1), "n": Int(1, 3),
-                         "act": Choice(["a", "b"])})
+    space = SearchSpace(
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "x": Float(0, 1),
+            "n": Int(1, 3),
+            "act": Choice(["a", "b"]),
+        }
+    )
     cols = GridSampler(4).sample(space, 1000, RNG)
     assert grid_size(space, 4) == 4 * 4 * 3 * 2 == len(cols["lr"])
     assert sorted(set(cols["lr"])) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])  # log-spaced
@@ -31,11 +35,21 @@ def test_size_log_spacing_and_integer_dedup():
 
 def test_a_grid_larger_than_a_round_is_refused_with_its_size():
     space = SearchSpace({"a": Float(0, 1), "b": Float(0, 1)})
-    with pytest.raises(ValueError, match=r"the grid has 25 configurations \(5 x 5\).*samples_per_round=20"):
+    with pytest.raises(
+        ValueError, match=r"the grid has 25 configurations \(5 x 5\).*samples_per_round=20"
+    ):
         GridSampler(5).sample(space, 20, RNG)
-    config = {"objective": "a:b", "mode": "min", "sampler": "grid", "grid_points": 5,
-              "samples_per_round": 20, "space": {"a": {"type": "float", "low": 0, "high": 1},
-                                                 "b": {"type": "float", "low": 0, "high": 1}}}
+    config = {
+        "objective": "a:b",
+        "mode": "min",
+        "sampler": "grid",
+        "grid_points": 5,
+        "samples_per_round": 20,
+        "space": {
+            "a": {"type": "float", "low": 0, "high": 1},
+            "b": {"type": "float", "low": 0, "high": 1},
+        },
+    }
     with pytest.raises(ConfigError, match="the grid has 25 configurations with grid_points=5"):
         parse_config(config)
     assert parse_config({**config, "grid_points": 4}).sampler.points == 4
@@ -43,9 +57,17 @@ def test_a_grid_larger_than_a_round_is_refused_with_its_size():
 
 def test_the_grid_narrows_with_the_ranges(tmp_path):
     space = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "act": Choice(["a", "b"])}
-    result = tune(shifted_bowl, space, mode="min", rounds=4, samples_per_round=50, seed=0,
-                  sampler=GridSampler(5), run_dir=tmp_path / "g",
-                  executor=SerialExecutor(shifted_bowl, param_names=list(space)))
+    result = tune(
+        shifted_bowl,
+        space,
+        mode="min",
+        rounds=4,
+        samples_per_round=50,
+        seed=0,
+        sampler=GridSampler(5),
+        run_dir=tmp_path / "g",
+        executor=SerialExecutor(shifted_bowl, param_names=list(space)),
+    )
     rows = result.table.to_pylist()
     first = [r["x"] for r in rows if r["round"] == 0]
     last = [r["x"] for r in rows if r["round"] == 3]

@@ -5,13 +5,12 @@ import pyarrow as pa
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.search.samplers.base import Guide
-from orchestrator.search.samplers.guided import GuidedSampler
+from orchestrator.search.samplers.base import Guide, round_generator
 from orchestrator.search.samplers.gp import posterior_draws
-from orchestrator.search.trials import encode_column
+from orchestrator.search.samplers.guided import GuidedSampler
 from orchestrator.search.samplers.registry import make_sampler, sample_round
 from orchestrator.search.samplers.uniform import RandomSampler
-from orchestrator.search.samplers.base import round_generator
+from orchestrator.search.trials import encode_column
 
 SPACE = SearchSpace({"x": Float(0.0, 1.0), "y": Float(1e-4, 1.0, log=True)})
 
@@ -47,8 +46,9 @@ def test_it_is_the_default_and_uniform_without_history():
     plain = sample_round(SPACE, 20, seed=4, round_index=0, sampler="random")
     assert sample_round(SPACE, 20, seed=4, round_index=0, sampler="guided") == plain
     few, _ = random_history(SPACE, bowl, 3)  # fewer than min_trials ok trials
-    guided = sample_round(SPACE, 20, seed=4, round_index=0, sampler="guided",
-                          guide=Guide(few, SPACE, "min"))
+    guided = sample_round(
+        SPACE, 20, seed=4, round_index=0, sampler="guided", guide=Guide(few, SPACE, "min")
+    )
     assert guided == plain
 
 
@@ -71,13 +71,20 @@ def test_same_inputs_same_configurations_and_mode_max_mirrors_min():
     negated = history(SPACE, configs, [-bowl(c) for c in configs])
     a = GuidedSampler().sample_guided(SPACE, 12, round_generator(1, 2), Guide(h, SPACE, "min"))
     b = GuidedSampler().sample_guided(SPACE, 12, round_generator(1, 2), Guide(h, SPACE, "min"))
-    c = GuidedSampler().sample_guided(SPACE, 12, round_generator(1, 2), Guide(negated, SPACE, "max"))
+    c = GuidedSampler().sample_guided(
+        SPACE, 12, round_generator(1, 2), Guide(negated, SPACE, "max")
+    )
     assert a == b == c
 
 
 def test_integers_and_choices_stay_valid_and_the_better_choice_wins():
-    space = SearchSpace({"n": Int(1, 64, log=True), "act": Choice(["relu", "tanh", "sigmoid"]),
-                         "x": Float(0.0, 1.0)})
+    space = SearchSpace(
+        {
+            "n": Int(1, 64, log=True),
+            "act": Choice(["relu", "tanh", "sigmoid"]),
+            "x": Float(0.0, 1.0),
+        }
+    )
 
     def f(c):
         return (np.log2(c["n"]) - 4) ** 2 / 36 + (c["x"] - 0.5) ** 2 + (c["act"] != "tanh")
@@ -110,8 +117,9 @@ def test_with_budgets_the_picks_follow_the_full_budget_not_the_cheap_ones():
             scores.append((x - centre) ** 2)
             budgets.append(float(budget))
     h = history(space, configs, scores, budgets)
-    g = GuidedSampler().sample_guided(space, 10, round_generator(0, 3),
-                                      Guide(h, space, "min", budgets=(1.0, 27.0)))
+    g = GuidedSampler().sample_guided(
+        space, 10, round_generator(0, 3), Guide(h, space, "min", budgets=(1.0, 27.0))
+    )
     assert np.median(g["x"]) < 0.4
 
 
@@ -132,8 +140,8 @@ def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
     import json
 
     from orchestrator import tune
-    from orchestrator.search.samplers.registry import resolve_sampler
     from orchestrator.execution.serial import SerialExecutor
+    from orchestrator.search.samplers.registry import resolve_sampler
 
     assert resolve_sampler("auto", None) == "guided"
     assert resolve_sampler("auto", object()) == "random"
@@ -147,12 +155,21 @@ def test_auto_is_guided_except_with_budgets_and_the_run_records_which(tmp_path):
         return c["x"]
 
     for name, objective, budget in (("one", plain, None), ("mf", budgeted, (1, 9))):
-        tune(objective, space, mode="min", rounds=2, samples_per_round=9, budget=budget,
-             executor=SerialExecutor(objective, param_names=["x"]), run_dir=tmp_path / name)
-    recorded = {n: json.loads((tmp_path / n / "run.json").read_text())["config"]["sampler"]
-                for n in ("one", "mf")}
+        tune(
+            objective,
+            space,
+            mode="min",
+            rounds=2,
+            samples_per_round=9,
+            budget=budget,
+            executor=SerialExecutor(objective, param_names=["x"]),
+            run_dir=tmp_path / name,
+        )
+    recorded = {
+        n: json.loads((tmp_path / n / "run.json").read_text())["config"]["sampler"]
+        for n in ("one", "mf")
+    }
     assert recorded == {"one": "guided", "mf": "random"}
-
 
 
 def test_thompson_draws_are_of_the_function_not_of_new_noisy_scores():

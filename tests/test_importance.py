@@ -3,12 +3,18 @@
 import math
 
 from orchestrator import Choice, Float, Int, TuneResult, tune
-from orchestrator.search.importance import format_importance, importance
 from orchestrator.execution.serial import SerialExecutor
+from orchestrator.search.importance import format_importance, importance
 from orchestrator.search.space import SearchSpace
 
-SPACE = {"lr": Float(1e-5, 1e-1, log=True), "depth": Int(1, 12), "a": Float(0, 1),
-         "b": Float(0, 1), "c": Choice(["x", "y", "z"]), "d": Int(1, 100, log=True)}
+SPACE = {
+    "lr": Float(1e-5, 1e-1, log=True),
+    "depth": Int(1, 12),
+    "a": Float(0, 1),
+    "b": Float(0, 1),
+    "c": Choice(["x", "y", "z"]),
+    "d": Int(1, 100, log=True),
+}
 
 
 def two_matter(config):
@@ -17,9 +23,17 @@ def two_matter(config):
 
 
 def random_search(tmp_path, objective=two_matter, n=160, name="r"):
-    return tune(objective, SPACE, mode="min", rounds=1, samples_per_round=n, seed=0,
-                narrowing="none", run_dir=tmp_path / name,
-                executor=SerialExecutor(objective, param_names=list(SPACE)))
+    return tune(
+        objective,
+        SPACE,
+        mode="min",
+        rounds=1,
+        samples_per_round=n,
+        seed=0,
+        narrowing="none",
+        run_dir=tmp_path / name,
+        executor=SerialExecutor(objective, param_names=list(SPACE)),
+    )
 
 
 def test_the_two_parameters_that_matter_rank_first(tmp_path):

@@ -25,14 +25,17 @@ def history(space, configs, scores, statuses=None):
 
 
 def context(space, mode="min", n=20, previous=None):
-    return NarrowingContext(original=space, mode=mode, round_index=0, samples_per_round=n,
-                            previous=previous)
+    return NarrowingContext(
+        original=space, mode=mode, round_index=0, samples_per_round=n, previous=previous
+    )
 
 
 def grid_history(space, f, n=20, seed=0):
     rng = np.random.default_rng(seed)
-    configs = [{name: dim.sample_from_unit(rng.random(1))[0] for name, dim in space.items()}
-               for _ in range(n)]
+    configs = [
+        {name: dim.sample_from_unit(rng.random(1))[0] for name, dim in space.items()}
+        for _ in range(n)
+    ]
     return history(space, configs, [f(c) for c in configs])
 
 
@@ -51,7 +54,8 @@ def test_the_elite_decides_within_the_shrink_band():
     space = SearchSpace({"x": Float(0.0, 1.0)})
     agreeing = grid_history(space, lambda c: (c["x"] - 0.4) ** 2, n=40)
     two_basins = grid_history(  # the deeper basin inside, so no edge grows
-        space, lambda c: min(abs(c["x"] - 0.3), abs(c["x"] - 0.95) + 0.002), n=40, seed=2)
+        space, lambda c: min(abs(c["x"] - 0.3), abs(c["x"] - 0.95) + 0.002), n=40, seed=2
+    )
     narrow = EliteBox().propose(space, agreeing, context(space)).space["x"]
     wide = EliteBox().propose(space, two_basins, context(space)).space["x"]
     assert narrow.high - narrow.low == pytest.approx(0.5)  # an elite that agrees: halved
@@ -109,7 +113,11 @@ def test_failed_and_nan_rows_never_enter_the_elite():
     for i in (0, 1, 2):  # the trials at x ~ 0 would be 'best' if failures counted
         scores[i], statuses[i] = -100.0, "failed"
     scores[3] = float("nan")
-    new = EliteBox().propose(space, history(space, configs, scores, statuses), context(space)).space["x"]
+    new = (
+        EliteBox()
+        .propose(space, history(space, configs, scores, statuses), context(space))
+        .space["x"]
+    )
     assert new.low < 0.5 < new.high and new.low > 0.0
 
 
@@ -134,7 +142,9 @@ def test_choices_never_in_the_elite_are_pruned_but_one_stays():
     rng = np.random.default_rng(0)
     configs = [{"act": "abc"[i % 3], "x": float(rng.random())} for i in range(30)]
     scores = [{"a": 0.0, "b": 1.0, "c": 2.0}[c["act"]] + 0.01 * c["x"] for c in configs]
-    proposal = EliteBox(prune_after=5).propose(space, history(space, configs, scores), context(space))
+    proposal = EliteBox(prune_after=5).propose(
+        space, history(space, configs, scores), context(space)
+    )
     assert proposal.space["act"].values == ("a",)
     assert proposal.decisions[0].action == "prune"
     assert "dropped b, c" in proposal.decisions[0].reason
@@ -146,7 +156,9 @@ def test_an_edit_that_left_only_losing_choices_keeps_the_best_of_them():
     configs = [{"act": "abc"[i % 3], "x": 0.01 * i} for i in range(30)]
     scores = [{"a": 0.0, "b": 2.0, "c": 1.0}[c["act"]] + 0.01 * c["x"] for c in configs]
     edited = SearchSpace({"act": Choice(["b", "c"]), "x": Float(0, 1)})
-    proposal = EliteBox(prune_after=5).propose(edited, history(full, configs, scores), context(full))
+    proposal = EliteBox(prune_after=5).propose(
+        edited, history(full, configs, scores), context(full)
+    )
     assert proposal.space["act"].values == ("c",)
     assert "dropped b" in proposal.decisions[0].reason
 
@@ -167,7 +179,9 @@ def test_choice_with_too_few_samples_is_kept():
     space = SearchSpace({"act": Choice(["a", "b"]), "x": Float(0, 1)})
     configs = [{"act": "a", "x": 0.1 * i} for i in range(10)] + [{"act": "b", "x": 0.5}]
     scores = [0.0] * 10 + [5.0]
-    proposal = EliteBox(prune_after=3).propose(space, history(space, configs, scores), context(space))
+    proposal = EliteBox(prune_after=3).propose(
+        space, history(space, configs, scores), context(space)
+    )
     assert proposal.space["act"].values == ("a", "b")
 
 
@@ -177,12 +191,15 @@ def test_no_narrowing_keeps_everything():
     assert NoNarrowing().propose(space, h, context(space)).space == space
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"shrink": (0.8, 0.5)}, "shrink"),
-    ({"elite_fraction": 0.0}, "elite_fraction"),
-    ({"incumbent_margin": 0.6}, "incumbent_margin"),
-    ({"min_ok": 0}, "min_ok"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"shrink": (0.8, 0.5)}, "shrink"),
+        ({"elite_fraction": 0.0}, "elite_fraction"),
+        ({"incumbent_margin": 0.6}, "incumbent_margin"),
+        ({"min_ok": 0}, "min_ok"),
+    ],
+)
 def test_rule_settings_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EliteBox(**kwargs)
@@ -190,21 +207,42 @@ def test_rule_settings_are_validated(kwargs, message):
 
 # -- properties --------------------------------------------------------------------------
 dims = st.one_of(
-    st.builds(lambda lo, w, hl, hh: Float(lo, lo + w, hard_low=lo - hl if hl is not None else None,
-                                          hard_high=lo + w + hh if hh is not None else None),
-              st.floats(-100, 100), st.floats(1e-3, 100), st.none() | st.floats(0, 10),
-              st.none() | st.floats(0, 10)),
-    st.builds(lambda lo, r: Float(lo, lo * r, log=True), st.floats(1e-8, 1e3), st.floats(1.01, 1e6)),
-    st.builds(lambda lo, w, hl: Int(lo, lo + w, hard_low=hl), st.integers(-50, 50),
-              st.integers(1, 200), st.none() | st.just(-60)),
+    st.builds(
+        lambda lo, w, hl, hh: Float(
+            lo,
+            lo + w,
+            hard_low=lo - hl if hl is not None else None,
+            hard_high=lo + w + hh if hh is not None else None,
+        ),
+        st.floats(-100, 100),
+        st.floats(1e-3, 100),
+        st.none() | st.floats(0, 10),
+        st.none() | st.floats(0, 10),
+    ),
+    st.builds(
+        lambda lo, r: Float(lo, lo * r, log=True), st.floats(1e-8, 1e3), st.floats(1.01, 1e6)
+    ),
+    st.builds(
+        lambda lo, w, hl: Int(lo, lo + w, hard_low=hl),
+        st.integers(-50, 50),
+        st.integers(1, 200),
+        st.none() | st.just(-60),
+    ),
     st.builds(lambda lo, r: Int(lo, lo * r, log=True), st.integers(1, 100), st.integers(2, 100)),
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(dim=dims, seed=st.integers(0, 2**32 - 1), n=st.integers(3, 40), mode=st.sampled_from(["min", "max"]),
-       at_edge=st.sampled_from([None, "low", "high"]))
-def test_properties_never_invert_stay_in_limits_keep_the_best_grow_at_edges(dim, seed, n, mode, at_edge):
+@given(
+    dim=dims,
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(3, 40),
+    mode=st.sampled_from(["min", "max"]),
+    at_edge=st.sampled_from([None, "low", "high"]),
+)
+def test_properties_never_invert_stay_in_limits_keep_the_best_grow_at_edges(
+    dim, seed, n, mode, at_edge
+):
     space = SearchSpace({"p": dim})
     rng = np.random.default_rng(seed)
     values = dim.sample_from_unit(rng.random(n))
@@ -226,7 +264,11 @@ def test_properties_never_invert_stay_in_limits_keep_the_best_grow_at_edges(dim,
         assert new.low > 0
     if isinstance(dim, Int):
         assert isinstance(new.low, int) and isinstance(new.high, int)
-    if at_edge == "low" and (dim.hard_low is None or dim.hard_low < dim.low) and not (dim.log and isinstance(dim, Int) and dim.low == 1):
+    if (
+        at_edge == "low"
+        and (dim.hard_low is None or dim.hard_low < dim.low)
+        and not (dim.log and isinstance(dim, Int) and dim.low == 1)
+    ):
         assert new.low < dim.low
     if at_edge == "high" and (dim.hard_high is None or dim.hard_high > dim.high):
         assert new.high > dim.high
@@ -234,8 +276,12 @@ def test_properties_never_invert_stay_in_limits_keep_the_best_grow_at_edges(dim,
 
 @settings(max_examples=80, deadline=None)
 @given(
-    low=st.floats(1e-4, 10), ratio=st.floats(2, 1e4), limit=st.floats(1.0, 100.0),
-    target=st.floats(0, 1), seed=st.integers(0, 2**32 - 1), log=st.booleans(),
+    low=st.floats(1e-4, 10),
+    ratio=st.floats(2, 1e4),
+    limit=st.floats(1.0, 100.0),
+    target=st.floats(0, 1),
+    seed=st.integers(0, 2**32 - 1),
+    log=st.booleans(),
 )
 def test_properties_hold_over_many_rounds_with_hard_limits(low, ratio, limit, target, seed, log):
     high = low * ratio
@@ -251,8 +297,9 @@ def test_properties_hold_over_many_rounds_with_hard_limits(low, ratio, limit, ta
         configs += [{"p": v} for v in values]
         scores += [float((current.to_scaled(v) - goal) ** 2) for v in values]
         h = history(original, configs, scores)
-        ctx = NarrowingContext(original=original, mode="min", round_index=r,
-                               samples_per_round=12, previous=previous)
+        ctx = NarrowingContext(
+            original=original, mode="min", round_index=r, samples_per_round=12, previous=previous
+        )
         new = EliteBox().propose(space, h, ctx).space["p"]
         best = configs[int(np.argmin(scores))]["p"]
         assert new.low <= best <= new.high

@@ -17,8 +17,16 @@ CONFIG_COLUMNS = ["round", "trial_id", "x", "lr", "act", "score", "status"]
 
 @pytest.fixture(scope="module")
 def converged_run(ray_cluster, tmp_path_factory):
-    return tune(shifted_bowl, SPACE, mode="min", rounds=8, samples_per_round=24, seed=0,
-                workers=2, run_dir=tmp_path_factory.mktemp("runs") / "bowl")
+    return tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=8,
+        samples_per_round=24,
+        seed=0,
+        workers=2,
+        run_dir=tmp_path_factory.mktemp("runs") / "bowl",
+    )
 
 
 def test_sweep_converges_around_the_known_optimum(converged_run):
@@ -50,8 +58,19 @@ def test_store_reloads_to_the_same_table_with_pyarrow_and_duckdb(converged_run):
 
 def test_one_and_two_workers_sample_the_same_and_end_in_the_same_ranges(ray_cluster, tmp_path):
     space = {**SPACE, "n": Int(1, 64, log=True)}
-    runs = [tune(shifted_bowl, space, mode="min", rounds=4, samples_per_round=30, seed=11,
-                 workers=w, run_dir=tmp_path / f"w{w}") for w in (1, 2)]
+    runs = [
+        tune(
+            shifted_bowl,
+            space,
+            mode="min",
+            rounds=4,
+            samples_per_round=30,
+            seed=11,
+            workers=w,
+            run_dir=tmp_path / f"w{w}",
+        )
+        for w in (1, 2)
+    ]
     cols = [*CONFIG_COLUMNS, "n"]
     assert runs[0].table.select(cols).equals(runs[1].table.select(cols))
     assert runs[0].ranges.equals(runs[1].ranges)
@@ -59,15 +78,25 @@ def test_one_and_two_workers_sample_the_same_and_end_in_the_same_ranges(ray_clus
 
 
 def test_failing_and_nan_objectives_give_rows_and_the_sweep_finishes(ray_cluster, tmp_path):
-    result = tune(flaky, {"x": Float(0.0, 1.0)}, mode="min", rounds=3, samples_per_round=40,
-                  seed=2, workers=2, run_dir=tmp_path / "flaky")
+    result = tune(
+        flaky,
+        {"x": Float(0.0, 1.0)},
+        mode="min",
+        rounds=3,
+        samples_per_round=40,
+        seed=2,
+        workers=2,
+        run_dir=tmp_path / "flaky",
+    )
     rows = result.table.to_pylist()
     assert result.rounds_run == 3 and len(rows) == 120
     failed = [r for r in rows if r["status"] == "failed"]
     invalid = [r for r in rows if r["status"] == "invalid"]
     assert failed and all(r["error"].startswith("ValueError: x too large") for r in failed)
-    assert {r["error"] for r in invalid} <= {"score is nan",
-                                             "score must be a finite number, got str: 'not a number'"}
+    assert {r["error"] for r in invalid} <= {
+        "score is nan",
+        "score must be a finite number, got str: 'not a number'",
+    }
     assert all(r["score"] is None for r in failed + invalid)
     assert result.best_config["x"] == pytest.approx(0.4, abs=0.05)
 
@@ -78,8 +107,16 @@ def test_a_function_defined_in_the_callers_scope_works(ray_cluster, tmp_path):
     def local_objective(config):  # pickled by value, like a notebook cell's function
         return {"score": abs(config["x"] - offset), "doubled": 2 * config["x"]}
 
-    result = tune(local_objective, {"x": Float(0, 1)}, mode="min", rounds=3,
-                  samples_per_round=16, seed=0, workers=2, run_dir=tmp_path / "local")
+    result = tune(
+        local_objective,
+        {"x": Float(0, 1)},
+        mode="min",
+        rounds=3,
+        samples_per_round=16,
+        seed=0,
+        workers=2,
+        run_dir=tmp_path / "local",
+    )
     rows = result.table.to_pylist()
     assert all(r["doubled"] == pytest.approx(2 * r["x"]) for r in rows)
     assert result.best_config["x"] == pytest.approx(offset, abs=0.05)
@@ -92,14 +129,29 @@ def test_an_objective_that_cannot_load_on_workers_is_a_clear_error(ray_cluster, 
 
     thing = Unpicklable()
     with pytest.raises(ExecutionError, match="cannot be sent to the workers.*no pickling here"):
-        tune(lambda c: bool(thing) + c["x"], {"x": Float(0, 1)}, mode="min", rounds=1,
-             samples_per_round=2, workers=1, run_dir=tmp_path / "bad")
+        tune(
+            lambda c: bool(thing) + c["x"],
+            {"x": Float(0, 1)},
+            mode="min",
+            rounds=1,
+            samples_per_round=2,
+            workers=1,
+            run_dir=tmp_path / "bad",
+        )
 
 
 def test_worker_resources_set_the_actors_and_their_number(ray_cluster, tmp_path):
     import json
 
-    result = tune(shifted_bowl, SPACE, mode="min", rounds=1, samples_per_round=16, seed=0,
-                  worker_resources={"num_cpus": 0.5}, run_dir=tmp_path / "half")
+    result = tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=1,
+        samples_per_round=16,
+        seed=0,
+        worker_resources={"num_cpus": 0.5},
+        run_dir=tmp_path / "half",
+    )
     assert json.loads((result.run_dir / "run.json").read_text())["workers"] == 4
     assert len(set(result.table.column("worker").to_pylist())) >= 2

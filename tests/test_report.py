@@ -18,8 +18,12 @@ from orchestrator.cli.report import SECTIONS
 from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 
-SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "n": Int(1, 20),
-         "act": Choice(["a", "b"])}
+SPACE = {
+    "x": Float(0.0, 1.0),
+    "lr": Float(1e-5, 1e-1, log=True),
+    "n": Int(1, 20),
+    "act": Choice(["a", "b"]),
+}
 
 
 class _Page(HTMLParser):
@@ -41,11 +45,23 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
-    tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=16, seed=0,
-         run_dir=d / "run", executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)))
+    tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=4,
+        samples_per_round=16,
+        seed=0,
+        run_dir=d / "run",
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+    )
     exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.run([str(exe), "report", str(d / "run"), "-o", str(d / "r.html"),
-                           "--png", str(d / "png")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(exe), "report", str(d / "run"), "-o", str(d / "r.html"), "--png", str(d / "png")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return d
 
@@ -70,16 +86,34 @@ def test_a_headless_browser_renders_it(report):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("CI") == "true":  # CI must render the page, never skip it quietly
-            pytest.fail("CI=true but Chromium is not installed; install it (.ci/run does, from "
-                        "the Debian packages) so the report is rendered in a real browser")
+            pytest.fail(
+                "CI=true but Chromium is not installed; install it (.ci/run does, from "
+                "the Debian packages) so the report is rendered in a real browser"
+            )
         pytest.skip("Chromium is not installed (.ci/run installs it from the Debian packages)")
     shot = report / "shot.png"
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={report / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--window-size=1200,2000", f"--screenshot={shot}", (report / "r.html").as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={report / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,2000",
+            f"--screenshot={shot}",
+            (report / "r.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console_errors = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert console_errors == []

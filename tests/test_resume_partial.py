@@ -33,8 +33,7 @@ seed: 6
 
 
 def rows(result, round_index=None):
-    out = [r for r in result.table.to_pylist()
-           if round_index is None or r["round"] == round_index]
+    out = [r for r in result.table.to_pylist() if round_index is None or r["round"] == round_index]
     return sorted(out, key=lambda r: r["trial_id"])
 
 
@@ -55,8 +54,12 @@ def stopped_in_round(tmp_path, text, round_index, name="run"):
             seen.append(done)
 
     with pytest.raises(SweepInterrupted):
-        run_config(load_config(tmp_path / f"{name}.yaml"), run_dir=run, on_progress=progress,
-                   should_stop=lambda: bool(seen))
+        run_config(
+            load_config(tmp_path / f"{name}.yaml"),
+            run_dir=run,
+            on_progress=progress,
+            should_stop=lambda: bool(seen),
+        )
     partials = list((run / "trials" / "_partial" / f"round-{round_index:05d}").glob("part-*"))
     assert partials, "the stop landed after the round was committed: nothing to test"
     assert not (run / "trials" / f"round-{round_index:05d}.parquet").exists()
@@ -78,25 +81,30 @@ def test_continue_finishes_a_half_done_round_as_planned_then_edits(reference, tm
     assert_scores_belong_to_their_rows(result)
     assert result.table.column("trial_id").to_pylist() == list(range(24))
     for r in (0, 1):  # both rounds exactly as the uninterrupted run had them
-        assert [(t["x"], t["score"]) for t in rows(result, r)] == \
-               [(t["x"], t["score"]) for t in rows(reference, r)]
+        assert [(t["x"], t["score"]) for t in rows(result, r)] == [
+            (t["x"], t["score"]) for t in rows(reference, r)
+        ]
     assert all(t["x"] >= 0.5 for t in rows(result, 2))  # the edit starts after the round
-    manual = {(d["round"], d["parameter"]) for d in result.ranges.to_pylist()
-              if d["action"] == "manual"}
+    manual = {
+        (d["round"], d["parameter"]) for d in result.ranges.to_pylist() if d["action"] == "manual"
+    }
     assert manual == {(2, "x")}
 
 
 @pytest.mark.ray
 def test_continue_can_discard_a_half_done_round_and_says_so(reference, tmp_path):
     run = stopped_in_round(tmp_path, CONFIG, 1)
-    committed = sum(pq.read_table(p).num_rows
-                    for p in (run / "trials" / "_partial" / "round-00001").glob("part-*"))
+    committed = sum(
+        pq.read_table(p).num_rows
+        for p in (run / "trials" / "_partial" / "round-00001").glob("part-*")
+    )
     with pytest.warns(UserWarning, match=f"discarded {committed} committed evaluation"):
         result = extend(run, rounds=1, ranges={"x": (0.5, None)}, discard_partial=True).result
     assert_scores_belong_to_their_rows(result)
     assert result.rounds_run == 2 and result.table.num_rows == 16
-    assert [(t["x"], t["score"]) for t in rows(result, 0)] == \
-           [(t["x"], t["score"]) for t in rows(reference, 0)]
+    assert [(t["x"], t["score"]) for t in rows(result, 0)] == [
+        (t["x"], t["score"]) for t in rows(reference, 0)
+    ]
     assert all(t["x"] >= 0.5 for t in rows(result, 1))  # round 1 sampled anew, edited
 
 
@@ -110,16 +118,28 @@ def test_an_edit_free_continue_keeps_the_budgets_of_a_half_done_round(ray_cluste
     with pytest.warns(UserWarning, match="finishing it as planned"):
         result = extend(run, rounds=1).result  # 2 rounds in all: a shorter schedule
     assert_scores_belong_to_their_rows(result, budgets=True)
-    key = lambda t: (t["config_id"], t["rung"], t["budget"], t["x"], t["score"])  # noqa: E731
+
+    def key(t):
+        return (t["config_id"], t["rung"], t["budget"], t["x"], t["score"])
+
     for r in (0, 1):
         assert sorted(map(key, rows(result, r))) == sorted(map(key, rows(reference, r)))
 
 
 def serial_budget_run(run_dir, **kwargs):
-    return tune(echo_x_budget, {"x": Float(0.0, 1.0)}, mode="min", rounds=2,
-                samples_per_round=9, seed=2, budget=(1, 9), sampler="random", run_dir=run_dir,
-                executor=SerialExecutor(echo_x_budget, param_names=["x"], shard_size=2),
-                **kwargs)
+    return tune(
+        echo_x_budget,
+        {"x": Float(0.0, 1.0)},
+        mode="min",
+        rounds=2,
+        samples_per_round=9,
+        seed=2,
+        budget=(1, 9),
+        sampler="random",
+        run_dir=run_dir,
+        executor=SerialExecutor(echo_x_budget, param_names=["x"], shard_size=2),
+        **kwargs,
+    )
 
 
 def test_resume_replays_a_commit_holding_a_promotion_and_its_result(tmp_path):

@@ -67,12 +67,21 @@ def test_review_edit_accept_quit_then_resume(tmp_path):
     (tmp_path / "editor.py").write_text(EDITOR)
     run = tmp_path / "run"
     controller, terminal = os.openpty()
-    env = {**os.environ, "EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}",
-           "CHOSEN_FILE": str(tmp_path / "act.chosen")}  # the editor notes what it froze
+    env = {
+        **os.environ,
+        "EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}",
+        "CHOSEN_FILE": str(tmp_path / "act.chosen"),
+    }  # the editor notes what it froze
     exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.Popen([str(exe), "run", str(tmp_path / "c.yaml"), "--review", "--run-dir", str(run)],
-                            stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(exe), "run", str(tmp_path / "c.yaml"), "--review", "--run-dir", str(run)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     os.close(terminal)
     term = Terminal(controller, proc)
     try:
@@ -99,8 +108,9 @@ def test_review_edit_accept_quit_then_resume(tmp_path):
     ranges = pq.read_table(run / "ranges.parquet").to_pylist()
     manual = {(r["round"], r["parameter"]) for r in ranges if r["action"] == "manual"}
     assert {(1, "x"), (1, "act")} <= manual
-    resumed = subprocess.run([str(exe), "resume", str(run)], capture_output=True, text=True,
-                             cwd=ROOT, timeout=300)
+    resumed = subprocess.run(
+        [str(exe), "resume", str(run)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     result = TuneResult.load(run)
     assert result.rounds_run == 5 and result.table.num_rows == 50

@@ -7,15 +7,18 @@ import pyarrow as pa
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.search.samplers.base import Guide
-from orchestrator.search.samplers.registry import SAMPLERS, make_sampler, sample_round
+from orchestrator.search.samplers.base import Guide, round_generator
 from orchestrator.search.samplers.grid import GridSampler
-from orchestrator.search.samplers.base import round_generator
+from orchestrator.search.samplers.registry import SAMPLERS, make_sampler, sample_round
 
-SPACE = SearchSpace({
-    "lr": Float(1e-5, 1e-1, log=True), "momentum": Float(0.0, 0.99), "layers": Int(1, 4),
-    "act": Choice(["relu", "tanh"]),
-})
+SPACE = SearchSpace(
+    {
+        "lr": Float(1e-5, 1e-1, log=True),
+        "momentum": Float(0.0, 0.99),
+        "layers": Int(1, 4),
+        "act": Choice(["relu", "tanh"]),
+    }
+)
 N = 40
 
 
@@ -23,8 +26,15 @@ def history(n=30, seed=0):
     """Trials of a finished round (the columns a Guide reads)."""
     cols = sample_round(SPACE, n, seed=seed, round_index=0, sampler="random")
     rng = np.random.default_rng(seed)
-    return pa.table({"trial_id": list(range(n)), "status": ["ok"] * n,
-                     "score": rng.normal(size=n).tolist(), "budget": [None] * n, **cols})
+    return pa.table(
+        {
+            "trial_id": list(range(n)),
+            "status": ["ok"] * n,
+            "score": rng.normal(size=n).tolist(),
+            "budget": [None] * n,
+            **cols,
+        }
+    )
 
 
 def guide():
@@ -40,7 +50,10 @@ def sampler_for(name):
 def test_every_sampler_keeps_the_contract(name, with_history):
     sampler = sampler_for(name)
     seen = guide() if with_history else None
-    draw = lambda: sampler.sample(SPACE, N, round_generator(3, 1), seen)  # noqa: E731
+
+    def draw():
+        return sampler.sample(SPACE, N, round_generator(3, 1), seen)
+
     cols = draw()
     rows = len(cols["lr"])
     assert rows == (2 * 2 * 2 * 2 if name == "grid" else N)
@@ -55,8 +68,10 @@ def test_every_sampler_keeps_the_contract(name, with_history):
 def test_a_sampler_written_without_history_still_works():
     class Corners:
         def sample(self, space, n, rng):
-            return {p: [space[p].low if hasattr(space[p], "low") else space[p].values[0]] * n
-                    for p in space}
+            return {
+                p: [space[p].low if hasattr(space[p], "low") else space[p].values[0]] * n
+                for p in space
+            }
 
     cols = sample_round(SPACE, 5, seed=0, round_index=1, sampler=Corners(), guide=guide())
     assert cols["lr"] == [1e-5] * 5 and cols["act"] == ["relu"] * 5

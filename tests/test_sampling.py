@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.search.samplers.registry import make_sampler, sample_round
 from orchestrator.search.samplers.base import columns_to_rows
+from orchestrator.search.samplers.registry import make_sampler, sample_round
 
 SPACE = SearchSpace(
     {
@@ -42,7 +42,9 @@ def test_same_seed_same_configs_other_seed_or_round_differs(sampler):
 
 
 def test_log_uniform_covers_decades_evenly():
-    cols = sample_round(SearchSpace({"lr": Float(1e-5, 1e-1, log=True)}), 20000, seed=0, round_index=0)
+    cols = sample_round(
+        SearchSpace({"lr": Float(1e-5, 1e-1, log=True)}), 20000, seed=0, round_index=0
+    )
     decades = np.floor(np.log10(cols["lr"])).astype(int)
     counts = np.bincount(decades + 5, minlength=4)[:4]
     assert counts.min() > 0.2 * 20000  # ~25% each; uniform sampling would give ~0.01% below 1e-4
@@ -71,13 +73,19 @@ def test_unknown_sampler_and_bad_n():
 
 
 def test_columns_to_rows():
-    assert columns_to_rows({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert columns_to_rows({"a": [1, 2], "b": ["x", "y"]}) == [
+        {"a": 1, "b": "x"},
+        {"a": 2, "b": "y"},
+    ]
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    low=st.floats(1e-8, 1e3), ratio=st.floats(1.0, 1e6), seed=st.integers(0, 2**31),
-    log=st.booleans(), n=st.integers(1, 50),
+    low=st.floats(1e-8, 1e3),
+    ratio=st.floats(1.0, 1e6),
+    seed=st.integers(0, 2**31),
+    log=st.booleans(),
+    n=st.integers(1, 50),
 )
 def test_floats_always_inside(low, ratio, seed, log, n):
     dim = Float(low, low * ratio, log=log)

@@ -26,20 +26,24 @@ def write_data(path, n, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     feats = rng.normal(size=(n, 3)) + y[:, None]
-    cols = {"row_id": np.arange(n, dtype=float), **{f"f{i}": feats[:, i] for i in range(3)},
-            "label": y}
+    cols = {
+        "row_id": np.arange(n, dtype=float),
+        **{f"f{i}": feats[:, i] for i in range(3)},
+        "label": y,
+    }
     pq.write_table(pa.table(cols), path)
 
 
 def config_file(tmp_path, log_dir, rounds=3):
     write_data(tmp_path / "data.parquet", 100)
     path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         objective:
           estimator: tests.slow_estimator.SlowRefitClassifier
           params: {{log_dir: "{log_dir}"}}
           scoring: accuracy
-          dataset: {{path: "{tmp_path / 'data.parquet'}", target: label}}
+          dataset: {{path: "{tmp_path / "data.parquet"}", target: label}}
           split: {{test: 0.2, validation: 0.25}}
         space:
           shrink: {{type: float, low: 0.0, high: 0.5}}
@@ -47,14 +51,21 @@ def config_file(tmp_path, log_dir, rounds=3):
         samples_per_round: 6
         workers: 2
         seed: 7
-    """))
+    """)
+    )
     return path
 
 
 def sweep(*args, env=None, timeout=300):
-    proc = subprocess.Popen([str(SWEEP), *map(str, args)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(SWEEP), *map(str, args)],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
@@ -73,9 +84,12 @@ def stopped_run(ray_cluster, tmp_path):
     config = config_file(tmp_path, logs)
     rounds_done = []
     with pytest.raises(SweepInterrupted):
-        run_config(load_config(config), run_dir=tmp_path / "run",
-                   on_round=lambda report: rounds_done.append(report.round_index),
-                   should_stop=lambda: bool(rounds_done))
+        run_config(
+            load_config(config),
+            run_dir=tmp_path / "run",
+            on_round=lambda report: rounds_done.append(report.round_index),
+            should_stop=lambda: bool(rounds_done),
+        )
     assert (tmp_path / "run" / "trials" / "round-00000.parquet").exists()
     return config, tmp_path / "run", logs
 
@@ -85,8 +99,9 @@ def stopped_run(ray_cluster, tmp_path):
 def test_resume_refuses_a_dataset_that_changed_since_the_start(stopped_run, tmp_path, change):
     config, run, logs = stopped_run
     before = {p.name: p.read_bytes() for p in (run / "trials").glob("*.parquet")}
-    test_rows = {r["row"] for r in pq.read_table(run / "split.parquet").to_pylist()
-                 if r["role"] == "test"}
+    test_rows = {
+        r["row"] for r in pq.read_table(run / "split.parquet").to_pylist() if r["role"] == "test"
+    }
     if change == "grown":
         write_data(tmp_path / "data.parquet", 110)  # the same first 100 rows, and 10 more
         message = "changed since the run started \\(110 rows now, 100 then\\)"
@@ -136,19 +151,31 @@ def test_two_test_evaluations_at_once_score_the_test_set_once(ray_cluster, tmp_p
     run = tmp_path / "run"
     run_config(load_config(config), run_dir=run, evaluate_test_set=False)
     assert json.loads((run / "run.json").read_text())["state"] == "tuned"
-    test_rows = sorted(r["row"] for r in pq.read_table(run / "split.parquet").to_pylist()
-                       if r["role"] == "test")
-    code = ("import sys; from orchestrator import evaluate_test; "
-            "print(evaluate_test(sys.argv[1])['score'])")
+    test_rows = sorted(
+        r["row"] for r in pq.read_table(run / "split.parquet").to_pylist() if r["role"] == "test"
+    )
+    code = (
+        "import sys; from orchestrator import evaluate_test; "
+        "print(evaluate_test(sys.argv[1])['score'])"
+    )
     env = {**os.environ, "SWEEP_TEST_FIT_DELAY_S": "3", "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(run)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     assert sorted(r[2] for r in results) == [0, 1], results
     (refused,) = [r for r in results if r[2] == 1]
     assert "is in use by another sweep" in refused[1] or "already evaluated" in refused[1]
-    predicted = [rows for what, rows, _ in all_calls(logs) if what == "predict" and
-                 sorted(rows) == test_rows]
+    predicted = [
+        rows for what, rows, _ in all_calls(logs) if what == "predict" and sorted(rows) == test_rows
+    ]
     assert len(predicted) == 1  # the test rows were scored once
     assert json.loads((run / "run.json").read_text())["state"] == "finished"

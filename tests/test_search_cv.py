@@ -14,8 +14,11 @@ from sklearn.svm import SVC
 from orchestrator import Choice, Float, Int, SweepSearchCV
 from orchestrator.sklearn.search_cv import space_from_distributions
 
-DIST = {"clf__C": loguniform(1e-2, 1e3), "clf__gamma": loguniform(1e-4, 10),
-        "clf__kernel": ["rbf", "sigmoid"]}
+DIST = {
+    "clf__C": loguniform(1e-2, 1e3),
+    "clf__gamma": loguniform(1e-4, 10),
+    "clf__kernel": ["rbf", "sigmoid"],
+}
 
 
 def pipeline():
@@ -23,10 +26,16 @@ def pipeline():
 
 
 def test_param_distributions_convert_to_a_space():
-    space = space_from_distributions({
-        "a": loguniform(1e-3, 10), "b": uniform(2, 3), "c": randint(1, 5), "d": [1, "x", None],
-        "e": np.array([0.1, 0.2]), "f": Int(1, 3),
-    })
+    space = space_from_distributions(
+        {
+            "a": loguniform(1e-3, 10),
+            "b": uniform(2, 3),
+            "c": randint(1, 5),
+            "d": [1, "x", None],
+            "e": np.array([0.1, 0.2]),
+            "f": Int(1, 3),
+        }
+    )
     assert space["a"] == Float(1e-3, 10, log=True, hard_low=1e-3, hard_high=10)
     assert space["b"] == Float(2, 5, hard_low=2, hard_high=5)
     assert space["c"] == Int(1, 4, hard_low=1, hard_high=4)  # randint's high is exclusive
@@ -41,20 +50,33 @@ def test_ranges_never_grow_past_a_distributions_support(tmp_path):
     from orchestrator.execution.serial import SerialExecutor
 
     space = space_from_distributions({"p": uniform(0, 1), "k": randint(1, 5)})
-    objective = lambda c: c["p"] + c["k"]  # noqa: E731 - best at both upper edges
-    result = tune(objective, space, mode="max", rounds=5, samples_per_round=10, seed=0,
-                  run_dir=tmp_path / "run",
-                  executor=SerialExecutor(objective, param_names=["p", "k"]))
+
+    def objective(c):  # best at both upper edges
+        return c["p"] + c["k"]
+
+    result = tune(
+        objective,
+        space,
+        mode="max",
+        rounds=5,
+        samples_per_round=10,
+        seed=0,
+        run_dir=tmp_path / "run",
+        executor=SerialExecutor(objective, param_names=["p", "k"]),
+    )
     rows = result.table.to_pylist()
     assert all(0 <= r["p"] <= 1 and 1 <= r["k"] <= 4 for r in rows)
     assert result.final_space["p"].high <= 1 and result.final_space["k"].high <= 4
 
 
-@pytest.mark.parametrize("dist, message", [
-    ({"a": norm(0, 1)}, r"parameter 'a': scipy.stats.norm is not supported"),
-    ([{"a": [1, 2]}], "a list of dicts is not supported"),
-    ({"a": 3}, "expected a list, a scipy.stats distribution"),
-])
+@pytest.mark.parametrize(
+    "dist, message",
+    [
+        ({"a": norm(0, 1)}, r"parameter 'a': scipy.stats.norm is not supported"),
+        ([{"a": [1, 2]}], "a list of dicts is not supported"),
+        ({"a": 3}, "expected a list, a scipy.stats distribution"),
+    ],
+)
 def test_unsupported_distributions(dist, message):
     with pytest.raises(ValueError, match=message):
         space_from_distributions(dist)
@@ -82,8 +104,17 @@ def test_attributes_and_cv_results_match_randomized_search(fitted):
     search, X, y = fitted
     reference = RandomizedSearchCV(pipeline(), DIST, n_iter=4, cv=3, random_state=0).fit(X, y)
     assert set(reference.cv_results_) | {"round"} == set(search.cv_results_)
-    for attr in ("best_params_", "best_score_", "best_estimator_", "best_index_", "n_splits_",
-                 "refit_time_", "scorer_", "multimetric_", "n_features_in_"):
+    for attr in (
+        "best_params_",
+        "best_score_",
+        "best_estimator_",
+        "best_index_",
+        "n_splits_",
+        "refit_time_",
+        "scorer_",
+        "multimetric_",
+        "n_features_in_",
+    ):
         assert hasattr(search, attr) and hasattr(reference, attr), attr
     results = search.cv_results_
     n = 3 * 8
@@ -113,9 +144,17 @@ def test_predict_score_and_refit_delegate(fitted):
 @pytest.mark.ray
 def test_same_random_state_same_best_params(ray_cluster):
     X, y = load_iris(return_X_y=True)
-    runs = [SweepSearchCV(SVC(), {"C": loguniform(1e-2, 1e2), "gamma": loguniform(1e-3, 1)},
-                          rounds=2, samples_per_round=6, cv=3, random_state=5).fit(X, y)
-            for _ in range(2)]
+    runs = [
+        SweepSearchCV(
+            SVC(),
+            {"C": loguniform(1e-2, 1e2), "gamma": loguniform(1e-3, 1)},
+            rounds=2,
+            samples_per_round=6,
+            cv=3,
+            random_state=5,
+        ).fit(X, y)
+        for _ in range(2)
+    ]
     assert runs[0].best_params_ == runs[1].best_params_
     # every configuration tried, and its scores, not just the winner
     assert runs[0].cv_results_["params"] == runs[1].cv_results_["params"]
@@ -137,8 +176,15 @@ def test_regression_search(ray_cluster):
     from sklearn.datasets import load_diabetes
 
     X, y = load_diabetes(return_X_y=True)
-    search = SweepSearchCV(Ridge(), {"alpha": loguniform(1e-4, 1e3)}, rounds=2, samples_per_round=5,
-                           scoring="r2", cv=3, random_state=0).fit(X, y)
+    search = SweepSearchCV(
+        Ridge(),
+        {"alpha": loguniform(1e-4, 1e3)},
+        rounds=2,
+        samples_per_round=5,
+        scoring="r2",
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
     assert search.best_score_ > 0.3 and search.score(X, y) > 0.3
 
 
@@ -150,9 +196,14 @@ def test_every_delegated_method_uses_the_refit_best_estimator_and_result_is_the_
     from orchestrator import TuneResult
 
     X, y = load_wine(return_X_y=True)
-    search = SweepSearchCV(LinearDiscriminantAnalysis(solver="eigen"),
-                           {"shrinkage": [0.1, 0.3, 0.6, 0.9]}, rounds=2, samples_per_round=4,
-                           cv=3, random_state=0).fit(X, y)
+    search = SweepSearchCV(
+        LinearDiscriminantAnalysis(solver="eigen"),
+        {"shrinkage": [0.1, 0.3, 0.6, 0.9]},
+        rounds=2,
+        samples_per_round=4,
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
     # the refit: the best parameters, fitted on all of (X, y)
     alone = LinearDiscriminantAnalysis(solver="eigen", **search.best_params_).fit(X, y)
     assert search.best_estimator_.get_params()["shrinkage"] == search.best_params_["shrinkage"]

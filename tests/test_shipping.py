@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from orchestrator.execution import jobs
 from orchestrator.cli.commands import main
 from orchestrator.errors import ConfigError
+from orchestrator.execution import jobs
 
 CONFIG = "objective: 'a:b'\nmode: min\nspace: {x: {type: float, low: 0, high: 1}}\n"
 
@@ -47,8 +47,7 @@ def sparse(path, size):
 
 
 def submit(root, **kwargs):
-    return jobs.submit(root / "c.yaml", address="x", run_dir="/runs/r", working_dir=root,
-                       **kwargs)
+    return jobs.submit(root / "c.yaml", address="x", run_dir="/runs/r", working_dir=root, **kwargs)
 
 
 def test_a_link_to_a_large_file_outside_is_refused_naming_the_link(project, tmp_path, client):
@@ -95,8 +94,19 @@ def test_a_link_into_an_excluded_folder_or_back_up_is_refused(project):
 
 
 def test_secret_files_are_not_shipped(project, client):
-    secrets = [".env", ".env.local", "server.pem", "tls.key", "id_rsa", "id_ed25519.pub",
-               ".netrc", ".aws/credentials", ".ssh/config", "sub/.env", ".ray/auth_token"]
+    secrets = [
+        ".env",
+        ".env.local",
+        "server.pem",
+        "tls.key",
+        "id_rsa",
+        "id_ed25519.pub",
+        ".netrc",
+        ".aws/credentials",
+        ".ssh/config",
+        "sub/.env",
+        ".ray/auth_token",
+    ]
     for rel in secrets:
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text("secret")
@@ -108,8 +118,9 @@ def test_secret_files_are_not_shipped(project, client):
     assert shipped == {"c.yaml", "model.py", "identity.py"}
 
 
-def test_sweep_submit_refuses_a_link_outside_with_one_line(project, tmp_path, client,
-                                                             monkeypatch, capsys):
+def test_sweep_submit_refuses_a_link_outside_with_one_line(
+    project, tmp_path, client, monkeypatch, capsys
+):
     os.symlink(tmp_path, project / "up")
     monkeypatch.chdir(project)
     code = main(["submit", "c.yaml", "--address", "http://127.0.0.1:8265"])

@@ -3,15 +3,18 @@ import math
 import pytest
 
 from orchestrator import Choice, Float, Int, SearchSpace
-from orchestrator.search.specs import parse_space
 from orchestrator.errors import ConfigError
+from orchestrator.search.specs import parse_space
 
 
 @pytest.mark.parametrize(
     "make, message",
     [
         (lambda: Float(3.0, 1.0, name="lr"), r"parameter 'lr'.*low.*high.*low=3\.0, high=1\.0"),
-        (lambda: Float(0.0, 1.0, log=True, name="lr"), r"parameter 'lr': a log range needs `low` > 0"),
+        (
+            lambda: Float(0.0, 1.0, log=True, name="lr"),
+            r"parameter 'lr': a log range needs `low` > 0",
+        ),
         (lambda: Float(-1.0, 1.0, log=True, name="lr"), r"low=-1\.0"),
         (lambda: Float("a", 1.0, name="lr"), r"parameter 'lr': `low` must be a number, got 'a'"),
         (lambda: Float(0.0, math.inf, name="wd"), r"parameter 'wd': `high` must be finite"),
@@ -44,11 +47,14 @@ def test_space_binds_names_and_keeps_order():
     assert space == SearchSpace({"b": Float(0, 1), "a": Choice(["x", "y"])})
 
 
-@pytest.mark.parametrize("params, message", [
-    ({}, "empty"),
-    ({"not valid": Float(0, 1)}, "must be an identifier"),
-    ({"x": (0, 1)}, "expected Float, Int or Choice"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({}, "empty"),
+        ({"not valid": Float(0, 1)}, "must be an identifier"),
+        ({"x": (0, 1)}, "expected Float, Int or Choice"),
+    ],
+)
 def test_invalid_spaces(params, message):
     with pytest.raises(ValueError, match=message):
         SearchSpace(params)
@@ -79,7 +85,9 @@ def test_parse_space_wraps_errors_with_location():
         parse_space({"lr": {"type": "float", "low": 0.1, "high": 0.01}})
     with pytest.raises(ConfigError, match=r"space\.act: missing key 'values'"):
         parse_space({"act": {"type": "choice"}})
-    with pytest.raises(ConfigError, match=r"space\.x\.type: unknown parameter type 'flaot'; did you mean 'float'"):
+    with pytest.raises(
+        ConfigError, match=r"space\.x\.type: unknown parameter type 'flaot'; did you mean 'float'"
+    ):
         parse_space({"x": {"type": "flaot", "low": 0, "high": 1}})
     with pytest.raises(ConfigError, match=r"space\.x: unknown key 'hihg'; did you mean 'high'"):
         parse_space({"x": {"type": "float", "low": 0, "hihg": 1, "high": 2}})

@@ -104,17 +104,28 @@ def run_at(root, crash_at=None):
 
 
 def scores(value):
-    return pa.table({"round": pa.array([0, 0], pa.int32()), "trial_id": pa.array([0, 1]),
-                     "score": pa.array([value, value])})
+    return pa.table(
+        {
+            "round": pa.array([0, 0], pa.int32()),
+            "trial_id": pa.array([0, 1]),
+            "score": pa.array([value, value]),
+        }
+    )
 
 
 REPLACEMENTS = {
-    "run.json": (lambda store, v: store.write_metadata({"v": v}),
-                 lambda store: store.metadata()["v"]),
-    "a round file": (lambda store, v: store.write_round(0, scores(float(v))),
-                     lambda store: store.load_rounds()[0].column("score")[0].as_py()),
-    "ranges.parquet": (lambda store, v: store.write_ranges(scores(float(v))),
-                       lambda store: store.load_ranges().column("score")[0].as_py()),
+    "run.json": (
+        lambda store, v: store.write_metadata({"v": v}),
+        lambda store: store.metadata()["v"],
+    ),
+    "a round file": (
+        lambda store, v: store.write_round(0, scores(float(v))),
+        lambda store: store.load_rounds()[0].column("score")[0].as_py(),
+    ),
+    "ranges.parquet": (
+        lambda store, v: store.write_ranges(scores(float(v))),
+        lambda store: store.load_ranges().column("score")[0].as_py(),
+    ),
 }
 
 
@@ -137,4 +148,3 @@ def test_a_crash_at_any_step_of_a_replacement_leaves_the_old_or_the_new_version(
         write(after, 3)  # the next write recovers
         assert read(RunStore.open(run_at(root))) == 3
     assert len(crashed_at) >= 3  # the crash points were reached
-

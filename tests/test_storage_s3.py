@@ -12,8 +12,11 @@ from orchestrator.execution.serial import SerialExecutor
 from tests.objectives import shifted_bowl
 
 SPACE = {"x": Float(0.0, 1.0), "lr": Float(1e-5, 1e-1, log=True), "act": Choice(["a", "b"])}
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +27,14 @@ def s3():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"{host}:{port}"
-    fs = pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", access_key="test",
-                           secret_key="test", region="us-east-1", allow_bucket_creation=True)
+    fs = pafs.S3FileSystem(
+        endpoint_override=endpoint,
+        scheme="http",
+        access_key="test",
+        secret_key="test",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
     fs.create_dir("sweeps")
     try:
         yield f"endpoint_override={endpoint}&scheme=http&region=us-east-1"
@@ -40,9 +49,17 @@ def credentials(monkeypatch):
 
 
 def run(run_dir, **kwargs):
-    return tune(shifted_bowl, SPACE, mode="min", rounds=4, samples_per_round=12, seed=5,
-                run_dir=run_dir, executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
-                **kwargs)
+    return tune(
+        shifted_bowl,
+        SPACE,
+        mode="min",
+        rounds=4,
+        samples_per_round=12,
+        seed=5,
+        run_dir=run_dir,
+        executor=SerialExecutor(shifted_bowl, param_names=list(SPACE)),
+        **kwargs,
+    )
 
 
 def test_write_reload_and_resume_on_s3(s3, tmp_path):
@@ -77,8 +94,12 @@ def test_the_cli_reads_an_s3_run(s3, tmp_path):
     proc = subprocess.run([str(exe), "show", uri, "--top", "2"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "top 2 trials:" in proc.stdout and "ranges per round:" in proc.stdout
-    again = subprocess.run([str(exe), "run", "configs/quadratic.yaml", "--run-dir", uri],
-                           capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    again = subprocess.run(
+        [str(exe), "run", "configs/quadratic.yaml", "--run-dir", uri],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
     assert again.returncode == 2 and "already holds a sweep run" in again.stderr
 
 
@@ -92,13 +113,16 @@ def closed_port():
 
 def test_storage_that_cannot_be_reached_is_one_clean_store_error(tmp_path):
     from orchestrator.api import new_run_dir
-    from orchestrator.errors import StoreError
     from orchestrator.data.run_store import RunStore
+    from orchestrator.errors import StoreError
 
     options = f"endpoint_override=127.0.0.1:{closed_port()}&scheme=http&region=us-east-1"
     uri = f"s3://AKIDSECRETID:s3cr3tvalue@sweeps/runs/r9?{options}"
-    attempts = {"create": lambda: RunStore.create(uri, {}), "open": lambda: RunStore.open(uri),
-                "new run folder": lambda: new_run_dir(uri.replace("/r9", ""), "q")}
+    attempts = {
+        "create": lambda: RunStore.create(uri, {}),
+        "open": lambda: RunStore.open(uri),
+        "new run folder": lambda: new_run_dir(uri.replace("/r9", ""), "q"),
+    }
     for what, attempt in attempts.items():
         with pytest.raises(StoreError) as caught:
             attempt()
@@ -109,8 +133,8 @@ def test_storage_that_cannot_be_reached_is_one_clean_store_error(tmp_path):
 
 
 def test_a_bucket_that_does_not_exist_is_one_clean_store_error(s3):
-    from orchestrator.errors import StoreError
     from orchestrator.data.run_store import RunStore
+    from orchestrator.errors import StoreError
 
     with pytest.raises(StoreError, match=r"s3://no-such-bucket/runs/r1.*: .*") as caught:
         RunStore.create(f"s3://no-such-bucket/runs/r1?{s3}", {})
@@ -120,24 +144,37 @@ def test_a_bucket_that_does_not_exist_is_one_clean_store_error(s3):
 def test_validate_reports_storage_it_cannot_write_to(s3, tmp_path):
     """sweep validate checks the storage too: one line, exit 2, before any run is tried."""
     exe = Path(sys.executable).with_name("sweep")
-    base = ('objective: "tests.objectives:shifted_bowl"\nmode: min\n'
-            "space: {x: {type: float, low: 0, high: 1}}\n")
+    base = (
+        'objective: "tests.objectives:shifted_bowl"\nmode: min\n'
+        "space: {x: {type: float, low: 0, high: 1}}\n"
+    )
     root = Path(__file__).resolve().parent.parent
     cases = {
-        "s3://K:SECRETX@sweeps/r?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1":
-            "cannot reach run storage s3://sweeps/r?endpoint_override=127.0.0.1:9",
+        "s3://K:SECRETX@sweeps/r?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1": (
+            "cannot reach run storage s3://sweeps/r?endpoint_override=127.0.0.1:9"
+        ),
         f"s3://no-such-bucket/runs?{s3}": "no such bucket 'no-such-bucket'",
         str(tmp_path / "a-file"): "is a file, not a folder",
     }
     (tmp_path / "a-file").write_text("x")
     for storage, message in cases.items():
         (tmp_path / "c.yaml").write_text(base + f'storage: "{storage}"\n')
-        proc = subprocess.run([str(exe), "validate", str(tmp_path / "c.yaml")], cwd=root,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(exe), "validate", str(tmp_path / "c.yaml")],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 2, (storage, proc.stdout, proc.stderr)
         assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
         assert "SECRETX" not in proc.stderr
     (tmp_path / "c.yaml").write_text(base + f'storage: "s3://sweeps/runs?{s3}"\n')
-    proc = subprocess.run([str(exe), "validate", str(tmp_path / "c.yaml")], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(exe), "validate", str(tmp_path / "c.yaml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr

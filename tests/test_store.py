@@ -4,13 +4,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from orchestrator.errors import StoreError
 from orchestrator.data.run_store import RunStore, StoreWarning, atomic_write
+from orchestrator.errors import StoreError
 
 
 def table(round_index, n=3, extra=None):
-    cols = {"round": pa.array([round_index] * n, pa.int32()), "trial_id": pa.array(range(n), pa.int64()),
-            "score": pa.array([0.5] * n)}
+    cols = {
+        "round": pa.array([round_index] * n, pa.int32()),
+        "trial_id": pa.array(range(n), pa.int64()),
+        "score": pa.array([0.5] * n),
+    }
     if extra:
         cols[extra] = pa.array([1.0] * n)
     return pa.table(cols)
@@ -99,12 +102,15 @@ def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
             with RunStore.open(tmp_path / "run").locked():
                 pass
     assert not (tmp_path / "run" / ".lock").exists()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     import json
     import socket
 
-    (tmp_path / "run" / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead)}))
+    (tmp_path / "run" / ".lock").write_text(
+        json.dumps({"host": socket.gethostname(), "pid": int(dead)})
+    )
     with pytest.warns(StoreWarning, match=f"left by process {dead}, which is gone"):
         with store.locked():
             assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()

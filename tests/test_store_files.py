@@ -11,13 +11,18 @@ import threading
 import pyarrow as pa
 import pytest
 
-from orchestrator.errors import StoreError
 from orchestrator.data.run_store import RunStore, StoreWarning, atomic_write
+from orchestrator.errors import StoreError
 
 
 def table(round_index, n=3):
-    return pa.table({"round": pa.array([round_index] * n, pa.int32()),
-                     "trial_id": pa.array(range(n), pa.int64()), "score": pa.array([0.5] * n)})
+    return pa.table(
+        {
+            "round": pa.array([round_index] * n, pa.int32()),
+            "trial_id": pa.array(range(n), pa.int64()),
+            "score": pa.array([0.5] * n),
+        }
+    )
 
 
 def mode(path):
@@ -50,18 +55,29 @@ def test_run_files_get_the_mode_the_umask_gives(tmp_path, umask, mask):
     with store.locked():
         lock_mode = mode(tmp_path / "run" / ".lock")
     want = 0o666 & ~mask
-    files = ["run.json", "config.json", "trials/round-00000.parquet", "ranges.parquet",
-             "trials/_partial/round-00001/part-000000.parquet", "test.json"]
+    files = [
+        "run.json",
+        "config.json",
+        "trials/round-00000.parquet",
+        "ranges.parquet",
+        "trials/_partial/round-00001/part-000000.parquet",
+        "test.json",
+    ]
     assert {f: oct(mode(tmp_path / "run" / f)) for f in files} == {f: oct(want) for f in files}
     assert (oct(temporary["mode"]), oct(lock_mode)) == (oct(want), oct(want))
 
 
 # -- the lock ---------------------------------------------------------------------------------
 
+
 def dead_pid():
     """The pid of a process that has ended."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -73,9 +89,9 @@ def contend(folder, rounds, barrier, results):
     """One of several processes that all try to take the same stale lock, ``rounds`` times."""
     import warnings
 
-    from orchestrator.errors import StoreError
     from orchestrator.data.filesystem import Location
     from orchestrator.data.run_store import acquire_lock
+    from orchestrator.errors import StoreError
 
     warnings.simplefilter("ignore")
     try:
@@ -97,13 +113,15 @@ def test_several_processes_taking_over_one_stale_lock_at_once_give_one_owner(tmp
     processes, rounds = 6, 4
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(processes + 1), ctx.Queue()
-    workers = [ctx.Process(target=contend, args=(str(tmp_path), rounds, barrier, results))
-               for _ in range(processes)]
+    workers = [
+        ctx.Process(target=contend, args=(str(tmp_path), rounds, barrier, results))
+        for _ in range(processes)
+    ]
     for w in workers:
         w.start()
     try:
         winners = []
-        for r in range(rounds):
+        for _ in range(rounds):
             stale_lock(tmp_path, dead_pid())
             barrier.wait(timeout=120)
             barrier.wait(timeout=120)
@@ -139,15 +157,20 @@ def test_a_lock_with_our_pid_not_taken_by_this_process_is_taken_over(tmp_path):
 
 def test_a_live_pid_that_started_after_the_lock_was_taken_does_not_hold_it(tmp_path):
     store = RunStore.create(tmp_path / "run", {})
-    taker = ("import sys; from orchestrator.data.filesystem import Location; "
-             "from orchestrator.data.run_store import acquire_lock; "
-             "acquire_lock(Location.of(sys.argv[1]), 'run')")
+    taker = (
+        "import sys; from orchestrator.data.filesystem import Location; "
+        "from orchestrator.data.run_store import acquire_lock; "
+        "acquire_lock(Location.of(sys.argv[1]), 'run')"
+    )
     subprocess.run([sys.executable, "-c", taker, str(tmp_path / "run" / ".lock")], check=True)
     record = json.loads((tmp_path / "run" / ".lock").read_text())
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
         try:  # the dead taker's pid now belongs to another, live process
-            stale_lock(tmp_path / "run", other.pid, **{k: v for k, v in record.items()
-                                                       if k not in ("host", "pid")})
+            stale_lock(
+                tmp_path / "run",
+                other.pid,
+                **{k: v for k, v in record.items() if k not in ("host", "pid")},
+            )
             with pytest.warns(StoreWarning, match="taking over the lock"):
                 with store.locked():
                     pass

@@ -24,8 +24,8 @@ class SweepWorker:
     the user's own module imports the same way it did on the driver. ``data`` arrives from
     the Ray object store (read once per worker) and is bound to the objective.
 
-    A worker of a :class:`~orchestrator.execution.ray_executor.WorkerPool` starts with no objective and
-    is handed one per sweep by :meth:`load`.
+    A worker of a :class:`~orchestrator.execution.ray_executor.WorkerPool` starts with no
+    objective and is handed one per sweep by :meth:`load`.
     """
 
     def __init__(
@@ -41,8 +41,13 @@ class SweepWorker:
         self._name = name
         self._taken: frozenset[str] = frozenset(RESERVED_COLUMNS)
         if objective_payload is not None:
-            self.load(objective_payload, name=name, param_names=param_names,
-                      import_paths=import_paths, data=data)
+            self.load(
+                objective_payload,
+                name=name,
+                param_names=param_names,
+                import_paths=import_paths,
+                data=data,
+            )
 
     def load(
         self,
@@ -77,12 +82,14 @@ class SweepWorker:
         budgets: Sequence[float | None] | None = None,
     ) -> bytes:
         """Evaluates one shard; its result batch comes back as Arrow IPC bytes."""
-        return batch_to_bytes(evaluate_shard(
-            self._objective,
-            shard_id=shard_id,
-            trial_ids=trial_ids,
-            configs=configs,
-            worker=self._name,
-            taken_names=self._taken,
-            budgets=budgets,
-        ))
+        return batch_to_bytes(
+            evaluate_shard(
+                self._objective,
+                shard_id=shard_id,
+                trial_ids=trial_ids,
+                configs=configs,
+                worker=self._name,
+                taken_names=self._taken,
+                budgets=budgets,
+            )
+        )

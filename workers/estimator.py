@@ -103,8 +103,11 @@ class _BoundObjective:
         objective = self._objective
         for k, (train, val) in enumerate(self._data.folds):
             scores_k, fit_t, score_t = fit_and_score(
-                objective.make_estimator(config, budget), self._scorer, self._data,
-                objective.train_rows(train, budget, k), val,
+                objective.make_estimator(config, budget),
+                self._scorer,
+                self._data,
+                objective.train_rows(train, budget, k),
+                val,
             )
             scores.append(scores_k)
             fit_times.append(fit_t)
@@ -135,4 +138,3 @@ def fit_and_score(
     t1 = time.perf_counter()
     score = float(scorer(estimator, _rows(data.X, val), data.y[val]))
     return score, t1 - t0, time.perf_counter() - t1
-

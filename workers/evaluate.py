@@ -90,7 +90,7 @@ def safe_text(value: Any, limit: int = 200) -> str:
     """``repr(value)``, shortened; never raises (an object's own ``__repr__`` may)."""
     try:
         text = repr(value)
-    except Exception as exc:  # noqa: BLE001 - the value's own code failed
+    except Exception as exc:
         text = f"<{type(value).__name__} whose repr() raised {type(exc).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -103,9 +103,13 @@ def _score_of(result: Any) -> tuple[str, float | None, str | None, Mapping[str, 
     """
     try:
         return _classify(result)
-    except Exception as exc:  # noqa: BLE001
-        return (STATUS_INVALID, None, f"the result could not be read ({type(exc).__name__} "
-                f"from {type(result).__name__})", None)
+    except Exception as exc:
+        return (
+            STATUS_INVALID,
+            None,
+            f"the result could not be read ({type(exc).__name__} from {type(result).__name__})",
+            None,
+        )
 
 
 def _classify(result: Any) -> tuple[str, float | None, str | None, Mapping[str, Any] | None]:
@@ -130,8 +134,13 @@ def _classify(result: Any) -> tuple[str, float | None, str | None, Mapping[str, 
     except OverflowError:
         return STATUS_INVALID, None, "score is too large for a float (above ~1.8e308)", metrics
     except (TypeError, ValueError, ArithmeticError) as exc:
-        return (STATUS_INVALID, None, f"score must be a finite number, got "
-                f"{type(result).__name__} whose float() raised {type(exc).__name__}", metrics)
+        return (
+            STATUS_INVALID,
+            None,
+            f"score must be a finite number, got "
+            f"{type(result).__name__} whose float() raised {type(exc).__name__}",
+            metrics,
+        )
     if not math.isfinite(score):
         return STATUS_INVALID, None, f"score is {score!r}", metrics
     return STATUS_OK, score, None, metrics
@@ -140,7 +149,7 @@ def _classify(result: Any) -> tuple[str, float | None, str | None, Mapping[str, 
 def _error_text(exc: BaseException) -> str:
     try:
         message = str(exc)
-    except Exception as inner:  # noqa: BLE001 - the exception's own __str__ failed
+    except Exception as inner:
         message = f"<str() of the error raised {type(inner).__name__}>"
     text = f"{type(exc).__name__}: {message}"
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
@@ -151,8 +160,16 @@ def error_batch(
 ) -> pa.RecordBatch:
     """Rows for evaluations that produced no result of their own (worker died, timed out)."""
     n = len(trial_ids)
-    return _result_batch(trial_ids, shard_id, worker, [status] * n, [None] * n, [error] * n,
-                         [int(time.time() * 1e6)] * n, [None] * n)
+    return _result_batch(
+        trial_ids,
+        shard_id,
+        worker,
+        [status] * n,
+        [None] * n,
+        [error] * n,
+        [int(time.time() * 1e6)] * n,
+        [None] * n,
+    )
 
 
 # Arrays are assembled from numpy buffers, not with ``pa.array``: the first ``pa.array`` call
@@ -165,10 +182,15 @@ def _validity(valid: np.ndarray) -> pa.Buffer | None:
 def _numbers(values: Sequence[Any], dtype: Any, arrow_type: pa.DataType) -> pa.Array:
     """An Arrow array of numbers; ``None`` entries become nulls."""
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    data = np.array([0 if v is None else v for v in values] if not valid.all() else values,
-                    dtype=dtype).reshape(len(values))
-    return pa.Array.from_buffers(arrow_type, len(values), [_validity(valid), pa.py_buffer(data)],
-                                 null_count=int(len(values) - valid.sum()))
+    data = np.array(
+        [0 if v is None else v for v in values] if not valid.all() else values, dtype=dtype
+    ).reshape(len(values))
+    return pa.Array.from_buffers(
+        arrow_type,
+        len(values),
+        [_validity(valid), pa.py_buffer(data)],
+        null_count=int(len(values) - valid.sum()),
+    )
 
 
 def _strings(values: Sequence[str | None]) -> pa.Array:
@@ -181,9 +203,12 @@ def _strings(values: Sequence[str | None]) -> pa.Array:
     if offsets[-1] >= 2**31:
         raise ValueError("a shard's text column holds 2 GiB or more; use smaller shards")
     offsets = offsets.astype(np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [_validity(valid), pa.py_buffer(offsets),
-                                                  pa.py_buffer(b"".join(encoded))],
-                                 null_count=int(n - valid.sum()))
+    return pa.Array.from_buffers(
+        pa.string(),
+        n,
+        [_validity(valid), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+        null_count=int(n - valid.sum()),
+    )
 
 
 def _result_batch(
@@ -237,7 +262,7 @@ def _text(value: Any) -> str:
     """``str(value)``; never raises (a metric's own ``__str__`` may)."""
     try:
         return str(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return safe_text(value)
 
 
@@ -311,5 +336,6 @@ def evaluate_shard(
         for name in sorted(columns):
             array = _metric_array(columns[name])
             extra.append((pa.field(name, array.type), array))
-    return _result_batch(trial_ids, shard_id, worker, statuses, scores, errors, started,
-                         durations, extra)
+    return _result_batch(
+        trial_ids, shard_id, worker, statuses, scores, errors, started, durations, extra
+    )

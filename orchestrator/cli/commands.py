@@ -29,10 +29,9 @@ from typing import Any
 import yaml
 
 from orchestrator.cli.text import EXIT_FAILED, EXIT_USAGE, format_table
+from orchestrator.config.safe_yaml import load_yaml
 from orchestrator.errors import ConfigError, StoreError, SweepError, SweepInterrupted
 from orchestrator.redact import redact_uri
-from orchestrator.config.safe_yaml import load_yaml
-
 
 
 def _load_objective(config: Any, where: Any) -> None:
@@ -53,9 +52,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             raise ConfigError(f"{args.config}: {exc}") from None
         split = prepared.split
-        what = (f"estimator {config.objective.estimator} on {prepared.dataset.name} "
-                f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "
-                f"{len(split.folds)} fold(s), {len(split.test_rows)} sealed for the test)")
+        what = (
+            f"estimator {config.objective.estimator} on {prepared.dataset.name} "
+            f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "
+            f"{len(split.folds)} fold(s), {len(split.test_rows)} sealed for the test)"
+        )
     else:
         _load_objective(config, args.config)
         what = f"objective {config.objective}"
@@ -65,10 +66,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_storage(config.storage)
     except StoreError as exc:
         raise StoreError(f"{args.config}: {exc}") from None
-    print(f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
-          f"{config.samples_per_round} samples, mode={config.mode}, {what}")
+    print(
+        f"{args.config}: ok - {len(config.space)} parameters, {config.rounds} rounds x "
+        f"{config.samples_per_round} samples, mode={config.mode}, {what}"
+    )
     for name, dim in config.space.items():
-        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")  # noqa: T201
+        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")
     return 0
 
 
@@ -79,7 +82,7 @@ class _StopOnSignal:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_StopOnSignal":
+    def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -93,8 +96,12 @@ class _StopOnSignal:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signum
-        print("sweep: stopping after committing what has finished "
-              "(press Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            "sweep: stopping after committing what has finished "
+            "(press Ctrl+C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __call__(self) -> bool:
         # Polled by the sweep loop. ray.init installs its own SIGTERM handler (which exits
@@ -123,9 +130,20 @@ def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -
     else:
         out = make_reporter(json_events=args.json, quiet=args.quiet)
     out.start(config, run_dir, resume=resume)
-    return _supervised(out, run_dir, lambda stop: run_config(
-        config, address=args.address, run_dir=run_dir, on_round=out.round,
-        on_progress=out.progress, resume=resume, should_stop=stop, review=review))
+    return _supervised(
+        out,
+        run_dir,
+        lambda stop: run_config(
+            config,
+            address=args.address,
+            run_dir=run_dir,
+            on_round=out.round,
+            on_progress=out.progress,
+            resume=resume,
+            should_stop=stop,
+            review=review,
+        ),
+    )
 
 
 def _supervised(out: Any, run_dir: Any, call: Any) -> int:
@@ -135,8 +153,11 @@ def _supervised(out: Any, run_dir: Any, call: Any) -> int:
             outcome = call(stop)
         except (SweepInterrupted, KeyboardInterrupt):
             out.stopped(run_dir)
-            print(f"sweep: stopped; what finished is committed. Resume with: sweep resume "
-                  f"{redact_uri(str(run_dir))}", file=sys.stderr)
+            print(
+                f"sweep: stopped; what finished is committed. Resume with: sweep resume "
+                f"{redact_uri(str(run_dir))}",
+                file=sys.stderr,
+            )
             return stop.exit_code
     return out.finish(outcome)
 
@@ -153,8 +174,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if isinstance(config.objective, str):
         _load_objective(config, args.config)  # fail on a bad import path before Ray starts
     if args.review and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ConfigError("--review needs a terminal (it waits for your answer after each "
-                          "round); run without --review, or use sweep continue to edit ranges")
+        raise ConfigError(
+            "--review needs a terminal (it waits for your answer after each "
+            "round); run without --review, or use sweep continue to edit ranges"
+        )
     if args.warm_start:
         from orchestrator.loop.warm_start import warm_start
 
@@ -165,15 +188,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from orchestrator.config.loader import parse_config
-    from orchestrator.sklearn.sealed_test import test_pending
     from orchestrator.data.run_store import STATE_FINISHED, RunStore
+    from orchestrator.sklearn.sealed_test import test_pending
 
     store = RunStore.open(args.run_dir)
     meta = store.metadata()
     if meta.get("state") == STATE_FINISHED and not test_pending(meta, store):
-        print(f"{redact_uri(args.run_dir)}: this sweep already finished "
-              f"({meta.get('stop_reason')}); "
-              "nothing to resume, nothing changed")
+        print(
+            f"{redact_uri(args.run_dir)}: this sweep already finished "
+            f"({meta.get('stop_reason')}); "
+            "nothing to resume, nothing changed"
+        )
         return 0
     record = dict(meta.get("config") or {})
     if args.workers is not None:
@@ -189,9 +214,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from orchestrator.cli.progress import fmt
-
-    from orchestrator.data.tune_result import TuneResult
     from orchestrator.data.run_store import RunStore
+    from orchestrator.data.tune_result import TuneResult
 
     if args.top < 1:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
@@ -199,24 +223,35 @@ def cmd_show(args: argparse.Namespace) -> int:
     meta = store.metadata()
     if not store.has_rounds():
         running = meta.get("state") == "running"
-        print(f"run {redact_uri(str(store.run_dir))}: {meta.get('name')} "
-              f"({meta.get('state')}); no round "
-              f"committed yet" + (" - the first round is running" if running else ""))
+        print(
+            f"run {redact_uri(str(store.run_dir))}: {meta.get('name')} "
+            f"({meta.get('state')}); no round "
+            f"committed yet" + (" - the first round is running" if running else "")
+        )
         return 0
     result = TuneResult.load(args.run_dir)
     table = result.table
     statuses = table.column("status").to_pylist()
     counts = {s: statuses.count(s) for s in sorted(set(statuses))}
-    print(f"run {redact_uri(str(result.run_dir))}: {meta.get('name')} ({meta.get('state')}), "
-          f"{result.rounds_run} rounds, {table.num_rows} trials "
-          f"({', '.join(f'{v} {k}' for k, v in counts.items())}), mode={result.mode}")
+    print(
+        f"run {redact_uri(str(result.run_dir))}: {meta.get('name')} ({meta.get('state')}), "
+        f"{result.rounds_run} rounds, {table.num_rows} trials "
+        f"({', '.join(f'{v} {k}' for k, v in counts.items())}), mode={result.mode}"
+    )
     if meta.get("stop_reason"):
         print(f"stopped: {meta['stop_reason']}")
     names = list(result.final_space)
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
-    print(format_table([[r["round"], r["trial_id"], fmt(r["score"])] + [fmt(r[n]) for n in names]
-                  for r in top], ["round", "trial", "score", *names]))
+    print(
+        format_table(
+            [
+                [r["round"], r["trial_id"], fmt(r["score"])] + [fmt(r[n]) for n in names]
+                for r in top
+            ],
+            ["round", "trial", "score", *names],
+        )
+    )
     from orchestrator.search.importance import format_importance
 
     print("\nimportance (share of the score's variation, from a random forest on the trials):")
@@ -224,8 +259,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\nranges per round:")
     rows = []
     for r in result.ranges.to_pylist():
-        span = r["choices"] if r["type"] == "choice" else (
-            f"[{fmt(r['low'])}, {fmt(r['high'])}]" + (" log" if r["log"] else ""))
+        span = (
+            r["choices"]
+            if r["type"] == "choice"
+            else (f"[{fmt(r['low'])}, {fmt(r['high'])}]" + (" log" if r["log"] else ""))
+        )
         round_label = str(r["round"] + 1) if r["sampled"] else "final"
         rows.append([round_label, r["parameter"], span, r["action"], redact_uri(r["reason"])])
     print(format_table(rows, ["round", "parameter", "range", "action", "reason"]))
@@ -255,15 +293,27 @@ def parse_sets(sets: Iterable[str], release: Iterable[str]) -> tuple[dict, dict,
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    from orchestrator.runs import extend
     from orchestrator.cli.progress import make_reporter
+    from orchestrator.runs import extend
 
     bounds, freeze, release = parse_sets(args.set or (), args.release or ())
     out = make_reporter(json_events=args.json, quiet=args.quiet)
-    return _supervised(out, args.run_dir, lambda stop: extend(
-        args.run_dir, rounds=args.rounds, ranges=bounds, freeze=freeze, release=release,
-        address=args.address, discard_partial=args.discard_partial, on_round=out.round,
-        on_progress=out.progress, should_stop=stop))
+    return _supervised(
+        out,
+        args.run_dir,
+        lambda stop: extend(
+            args.run_dir,
+            rounds=args.rounds,
+            ranges=bounds,
+            freeze=freeze,
+            release=release,
+            address=args.address,
+            discard_partial=args.discard_partial,
+            on_round=out.round,
+            on_progress=out.progress,
+            should_stop=stop,
+        ),
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -277,8 +327,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", action="store_true", help="print only the final result")
-    group.add_argument("--json", action="store_true",
-                       help="machine-readable events, one JSON object per line")
+    group.add_argument(
+        "--json", action="store_true", help="machine-readable events, one JSON object per line"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,10 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
     run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
     run.add_argument("--seed", type=int, help="override the config's seed")
-    run.add_argument("--review", action="store_true",
-                     help="after each round, accept, edit ($EDITOR) or stop (terminal only)")
-    run.add_argument("--warm-start", metavar="RUN_DIR",
-                     help="start from the final ranges of another run")
+    run.add_argument(
+        "--review",
+        action="store_true",
+        help="after each round, accept, edit ($EDITOR) or stop (terminal only)",
+    )
+    run.add_argument(
+        "--warm-start", metavar="RUN_DIR", help="start from the final ranges of another run"
+    )
     _output_flags(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a config without running anything")
@@ -314,14 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
     more = sub.add_parser("continue", help="run more rounds of a finished sweep, with edits")
     more.add_argument("run_dir")
     more.add_argument("--rounds", type=int, required=True, help="how many more rounds")
-    more.add_argument("--set", action="append", metavar="P.low=V|P.high=V|P=V",
-                      help="replace a bound, or freeze a parameter at a value (repeatable)")
-    more.add_argument("--release", action="append", metavar="P",
-                      help="unfreeze a parameter (back to its last range; repeatable)")
-    more.add_argument("--discard-partial", action="store_true",
-                      help="a round the run stopped in the middle of: drop its committed "
-                           "evaluations and sample it anew with the edits (default: finish "
-                           "it as planned first)")
+    more.add_argument(
+        "--set",
+        action="append",
+        metavar="P.low=V|P.high=V|P=V",
+        help="replace a bound, or freeze a parameter at a value (repeatable)",
+    )
+    more.add_argument(
+        "--release",
+        action="append",
+        metavar="P",
+        help="unfreeze a parameter (back to its last range; repeatable)",
+    )
+    more.add_argument(
+        "--discard-partial",
+        action="store_true",
+        help="a round the run stopped in the middle of: drop its committed "
+        "evaluations and sample it anew with the edits (default: finish "
+        "it as planned first)",
+    )
     more.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
     _output_flags(more)
     more.set_defaults(func=cmd_continue)
@@ -360,11 +426,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep: error: {redact_uri(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # e.g. `sweep show RUN | head`
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        sys.stdout = open(os.devnull, "w")
         return 0
     except KeyboardInterrupt:
-        print("sweep: interrupted; what was committed stays in the run folder "
-              "(sweep resume RUN_DIR continues a sweep)", file=sys.stderr)
+        print(
+            "sweep: interrupted; what was committed stays in the run folder "
+            "(sweep resume RUN_DIR continues a sweep)",
+            file=sys.stderr,
+        )
         return 130
 
 

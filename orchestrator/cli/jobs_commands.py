@@ -8,10 +8,11 @@ from typing import Any
 
 from orchestrator.cli.text import EXIT_FAILED, format_table
 
+
 def cmd_submit(args: argparse.Namespace) -> int:
-    from orchestrator.execution import jobs
     from orchestrator.api import new_run_dir
     from orchestrator.config.loader import load_config
+    from orchestrator.execution import jobs
 
     config = load_config(args.config)  # fail here, not on the cluster
     # Credentials would travel in the job's command line, metadata or shipped config.
@@ -24,12 +25,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
         from orchestrator.data.filesystem import is_uri
 
         storage = args.storage or config.storage
-        run_dir = str(new_run_dir(storage if is_uri(storage) else os.path.abspath(storage),
-                                  config.name))
+        run_dir = str(
+            new_run_dir(storage if is_uri(storage) else os.path.abspath(storage), config.name)
+        )
     extra = ("--workers", str(args.workers)) if args.workers else ()
-    sub = jobs.submit(args.config, address=args.address, run_dir=run_dir,
-                      working_dir=args.working_dir, excludes=tuple(args.exclude or ()),
-                      extra_args=extra)
+    sub = jobs.submit(
+        args.config,
+        address=args.address,
+        run_dir=run_dir,
+        working_dir=args.working_dir,
+        excludes=tuple(args.exclude or ()),
+        extra_args=extra,
+    )
     print(f"submitted job {sub.job_id} to {sub.address}; results in {sub.run_dir}")
     print(f"follow it with: sweep logs {sub.job_id} --follow --address {sub.address}")
     if not args.wait:
@@ -37,7 +44,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for text in jobs.logs(sub.job_id, args.address, follow=True):
         print(text, end="", flush=True)
     state, message = jobs.status(sub.job_id, args.address)
-    print(f"job {sub.job_id}: {state}" + (f" ({message})" if message and state != "SUCCEEDED" else ""))
+    print(
+        f"job {sub.job_id}: {state}" + (f" ({message})" if message and state != "SUCCEEDED" else "")
+    )
     return 0 if state == "SUCCEEDED" else EXIT_FAILED
 
 
@@ -61,17 +70,25 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from orchestrator.execution import jobs
 
     jobs.stop(args.job, args.address)
-    print(f"asked job {args.job} to stop; it commits what finished "
-          "(resume its run folder with: sweep resume RUN_DIR)")
+    print(
+        f"asked job {args.job} to stop; it commits what finished "
+        "(resume its run folder with: sweep resume RUN_DIR)"
+    )
     return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from orchestrator.execution import jobs
 
-    rows = [[j["job_id"], j["status"], j["sweep"], j["run_dir"] or ""]
-            for j in jobs.sweeps(args.address)]
-    print(format_table(rows, ["job", "state", "sweep", "run folder"]) if rows else "no sweeps on this cluster")
+    rows = [
+        [j["job_id"], j["status"], j["sweep"], j["run_dir"] or ""]
+        for j in jobs.sweeps(args.address)
+    ]
+    print(
+        format_table(rows, ["job", "state", "sweep", "run folder"])
+        if rows
+        else "no sweeps on this cluster"
+    )
     return 0
 
 
@@ -87,9 +104,11 @@ def add_job_commands(sub: Any) -> None:
     submit.add_argument("--workers", type=int, help="worker actors (default: every CPU)")
     submit.add_argument("--wait", action="store_true", help="stream the output until it ends")
     submit.set_defaults(func=cmd_submit)
-    for name, func, text in (("status", cmd_status, "the state of a submitted sweep"),
-                             ("logs", cmd_logs, "the output of a submitted sweep"),
-                             ("stop", cmd_stop, "stop a submitted sweep (it stays resumable)")):
+    for name, func, text in (
+        ("status", cmd_status, "the state of a submitted sweep"),
+        ("logs", cmd_logs, "the output of a submitted sweep"),
+        ("stop", cmd_stop, "stop a submitted sweep (it stays resumable)"),
+    ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("job")
         cmd.add_argument("--address", **address)

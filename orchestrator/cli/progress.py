@@ -39,8 +39,10 @@ def round_line(report: Any) -> str:
     if report.best_budget is not None:
         best += f" at budget {fmt(report.best_budget)}"
     budgets = "  budgets " + "/".join(fmt(b) for b in report.budgets) if report.budgets else ""
-    return (f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
-            f"done  {_statuses(report)}  best {best}{budgets}  ({report.elapsed_s:.1f} s)")
+    return (
+        f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
+        f"done  {_statuses(report)}  best {best}{budgets}  ({report.elapsed_s:.1f} s)"
+    )
 
 
 class PlainReporter:
@@ -52,7 +54,7 @@ class PlainReporter:
         self._round = 0
         self._round_started = self._last = self._previous_call = time.monotonic()
 
-    def __enter__(self) -> "PlainReporter":
+    def __enter__(self) -> PlainReporter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -63,8 +65,10 @@ class PlainReporter:
 
     def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
         verb = "resuming" if resume else "sweep"
-        self.say(f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} "
-                 f"samples, mode={config.mode}, results in {run_dir}")
+        self.say(
+            f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} "
+            f"samples, mode={config.mode}, results in {run_dir}"
+        )
         self.say(f"  start: {describe_space(config.space)}")
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
@@ -75,8 +79,10 @@ class PlainReporter:
         self._previous_call = now
         if done < total and now - self._last >= self.every_s:
             self._last = now
-            self.say(f"  round {round_index + 1}: {done}/{total} done, {not_ok} not ok "
-                     f"({now - self._round_started:.0f} s)")
+            self.say(
+                f"  round {round_index + 1}: {done}/{total} done, {not_ok} not ok "
+                f"({now - self._round_started:.0f} s)"
+            )
 
     def round(self, report: Any) -> None:
         self.say(round_line(report))
@@ -98,9 +104,11 @@ class PlainReporter:
         params = ", ".join(f"{k}={fmt(v)}" for k, v in result.best_config.items())
         self.say(f"best configuration (trial {result.best_trial_id}): {params}")
         if outcome.test is not None:
-            self.say(f"validation score {fmt(result.best_score)}   test score "
-                     f"{fmt(outcome.test['score'])}  ({outcome.test['scoring']}; the sealed "
-                     f"test set, {outcome.test['n_test_rows']} rows, evaluated once)")
+            self.say(
+                f"validation score {fmt(result.best_score)}   test score "
+                f"{fmt(outcome.test['score'])}  ({outcome.test['scoring']}; the sealed "
+                f"test set, {outcome.test['n_test_rows']} rows, evaluated once)"
+            )
         else:
             note = "" if outcome.sealed else "  (no test split: nothing sealed, no test score)"
             self.say(f"best validation score {fmt(result.best_score)}{note}")
@@ -131,9 +139,15 @@ class JsonReporter(PlainReporter):
         self.say(json.dumps({"event": event, "time": time.time(), **fields}, default=str))
 
     def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
-        self.emit("start", name=config.name, run_dir=str(run_dir), resume=resume,
-                  rounds=config.rounds, samples_per_round=config.samples_per_round,
-                  mode=config.mode)
+        self.emit(
+            "start",
+            name=config.name,
+            run_dir=str(run_dir),
+            resume=resume,
+            rounds=config.rounds,
+            samples_per_round=config.samples_per_round,
+            mode=config.mode,
+        )
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
         now = time.monotonic()
@@ -142,42 +156,74 @@ class JsonReporter(PlainReporter):
             self.emit("progress", round=round_index, done=done, total=total, not_ok=not_ok)
 
     def round(self, report: Any) -> None:
-        ranges = {n: ([d.low, d.high] if hasattr(d, "low") else list(d.values))
-                  for n, d in report.next_space.items()}
-        self.emit("round", round=report.round_index, rounds=report.rounds,
-                  trials=report.trials, statuses=report.statuses, best_score=report.best_score,
-                  best_config=report.best_config, best_budget=report.best_budget,
-                  budgets=list(report.budgets), next_ranges=ranges,
-                  decisions=[{"parameter": d.parameter, "action": d.action, "reason": d.reason}
-                             for d in report.decisions],
-                  elapsed_s=report.elapsed_s, stop_reason=report.stop_reason)
+        ranges = {
+            n: ([d.low, d.high] if hasattr(d, "low") else list(d.values))
+            for n, d in report.next_space.items()
+        }
+        self.emit(
+            "round",
+            round=report.round_index,
+            rounds=report.rounds,
+            trials=report.trials,
+            statuses=report.statuses,
+            best_score=report.best_score,
+            best_config=report.best_config,
+            best_budget=report.best_budget,
+            budgets=list(report.budgets),
+            next_ranges=ranges,
+            decisions=[
+                {"parameter": d.parameter, "action": d.action, "reason": d.reason}
+                for d in report.decisions
+            ],
+            elapsed_s=report.elapsed_s,
+            stop_reason=report.stop_reason,
+        )
 
     def stopped(self, run_dir: Any) -> None:
         self.emit("stopped", run_dir=str(run_dir), resume=f"sweep resume {run_dir}")
 
     def finish(self, outcome: Any) -> int:
         result = outcome.result
-        self.emit("finished", run_dir=str(result.run_dir), stop_reason=result.stop_reason,
-                  best_score=result.best_score, best_config=result.best_config,
-                  best_trial_id=result.best_trial_id, rounds_run=result.rounds_run,
-                  test=outcome.test)
+        self.emit(
+            "finished",
+            run_dir=str(result.run_dir),
+            stop_reason=result.stop_reason,
+            best_score=result.best_score,
+            best_config=result.best_config,
+            best_trial_id=result.best_trial_id,
+            rounds_run=result.rounds_run,
+            test=outcome.test,
+        )
         return 0 if result.best_config is not None else 1
 
 
 class RichReporter(PlainReporter):
     """A live progress bar for the running round (terminal only), then the plain lines."""
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> RichReporter:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(file=self.stream)
-        self.bar = Progress(TextColumn("round {task.fields[round]}"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("{task.fields[not_ok]} not ok"),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            TextColumn("best {task.fields[best]}"), console=self.console,
-                            transient=True)
+        self.bar = Progress(
+            TextColumn("round {task.fields[round]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[not_ok]} not ok"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("best {task.fields[best]}"),
+            console=self.console,
+            transient=True,
+        )
         self.bar.start()
         self.task = None
         self.best = "-"
@@ -198,8 +244,9 @@ class RichReporter(PlainReporter):
             if self.task is not None:
                 self.bar.remove_task(self.task)
             self._round = round_index
-            self.task = self.bar.add_task("", total=total, round=round_index + 1,
-                                          not_ok=0, best=self.best)
+            self.task = self.bar.add_task(
+                "", total=total, round=round_index + 1, not_ok=0, best=self.best
+            )
         self.bar.update(self.task, completed=done, total=total, not_ok=not_ok, best=self.best)
 
     def round(self, report: Any) -> None:

@@ -19,14 +19,23 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.redact import redact_record, redact_uri
-from orchestrator.data.tune_result import TuneResult
-from orchestrator.search.trials import ranked
-from orchestrator.search.space import Choice
 from orchestrator.data.run_store import RunStore
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.redact import redact_record, redact_uri
+from orchestrator.search.space import Choice
+from orchestrator.search.trials import ranked
 
-SECTIONS = ("summary", "best-per-round", "scores-per-round", "ranges", "score-vs-parameter",
-            "parallel-coordinates", "importance", "top-trials", "test")
+SECTIONS = (
+    "summary",
+    "best-per-round",
+    "scores-per-round",
+    "ranges",
+    "score-vs-parameter",
+    "parallel-coordinates",
+    "importance",
+    "top-trials",
+    "test",
+)
 
 
 def _figure(width: float = 7.0, height: float = 3.2) -> Any:
@@ -68,7 +77,9 @@ def plot_best_per_round(result: TuneResult) -> bytes:
             xs.append(r + 1)
             ys.append(best)
     ax.plot(xs, ys, marker="o")
-    ax.set(xlabel="round", ylabel=f"best score so far ({result.mode})", title="Best score per round")
+    ax.set(
+        xlabel="round", ylabel=f"best score so far ({result.mode})", title="Best score per round"
+    )
     return _png(fig)
 
 
@@ -88,11 +99,22 @@ def plot_range_funnel(result: TuneResult, name: str) -> bytes:
     elite = rows[: max(3, len(rows) // 5)]
     fig, ax = _figure(7, 2.8)
     xs = [r["round"] + 1 for r in ranges]
-    ax.fill_between(xs, [r["low"] for r in ranges], [r["high"] for r in ranges], step="mid",
-                    alpha=0.3, label="range")
+    ax.fill_between(
+        xs,
+        [r["low"] for r in ranges],
+        [r["high"] for r in ranges],
+        step="mid",
+        alpha=0.3,
+        label="range",
+    )
     values = t.column(name).to_numpy(zero_copy_only=False)
-    ax.scatter(t.column("round").to_numpy()[elite] + 1, values[elite], s=12, color="C3",
-               label="elite trials")
+    ax.scatter(
+        t.column("round").to_numpy()[elite] + 1,
+        values[elite],
+        s=12,
+        color="C3",
+        label="elite trials",
+    )
     if ranges and ranges[0]["log"]:
         ax.set_yscale("log")
     ax.set(xlabel="round", ylabel=name, title=f"{name}: range per round")
@@ -128,7 +150,9 @@ def plot_parallel(result: TuneResult, top: int = 20) -> bytes:
         cols = []
         for n in names:
             dim = result.space[n]
-            v = dim.to_scaled(result.table.column(n).to_numpy(zero_copy_only=False)[rows].astype(float))
+            v = dim.to_scaled(
+                result.table.column(n).to_numpy(zero_copy_only=False)[rows].astype(float)
+            )
             lo, hi = np.nanmin(v), np.nanmax(v)
             cols.append((v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5))
         grid = np.column_stack(cols)
@@ -155,22 +179,26 @@ def plot_importance(shares: dict[str, float] | None) -> bytes:
 
 
 def _img(data: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+    encoded = base64.b64encode(data).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
 def _table(rows: list[list[Any]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def figures(result: TuneResult, shares: dict[str, float] | None = None) -> dict[str, bytes]:
     """Every plot of the report, by file name."""
-    out = {"best_per_round.png": plot_best_per_round(result),
-           "scores_per_round.png": plot_scores_per_round(result),
-           "parallel_coordinates.png": plot_parallel(result),
-           "importance.png": plot_importance(shares if shares is not None else result.importance())}
+    out = {
+        "best_per_round.png": plot_best_per_round(result),
+        "scores_per_round.png": plot_scores_per_round(result),
+        "parallel_coordinates.png": plot_parallel(result),
+        "importance.png": plot_importance(shares if shares is not None else result.importance()),
+    }
     for name, dim in result.space.items():
         if not isinstance(dim, Choice):
             out[f"range_{name}.png"] = plot_range_funnel(result, name)
@@ -182,43 +210,74 @@ def _summary(result: TuneResult, meta: dict[str, Any]) -> str:
     statuses = Counter(result.table.column("status").to_pylist())
     errors = Counter(e for e in result.table.column("error").to_pylist() if e)
     config = meta.get("config", {})
-    facts = [["run folder", redact_uri(str(result.run_dir))], ["state", meta.get("state")],
-             ["stopped", result.stop_reason], ["mode", result.mode],
-             ["seed", config.get("seed")], ["rounds run", result.rounds_run],
-             ["trials", ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))],
-             ["best score", result.best_score], ["best configuration", result.best_config],
-             ["duration (s)", meta.get("duration_s")], ["workers", meta.get("workers")],
-             ["versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())]]
-    failures = (_table([[n, e] for e, n in errors.most_common(10)], ["trials", "error"])
-                if errors else "<p>No failures.</p>")
-    return (_table(facts, ["", ""]) + "<h3>Failures</h3>" + failures
-            + "<details><summary>Config (resolved)</summary>"
-            + f"<pre>{html.escape(json.dumps(config, indent=2, default=str))}</pre></details>")
+    facts = [
+        ["run folder", redact_uri(str(result.run_dir))],
+        ["state", meta.get("state")],
+        ["stopped", result.stop_reason],
+        ["mode", result.mode],
+        ["seed", config.get("seed")],
+        ["rounds run", result.rounds_run],
+        ["trials", ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))],
+        ["best score", result.best_score],
+        ["best configuration", result.best_config],
+        ["duration (s)", meta.get("duration_s")],
+        ["workers", meta.get("workers")],
+        ["versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())],
+    ]
+    failures = (
+        _table([[n, e] for e, n in errors.most_common(10)], ["trials", "error"])
+        if errors
+        else "<p>No failures.</p>"
+    )
+    return (
+        _table(facts, ["", ""])
+        + "<h3>Failures</h3>"
+        + failures
+        + "<details><summary>Config (resolved)</summary>"
+        + f"<pre>{html.escape(json.dumps(config, indent=2, default=str))}</pre></details>"
+    )
 
 
 def _choices_table(result: TuneResult) -> str:
-    rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["choices"],
-             r["action"], redact_uri(r["reason"])]
-            for r in result.ranges.to_pylist() if r["type"] == "choice"]
+    rows = [
+        [
+            r["round"] + 1 if r["sampled"] else "final",
+            r["parameter"],
+            r["choices"],
+            r["action"],
+            redact_uri(r["reason"]),
+        ]
+        for r in result.ranges.to_pylist()
+        if r["type"] == "choice"
+    ]
     return _table(rows, ["round", "parameter", "choices", "action", "reason"]) if rows else ""
 
 
 def _decisions_table(result: TuneResult) -> str:
     """Every decision that changed a range's kind: growth, pruning, freezing, releasing."""
-    rows = [[r["round"] + 1 if r["sampled"] else "final", r["parameter"], r["action"],
-             redact_uri(r["reason"])]
-            for r in result.ranges.to_pylist()
-            if r["action"] in ("grow", "prune", "freeze", "release")]
+    rows = [
+        [
+            r["round"] + 1 if r["sampled"] else "final",
+            r["parameter"],
+            r["action"],
+            redact_uri(r["reason"]),
+        ]
+        for r in result.ranges.to_pylist()
+        if r["action"] in ("grow", "prune", "freeze", "release")
+    ]
     if not rows:
         return ""
     return "<h3>Growth, pruning and staged decisions</h3>" + _table(
-        rows, ["round", "parameter", "action", "reason"])
+        rows, ["round", "parameter", "action", "reason"]
+    )
 
 
 def _top_table(result: TuneResult, k: int = 10) -> str:
     names = list(result.space)
-    rows = [[r["round"] + 1, r["trial_id"], r["score"], *[r[n] for n in names]]
-            for r in result.top(k).to_pylist()]
+    rows = [
+        [r["round"] + 1, r["trial_id"], r["score"], *[r[n] for n in names]]
+        for r in result.top(k).to_pylist()
+    ]
     return _table(rows, ["round", "trial", "score", *names])
 
 
@@ -226,16 +285,25 @@ def _test(meta: dict[str, Any]) -> str:
     test = meta.get("test")
     if not test:
         return "<p>No test evaluation: the test set of this run is sealed or it has none.</p>"
-    return _table([["test score", test["score"]], ["scoring", test["scoring"]],
-                   ["validation score", test.get("validation_score")],
-                   ["configuration", test["config"]], ["evaluated at", test["evaluated_at"]],
-                   ["test rows", test["n_test_rows"]]], ["", ""])
+    return _table(
+        [
+            ["test score", test["score"]],
+            ["scoring", test["scoring"]],
+            ["validation score", test.get("validation_score")],
+            ["configuration", test["config"]],
+            ["evaluated at", test["evaluated_at"]],
+            ["test rows", test["n_test_rows"]],
+        ],
+        ["", ""],
+    )
 
 
-_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-          "padding:2px 6px;font-size:13px;text-align:left}img{max-width:100%}"
-          "section{margin-bottom:2em}pre{background:#f6f6f6;padding:.5em;overflow:auto}")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+    "padding:2px 6px;font-size:13px;text-align:left}img{max-width:100%}"
+    "section{margin-bottom:2em}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
+)
 
 
 def build_report(run_dir: Any) -> str:
@@ -251,31 +319,59 @@ def _gather(run_dir: Any) -> tuple[TuneResult, dict[str, Any], dict | None, dict
     return result, meta, shares, figures(result, shares)
 
 
-def _render(result: TuneResult, meta: dict[str, Any], shares: dict | None,
-            figs: dict[str, bytes]) -> str:
+def _render(
+    result: TuneResult, meta: dict[str, Any], shares: dict | None, figs: dict[str, bytes]
+) -> str:
     names = list(result.space)
     parts = {
         "summary": ("Summary", _summary(result, meta)),
-        "best-per-round": ("Best score per round", _img(figs["best_per_round.png"], "best per round")),
-        "scores-per-round": ("Scores per round", _img(figs["scores_per_round.png"], "scores per round")),
-        "ranges": ("Ranges per round", "".join(_img(figs[f"range_{n}.png"], f"range of {n}")
-                                                for n in names if f"range_{n}.png" in figs)
-                   + _choices_table(result) + _decisions_table(result)),
-        "score-vs-parameter": ("Score against each hyperparameter",
-                               "".join(_img(figs[f"score_vs_{n}.png"], f"score vs {n}") for n in names)),
-        "parallel-coordinates": ("Top trials, parallel coordinates",
-                                 _img(figs["parallel_coordinates.png"], "parallel coordinates")),
-        "importance": ("Importance", _img(figs["importance.png"], "importance")
-                       + (_table([[n, f"{s:.1%}"] for n, s in shares.items()], ["parameter", "share"])
-                          if shares else "")),
+        "best-per-round": (
+            "Best score per round",
+            _img(figs["best_per_round.png"], "best per round"),
+        ),
+        "scores-per-round": (
+            "Scores per round",
+            _img(figs["scores_per_round.png"], "scores per round"),
+        ),
+        "ranges": (
+            "Ranges per round",
+            "".join(
+                _img(figs[f"range_{n}.png"], f"range of {n}")
+                for n in names
+                if f"range_{n}.png" in figs
+            )
+            + _choices_table(result)
+            + _decisions_table(result),
+        ),
+        "score-vs-parameter": (
+            "Score against each hyperparameter",
+            "".join(_img(figs[f"score_vs_{n}.png"], f"score vs {n}") for n in names),
+        ),
+        "parallel-coordinates": (
+            "Top trials, parallel coordinates",
+            _img(figs["parallel_coordinates.png"], "parallel coordinates"),
+        ),
+        "importance": (
+            "Importance",
+            _img(figs["importance.png"], "importance")
+            + (
+                _table([[n, f"{s:.1%}"] for n, s in shares.items()], ["parameter", "share"])
+                if shares
+                else ""
+            ),
+        ),
         "top-trials": ("Top trials", _top_table(result)),
         "test": ("Test score", _test(meta)),
     }
-    body = "".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>{content}</section>'
-                   for key, (title, content) in parts.items())
+    body = "".join(
+        f'<section id="{key}"><h2>{html.escape(title)}</h2>{content}</section>'
+        for key, (title, content) in parts.items()
+    )
     title = html.escape(f"sweep report: {meta.get('name', '')}")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}"
-            f"</title><style>{_STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}'
+        f"</title><style>{_STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>"
+    )
 
 
 def write_report(run_dir: Any, output: str | Path, png_dir: str | Path | None = None) -> Path:

@@ -29,10 +29,14 @@ def _row(name: str, current: Any, proposed: Any, decision: Any) -> str:
 
 
 def _as_yaml(space: SearchSpace) -> str:
-    data = {n: ({"values": list(d.values)} if isinstance(d, Choice) else {"low": d.low, "high": d.high})
-            for n, d in space.items()}
-    return ("# Edit the ranges of the next round; low == high (or one value) freezes a parameter.\n"
-            + yaml.safe_dump(data, sort_keys=False))
+    data = {
+        n: ({"values": list(d.values)} if isinstance(d, Choice) else {"low": d.low, "high": d.high})
+        for n, d in space.items()
+    }
+    return (
+        "# Edit the ranges of the next round; low == high (or one value) freezes a parameter.\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
 
 
 def edit_from_yaml(text: str, proposed: SearchSpace, round_index: int) -> Edit | None:
@@ -51,7 +55,9 @@ def edit_from_yaml(text: str, proposed: SearchSpace, round_index: int) -> Edit |
             values = list((spec or {}).get("values", dim.values))
             if values != list(dim.values):
                 if len(values) != 1:
-                    raise ConfigError(f"{name}: a choice can be frozen to one value, not narrowed to {values}")
+                    raise ConfigError(
+                        f"{name}: a choice can be frozen to one value, not narrowed to {values}"
+                    )
                 freeze[name] = values[0]
             continue
         low, high = (spec or {}).get("low", dim.low), (spec or {}).get("high", dim.high)

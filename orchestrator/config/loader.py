@@ -20,9 +20,9 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     patience: null        # stop after this many rounds without improvement
     trial_timeout_s: null # stop an objective that runs longer (its row: timeout)
 
-``objective`` may instead be an estimator task (a mapping; see :mod:`orchestrator.sklearn.estimator_tasks`):
-a scikit-learn estimator, a dataset, a split with a sealed test set. ``mode`` then defaults
-to ``max``.
+``objective`` may instead be an estimator task (a mapping; see
+:mod:`orchestrator.sklearn.estimator_tasks`): a scikit-learn estimator, a dataset, a split
+with a sealed test set. ``mode`` then defaults to ``max``.
 
 Every error is a :class:`~orchestrator.errors.ConfigError` naming the key, the value and
 the fix; unknown keys get a did-you-mean suggestion.
@@ -38,12 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config.sections import (
-    check_storage_scheme,
-    parse_edits,
-    parse_warm_start,
-    parse_worker_resources,
-)
 from orchestrator.checks import (
     MAX_ROUNDS,
     MAX_SAMPLES_PER_ROUND,
@@ -53,10 +47,16 @@ from orchestrator.checks import (
     suggest,
     whole_number,
 )
-from orchestrator.errors import ConfigError
-from orchestrator.search.narrowing import EliteBox, NarrowingRule
 from orchestrator.config.objectives import resolve_objective
 from orchestrator.config.safe_yaml import read_yaml_file
+from orchestrator.config.sections import (
+    check_storage_scheme,
+    parse_edits,
+    parse_warm_start,
+    parse_worker_resources,
+)
+from orchestrator.errors import ConfigError
+from orchestrator.search.narrowing import EliteBox, NarrowingRule
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, SAMPLERS
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.specs import (
@@ -68,13 +68,16 @@ from orchestrator.search.specs import (
 
 MODES = ("min", "max")
 
+
 def _timeout(value: Any) -> float | None:
     if value is None:
         return None
     seconds = number("trial_timeout_s", value)
     if not math.isfinite(seconds):
-        raise ConfigError(f"trial_timeout_s: must be a finite number of seconds, got {value!r}; "
-                          "leave it out for no limit")
+        raise ConfigError(
+            f"trial_timeout_s: must be a finite number of seconds, got {value!r}; "
+            "leave it out for no limit"
+        )
     if seconds <= 0:
         raise ConfigError(f"trial_timeout_s: must be > 0 seconds, got {value!r}")
     return seconds
@@ -178,7 +181,9 @@ class SweepConfig:
 def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     """Validate a config mapping (as read from YAML) into a :class:`SweepConfig`."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"a config must be a mapping of keys to values, got {type(data).__name__}"
+        )
     check_keys("config", data, _TOP_KEYS)
     objective = data.get("objective")
     estimator_task = isinstance(objective, Mapping)
@@ -223,12 +228,24 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         raise ConfigError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}")
     sampler = data.get("sampler", DEFAULT_SAMPLER)
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
-        raise ConfigError(f"sampler: unknown sampler {sampler!r}{suggest(sampler, tuple(SAMPLERS))}")
+        raise ConfigError(
+            f"sampler: unknown sampler {sampler!r}{suggest(sampler, tuple(SAMPLERS))}"
+        )
     rounds = whole_number("rounds", data.get("rounds", 8), minimum=1, maximum=MAX_ROUNDS)
-    samples = whole_number("samples_per_round", data.get("samples_per_round", 32), minimum=1,
-                   maximum=MAX_SAMPLES_PER_ROUND, why=" (a round's most samples)")
-    points = whole_number("grid_points", data.get("grid_points", 5), minimum=1,
-                  maximum=MAX_SAMPLES_PER_ROUND, why=" (a round's most samples)")
+    samples = whole_number(
+        "samples_per_round",
+        data.get("samples_per_round", 32),
+        minimum=1,
+        maximum=MAX_SAMPLES_PER_ROUND,
+        why=" (a round's most samples)",
+    )
+    points = whole_number(
+        "grid_points",
+        data.get("grid_points", 5),
+        minimum=1,
+        maximum=MAX_SAMPLES_PER_ROUND,
+        why=" (a round's most samples)",
+    )
     if "grid_points" in data and sampler != "grid":
         raise ConfigError("grid_points: only used with sampler: grid")
     storage = data.get("storage", "runs")
@@ -246,8 +263,14 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         rounds=rounds,
         samples_per_round=samples,
         seed=whole_number("seed", data.get("seed", 0), minimum=0),
-        workers=whole_number("workers", data.get("workers"), minimum=1, maximum=MAX_WORKERS,
-                     allow_none=True, why=" (more than a Ray cluster runs)"),
+        workers=whole_number(
+            "workers",
+            data.get("workers"),
+            minimum=1,
+            maximum=MAX_WORKERS,
+            allow_none=True,
+            why=" (more than a Ray cluster runs)",
+        ),
         sampler=_grid(sampler, points, space, samples),
         storage=storage,
         narrowing=parse_narrowing(data.get("narrowing")),
@@ -267,6 +290,8 @@ def load_config(path: str | Path) -> SweepConfig:
     path = Path(path)
     data = read_yaml_file(path)
     try:
-        return parse_config(data, default_name=re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem) or "sweep")
+        return parse_config(
+            data, default_name=re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem) or "sweep"
+        )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

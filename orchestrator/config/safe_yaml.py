@@ -32,8 +32,12 @@ class ConfigLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not accepted in a sweep config; write the "
-                "value out in full", self.peek_event().start_mark)
+                None,
+                None,
+                "YAML aliases (*name) are not accepted in a sweep config; write the "
+                "value out in full",
+                self.peek_event().start_mark,
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -49,8 +53,11 @@ class ConfigLoader(yaml.SafeLoader):
                     continue
                 if seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first at line {first[key] + 1}); "
-                        "keep one", key_node.start_mark)
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {first[key] + 1}); keep one",
+                        key_node.start_mark,
+                    )
                 first[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
@@ -64,7 +71,7 @@ ConfigLoader.add_implicit_resolver(
 
 def load_yaml(text: str) -> Any:
     """Plain data from YAML text (raises ``yaml.YAMLError`` on bad input)."""
-    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    return yaml.load(text, Loader=ConfigLoader)
 
 
 def read_yaml_file(path: Path) -> Any:
@@ -80,8 +87,9 @@ def read_yaml_file(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError(f"{path}: not UTF-8 text (line {line}, column {column}); "
-                          "save it as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (line {line}, column {column}); save it as UTF-8"
+        ) from None
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:

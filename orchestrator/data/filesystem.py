@@ -104,7 +104,7 @@ def is_uri(location: str | os.PathLike) -> bool:
     return bool(scheme) and len(scheme) > 1 and scheme != "file"
 
 
-def safe_text(location: "str | os.PathLike | Location", message: str | None = None) -> str:
+def safe_text(location: str | os.PathLike | Location, message: str | None = None) -> str:
     """``location`` (or ``message`` about it) without the credentials a URI may carry."""
     text = str(location)
     if not is_uri(text):
@@ -127,7 +127,7 @@ class Location:
         self._scheme = scheme
 
     @classmethod
-    def of(cls, location: str | os.PathLike | "Location") -> "Location":
+    def of(cls, location: str | os.PathLike | Location) -> Location:
         if isinstance(location, Location):
             return location
         text = str(location)
@@ -147,11 +147,11 @@ class Location:
         query = f"?{self._query}" if self._query else ""
         return f"{self._scheme}://{self.path}{query}"
 
-    def child(self, *parts: str) -> "Location":
+    def child(self, *parts: str) -> Location:
         join = os.path.join if self.local else posixpath.join
         return Location(self.fs, join(self.path, *parts), self._query, self._scheme)
 
-    def sibling(self, name: str) -> "Location":
+    def sibling(self, name: str) -> Location:
         """Another file in the same folder."""
         folder = os.path.dirname(self.path) if self.local else posixpath.dirname(self.path)
         return Location(self.fs, folder, self._query, self._scheme).child(name)
@@ -172,7 +172,7 @@ class Location:
         target, then renames), so that a crash in between leaves one of the two readable."""
         return not self.local and self.fs.type_name not in _DIRECT_PUT + _ATOMIC_MOVE
 
-    def _previous(self) -> "Location":
+    def _previous(self) -> Location:
         """Where the committed version waits while it is being replaced (hidden)."""
         return self.sibling(f".{self.name}{_PREVIOUS}")
 
@@ -213,21 +213,27 @@ class Location:
             return os.path.isfile(self.path)
         return self._info().type == pafs.FileType.File or self._previous_is_file()
 
-    def list(self, pattern: str = "*") -> list["Location"]:
+    def list(self, pattern: str = "*") -> list[Location]:
         """Files directly in this folder whose names match ``pattern``, sorted (on a
         filesystem that keeps old versions aside, a file being replaced counts)."""
         if self.local:
             folder = Path(self.path)
-            return [Location(None, str(p)) for p in sorted(folder.glob(pattern)) if p.is_file()] \
-                if folder.is_dir() else []
+            return (
+                [Location(None, str(p)) for p in sorted(folder.glob(pattern)) if p.is_file()]
+                if folder.is_dir()
+                else []
+            )
         try:
             infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
         except OSError:
             return []
         names = {i.base_name for i in infos if i.type == pafs.FileType.File}
         if self._keeps_previous:
-            names |= {n[1:-len(_PREVIOUS)] for n in names
-                      if n.startswith(".") and n.endswith(_PREVIOUS) and len(n) > len(_PREVIOUS) + 1}
+            names |= {
+                n[1 : -len(_PREVIOUS)]
+                for n in names
+                if n.startswith(".") and n.endswith(_PREVIOUS) and len(n) > len(_PREVIOUS) + 1
+            }
         return [self.child(n) for n in sorted(names) if fnmatch.fnmatch(n, pattern)]
 
     # -- reading -------------------------------------------------------------------------

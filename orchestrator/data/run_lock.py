@@ -30,7 +30,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import StoreError
 from orchestrator.data.filesystem import (
     Location,
     StoreWarning,
@@ -38,6 +37,7 @@ from orchestrator.data.filesystem import (
     create_temporary,
     fsync_dir,
 )
+from orchestrator.errors import StoreError
 
 _held: set[str] = set()  # tokens of the locks this process took and still holds
 _ATTEMPTS = 5
@@ -49,8 +49,13 @@ def acquire_lock(lock: Location, folder: Any) -> str:
     Raises :class:`StoreError` if a live process (or one on another host) holds it.
     """
     token = secrets.token_hex(8)
-    record = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
-              "started": _process_start(os.getpid()), "token": token}
+    record = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": time.time(),
+        "started": _process_start(os.getpid()),
+        "token": token,
+    }
     _held.add(token)
     try:
         holder = _claim(lock, json.dumps(record))
@@ -71,8 +76,12 @@ def release_lock(lock: Location, token: str | None = None) -> None:
     """Remove the lock if this process holds it (``token``: the one acquisition's)."""
     owner = _record(_read(lock))
     mine = {token} if token is not None else set(_held)
-    if (owner is not None and owner.get("host") == socket.gethostname()
-            and owner.get("pid") == os.getpid() and owner.get("token") in mine):
+    if (
+        owner is not None
+        and owner.get("host") == socket.gethostname()
+        and owner.get("pid") == os.getpid()
+        and owner.get("token") in mine
+    ):
         lock.remove()
     if token is not None:
         _held.discard(token)

@@ -34,14 +34,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from orchestrator.data.filesystem import Location, StoreWarning, atomic_write, safe_text
+from orchestrator.data.run_lock import acquire_lock, release_lock
+from orchestrator.data.trials import concat_trials, conform, unified_schema
 from orchestrator.errors import StoreError, first_line
 from orchestrator.faults import crash_point
-from orchestrator.data.trials import concat_trials, conform, unified_schema
-from orchestrator.data.run_lock import acquire_lock, release_lock
-from orchestrator.data.filesystem import Location, StoreWarning, atomic_write, safe_text
 
-__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "reaching",
-           "release_lock"]
+__all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "reaching", "release_lock"]
 
 METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
@@ -63,8 +62,11 @@ def _read_parquet(loc: Location) -> pa.Table | None:
     try:
         return loc.read_parquet()
     except (OSError, pa.ArrowException) as exc:
-        warnings.warn(f"skipping unreadable file {loc} ({exc}); resume re-runs what it held",
-                      StoreWarning, stacklevel=3)
+        warnings.warn(
+            f"skipping unreadable file {loc} ({exc}); resume re-runs what it held",
+            StoreWarning,
+            stacklevel=3,
+        )
         return None
 
 
@@ -80,8 +82,9 @@ def _write_parquet(loc: Location, table: pa.Table) -> None:
 
 
 @contextmanager
-def reaching(location: str | os.PathLike | Location,
-             failing: str = "cannot reach run storage") -> Iterator[None]:
+def reaching(
+    location: str | os.PathLike | Location, failing: str = "cannot reach run storage"
+) -> Iterator[None]:
     """Turn storage that cannot be reached (no server at the endpoint, no such bucket, a URI
     pyarrow rejects, no permission) into one :class:`StoreError` line: ``failing``, the
     location without any credentials its URI carries, and the cause."""
@@ -104,10 +107,15 @@ def check_storage(storage: str | os.PathLike) -> None:
             return
         loc.exists()  # one request: the endpoint answers and takes the credentials
         bucket = loc.path.strip("/").split("/")[0]
-        if loc.fs.type_name in ("s3", "gcs") and bucket and \
-                loc.fs.get_file_info(bucket).type == pafs.FileType.NotFound:
-            raise StoreError(f"storage {safe_text(loc)}: no such bucket {bucket!r}; create it "
-                             "first, or check the name")
+        if (
+            loc.fs.type_name in ("s3", "gcs")
+            and bucket
+            and loc.fs.get_file_info(bucket).type == pafs.FileType.NotFound
+        ):
+            raise StoreError(
+                f"storage {safe_text(loc)}: no such bucket {bucket!r}; create it "
+                "first, or check the name"
+            )
 
 
 def _holds_run(loc: Location) -> bool:
@@ -135,7 +143,7 @@ class RunStore:
             return _holds_run(Location.of(run_dir))
 
     @classmethod
-    def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> "RunStore":
+    def create(cls, run_dir: str | os.PathLike, metadata: dict[str, Any]) -> RunStore:
         """Start a new run in ``run_dir`` (which must not hold a run already)."""
         with reaching(run_dir, "cannot create run folder"):
             store = cls(run_dir)
@@ -148,13 +156,15 @@ class RunStore:
             if store.loc.is_file():
                 raise StoreError(f"{shown} exists and is not a folder")
             store.loc.child(TRIALS_DIR).makedirs()
-            text = json.dumps(metadata, indent=2, default=str)  # key order kept: space order matters
+            text = json.dumps(
+                metadata, indent=2, default=str
+            )  # key order kept: space order matters
             store.file(CONFIG_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
             store.write_metadata(metadata)
         return store
 
     @classmethod
-    def open(cls, run_dir: str | os.PathLike) -> "RunStore":
+    def open(cls, run_dir: str | os.PathLike) -> RunStore:
         """Open an existing run; a clear :class:`StoreError` if it is not one."""
         with reaching(run_dir, "cannot open run folder"):
             store = cls(run_dir)
@@ -181,10 +191,12 @@ class RunStore:
                 meta = json.loads(first.read_text())
             except (OSError, ValueError):
                 cause = safe_text(path, first_line(exc))
-                raise StoreError(f"cannot read {safe_text(path)} ({cause}) "
-                                 f"nor {safe_text(first)}") from None
-            warnings.warn(f"{path} is unreadable ({exc}); using {first}", StoreWarning,
-                          stacklevel=2)
+                raise StoreError(
+                    f"cannot read {safe_text(path)} ({cause}) nor {safe_text(first)}"
+                ) from None
+            warnings.warn(
+                f"{path} is unreadable ({exc}); using {first}", StoreWarning, stacklevel=2
+            )
             return meta
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
@@ -260,13 +272,15 @@ class RunStore:
     def _partial_dir(self, round_index: int) -> Location:
         return self.loc.child(TRIALS_DIR, PARTIAL_DIR, f"round-{round_index:05d}")
 
-    def write_partial(self, round_index: int, seq: int, table: pa.Table,
-                      work: str | None = None) -> None:
+    def write_partial(
+        self, round_index: int, seq: int, table: pa.Table, work: str | None = None
+    ) -> None:
         """Commit finished evaluations of a running round (raw result rows); ``work`` is the
         fingerprint of the round's work they belong to (kept in the file's metadata)."""
         if work is not None:
-            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                                   WORK_KEY: work.encode()})
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), WORK_KEY: work.encode()}
+            )
         loc = self._partial_dir(round_index).child(f"part-{seq:06d}.parquet")
         loc.write_atomic(lambda fh: pq.write_table(table, fh))
         crash_point("partial")
@@ -303,7 +317,7 @@ class RunStore:
 
     # -- one coordinator per run ---------------------------------------------------------
     @contextmanager
-    def locked(self) -> Iterator["RunStore"]:
+    def locked(self) -> Iterator[RunStore]:
         """Hold the run's lock (fails fast if another live coordinator holds it)."""
         token = acquire_lock(self.file(LOCK_FILE), self.run_dir)
         try:

@@ -31,10 +31,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workers.evaluate import RESULT_SCHEMA
-
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.trials import arrow_type, encode_column
+from workers.evaluate import RESULT_SCHEMA
 
 _LEADING = ["shard", "worker", "status", "score"]
 _TRAILING = ["error", "started_at", "duration_s"]
@@ -74,8 +73,11 @@ def build_round_table(
     ``first_trial_id``, so the table is the same whatever order the batches arrived in.
     Raises ``RuntimeError`` if an evaluation has no row or two rows.
     """
-    tables = [pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
-              for b in batches if b.num_rows]
+    tables = [
+        pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+        for b in batches
+        if b.num_rows
+    ]
     if not tables:
         raise RuntimeError(f"round {round_index}: no results for {len(items)} evaluations")
     results = concat_trials(tables).sort_by("trial_id")
@@ -139,5 +141,3 @@ def concat_trials(tables: Sequence[pa.Table]) -> pa.Table:
         raise ValueError("no trial tables to concatenate")
     schema = unified_schema([t.schema for t in tables])
     return pa.concat_tables([conform(t, schema) for t in tables])
-
-

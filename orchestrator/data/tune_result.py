@@ -9,13 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestrator.search.specs import parse_space
+from orchestrator.data.ranges import initial_rows, space_at
+from orchestrator.data.run_store import RunStore
 from orchestrator.errors import StoreError
 from orchestrator.search.fidelity import Budget, at_budget
-from orchestrator.data.ranges import initial_rows, space_at
-from orchestrator.search.trials import best_trial, ranked
 from orchestrator.search.space import SearchSpace
-from orchestrator.data.run_store import RunStore
+from orchestrator.search.specs import parse_space
+from orchestrator.search.trials import best_trial, ranked
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class TuneResult:
     space: SearchSpace | None = None  # the configured (first) ranges
 
     def importance(self, *, seed: int = 0) -> dict[str, float] | None:
-        """Each hyperparameter's share of the score's variation (see ``orchestrator.search.importance``).
+        """Each hyperparameter's share of the score's variation (see
+        :mod:`orchestrator.search.importance`).
 
         With budgets, only trials of one budget (the highest with enough of them) are used.
         """
@@ -55,7 +56,7 @@ class TuneResult:
         return self.table.take(ranked(self.table, self.mode)[:k])
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike) -> "TuneResult":
+    def load(cls, run_dir: str | os.PathLike) -> TuneResult:
         """Rebuild the result of a run from its folder."""
         store = RunStore.open(run_dir)
         meta = store.metadata()
@@ -66,8 +67,10 @@ class TuneResult:
             raise StoreError(f"{store.run_dir}: run.json lacks the run's config ({exc})") from None
         table = store.load_trials()
         if table is None:
-            raise StoreError(f"{store.run_dir}: no round has been committed yet "
-                             f"(state: {meta.get('state', 'unknown')})")
+            raise StoreError(
+                f"{store.run_dir}: no round has been committed yet "
+                f"(state: {meta.get('state', 'unknown')})"
+            )
         ranges = store.load_ranges()
         if ranges is None:  # stopped between the round's file and the ranges file
             ranges = initial_rows(space)

@@ -33,12 +33,42 @@ from orchestrator.errors import ConfigError, ExecutionError, first_line
 from orchestrator.redact import has_credentials, redact_uri
 
 #: Never shipped with a job: environments, VCS data, caches, run folders.
-DEFAULT_EXCLUDES = (".venv", "venv", ".git", "__pycache__", "*.pyc", ".pytest_cache",
-                    ".hypothesis", "runs", "*.egg-info", ".mypy_cache", ".ruff_cache")
+DEFAULT_EXCLUDES = (
+    ".venv",
+    "venv",
+    ".git",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".hypothesis",
+    "runs",
+    "*.egg-info",
+    ".mypy_cache",
+    ".ruff_cache",
+)
 #: Never shipped either: files and folders that commonly hold secrets.
-SECRET_EXCLUDES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
-                   "id_ecdsa*", "id_ed25519*", ".aws", ".ssh", ".gnupg", ".kube", ".docker",
-                   ".netrc", ".pgpass", ".pypirc", ".git-credentials", ".ray")
+SECRET_EXCLUDES = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".aws",
+    ".ssh",
+    ".gnupg",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".pgpass",
+    ".pypirc",
+    ".git-credentials",
+    ".ray",
+)
 MAX_SHIP_BYTES = 100 * 2**20  # Ray's own limit for a working_dir package is larger; keep jobs lean
 METADATA_KEY = "sweep"
 
@@ -74,7 +104,8 @@ def _excluded(rel: str, patterns: tuple[str, ...]) -> bool:
     its parts (``*.pem``, ``.aws``) or as a whole (``data/big.bin``)."""
     parts = rel.split("/")
     return any(fnmatch.fnmatch(part, p) for p in patterns for part in parts) or any(
-        fnmatch.fnmatch(rel, p.rstrip("/")) for p in patterns)
+        fnmatch.fnmatch(rel, p.rstrip("/")) for p in patterns
+    )
 
 
 def shipped_files(root: Path, excludes: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -103,7 +134,8 @@ def shipped_files(root: Path, excludes: tuple[str, ...]) -> list[tuple[str, int]
                     if real in above:
                         raise ConfigError(
                             f"{rel} in {root} is a link back to {real}, a folder above it (Ray "
-                            f"would follow it forever); remove the link or --exclude {rel}")
+                            f"would follow it forever); remove the link or --exclude {rel}"
+                        )
                     visit(path, rel, above | {real})
                 elif entry.is_file():
                     found.append((rel, entry.stat().st_size))
@@ -122,12 +154,14 @@ def _check_link(root: Path, rel: str, path: Path, excludes: tuple[str, ...]) -> 
         raise ConfigError(
             f"{rel} in {root} is a link to {target}, outside the folder that gets shipped; "
             f"Ray would ship what it points to: remove the link, --exclude {rel}, or copy "
-            "what the job needs into the folder")
+            "what the job needs into the folder"
+        )
     inside = target.relative_to(root).as_posix()
     if inside != "." and _excluded(inside, excludes):
         raise ConfigError(
             f"{rel} in {root} is a link to {inside}, which is excluded from shipping (Ray "
-            f"would ship it through the link); remove the link or --exclude {rel}")
+            f"would ship it through the link); remove the link or --exclude {rel}"
+        )
 
 
 def shipped_size(root: Path, excludes: tuple[str, ...]) -> int:
@@ -144,7 +178,8 @@ def refuse_credentials(what: str, location: str | os.PathLike | None) -> None:
         "secret or token option), which would travel in the job's command line and metadata "
         "for anyone who can list the cluster's jobs; give the cluster its credentials through "
         "its environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or "
-        "the cloud's own) and pass the location without them")
+        "the cloud's own) and pass the location without them"
+    )
 
 
 def _package_dirs() -> list[str]:
@@ -204,12 +239,26 @@ def job_request(
             f"{MAX_SHIP_BYTES / 2**20:.0f} MiB); exclude data with --exclude PATTERN or use a "
             "smaller --working-dir"
         )
-    command = ["python", "-m", "orchestrator.cli", "run", str(rel), "--address", "auto",
-               "--run-dir", run_dir, *extra_args]
-    runtime_env = {"working_dir": str(root), "excludes": list(patterns),
-                   "py_modules": _package_dirs()}
-    return JobRequest(shlex.join(command), runtime_env,
-                      {METADATA_KEY: config_path.stem, "run_dir": run_dir})
+    command = [
+        "python",
+        "-m",
+        "orchestrator.cli",
+        "run",
+        str(rel),
+        "--address",
+        "auto",
+        "--run-dir",
+        run_dir,
+        *extra_args,
+    ]
+    runtime_env = {
+        "working_dir": str(root),
+        "excludes": list(patterns),
+        "py_modules": _package_dirs(),
+    }
+    return JobRequest(
+        shlex.join(command), runtime_env, {METADATA_KEY: config_path.stem, "run_dir": run_dir}
+    )
 
 
 def submit(
@@ -223,12 +272,16 @@ def submit(
 ) -> Submission:
     """Submit ``sweep run CONFIG`` as a Ray job (see :func:`job_request`); return its id and
     run folder."""
-    request = job_request(config, run_dir=run_dir, working_dir=working_dir, excludes=excludes,
-                          extra_args=extra_args)
+    request = job_request(
+        config, run_dir=run_dir, working_dir=working_dir, excludes=excludes, extra_args=extra_args
+    )
     client = connect(address)
     try:
-        job_id = client.submit_job(entrypoint=request.entrypoint,
-                                   runtime_env=request.runtime_env, metadata=request.metadata)
+        job_id = client.submit_job(
+            entrypoint=request.entrypoint,
+            runtime_env=request.runtime_env,
+            metadata=request.metadata,
+        )
     except Exception as exc:
         raise ExecutionError(f"the cluster refused the job: {first_line(exc)}") from None
     return Submission(job_id, run_dir, redact_uri(client.get_address()))
@@ -244,7 +297,9 @@ def _call(client: Any, method: str, job_id: str) -> Any:
 def status(job_id: str, address: str | None) -> tuple[str, str]:
     """The job's state (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED) and message."""
     info = _call(connect(address), "get_job_info", job_id)
-    return str(info.status.value if hasattr(info.status, "value") else info.status), info.message or ""
+    return str(
+        info.status.value if hasattr(info.status, "value") else info.status
+    ), info.message or ""
 
 
 def logs(job_id: str, address: str | None, *, follow: bool = False) -> Iterator[str]:
@@ -279,10 +334,14 @@ def sweeps(address: str | None) -> list[dict[str, Any]]:
     except RuntimeError as exc:
         raise ExecutionError(f"cannot list jobs: {first_line(exc)}") from None
     out = [
-        {"job_id": j.submission_id, "status": str(getattr(j.status, "value", j.status)),
-         "sweep": (j.metadata or {}).get(METADATA_KEY),
-         "run_dir": redact_uri((j.metadata or {}).get("run_dir")),  # older jobs recorded secrets
-         "start_time": j.start_time}
-        for j in jobs if (j.metadata or {}).get(METADATA_KEY)
+        {
+            "job_id": j.submission_id,
+            "status": str(getattr(j.status, "value", j.status)),
+            "sweep": (j.metadata or {}).get(METADATA_KEY),
+            "run_dir": redact_uri((j.metadata or {}).get("run_dir")),  # older jobs recorded secrets
+            "start_time": j.start_time,
+        }
+        for j in jobs
+        if (j.metadata or {}).get(METADATA_KEY)
     ]
     return sorted(out, key=lambda j: j["start_time"] or 0, reverse=True)

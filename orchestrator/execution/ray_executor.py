@@ -26,10 +26,9 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from workers.actor import SweepWorker
-
 from orchestrator.errors import ConfigError, ExecutionError, first_line
 from orchestrator.loop.round_work import RoundWork
+from workers.actor import SweepWorker
 
 ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
 
@@ -122,8 +121,9 @@ def actor_options(
 
 
 def _check_workers(workers: Any) -> None:
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
 
 
@@ -218,22 +218,21 @@ class WorkerPool(_ActorOwner):
         self._busy = False
         self.startup_s = 0.0
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         self.start()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def start(self) -> "WorkerPool":
+    def start(self) -> WorkerPool:
         """Start the workers (and a local Ray if none is up); a no-op when running."""
         if self._actors:
             return self
         self._started_ray = connect(self._address)
         started = time.perf_counter()
         try:
-            self._options, count = actor_options(self._resources, self._requested,
-                                                 self._address)
+            self._options, count = actor_options(self._resources, self._requested, self._address)
             self._actors = [self._new_actor() for _ in range(count)]
             _wait_ready([a.ready.remote() for a in self._actors], count)
         except BaseException:
@@ -254,14 +253,19 @@ class WorkerPool(_ActorOwner):
     def acquire(self, workers: int | None) -> tuple[list[Any], dict[str, Any]]:
         """The actors (the first ``workers`` of them) and their options, for one sweep."""
         if not self._actors:
-            raise ExecutionError("the worker pool is not running; use it inside `with "
-                                 "WorkerPool(...) as pool:` or call pool.start()")
+            raise ExecutionError(
+                "the worker pool is not running; use it inside `with "
+                "WorkerPool(...) as pool:` or call pool.start()"
+            )
         if self._busy:
-            raise ExecutionError("the worker pool is running another sweep; one sweep at a "
-                                 "time uses a pool")
+            raise ExecutionError(
+                "the worker pool is running another sweep; one sweep at a time uses a pool"
+            )
         if workers is not None and workers > len(self._actors):
-            raise ExecutionError(f"workers={workers} but the pool has {len(self._actors)} "
-                                 "workers; start the pool with more")
+            raise ExecutionError(
+                f"workers={workers} but the pool has {len(self._actors)} "
+                "workers; start the pool with more"
+            )
         self._busy = True
         return list(self._actors[: workers or len(self._actors)]), dict(self._options)
 
@@ -309,8 +313,10 @@ class RayExecutor(_ActorOwner):
     ) -> None:
         _check_workers(workers)
         if pool is not None and (address is not None or worker_resources):
-            raise ConfigError("with pool=..., set address and worker_resources on the "
-                              "WorkerPool, not on the sweep")
+            raise ConfigError(
+                "with pool=..., set address and worker_resources on the "
+                "WorkerPool, not on the sweep"
+            )
         self._objective = objective
         self._param_names = list(param_names)
         self._requested = workers
@@ -331,7 +337,7 @@ class RayExecutor(_ActorOwner):
         self._last: dict[int, Any] = {}  # worker index -> its latest shard's reference
         self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         if self._pool is None:
             self._started_ray = connect(self._address)
         started = time.perf_counter()
@@ -358,24 +364,32 @@ class RayExecutor(_ActorOwner):
             self._actors, options = self._pool.acquire(self._requested)
             self._count = len(self._actors)
         else:
-            options, self._count = actor_options(self._resources, self._requested,
-                                                 self._address)
+            options, self._count = actor_options(self._resources, self._requested, self._address)
         self._names = [f"w{i}" for i in range(self._count)]
         paths = objective_import_paths(self._objective)
         # Shared data goes into the object store once; each actor reads it from there.
         data_ref = None if self._data is None else ray.put(self._data)
         self._spawn_args = (ray.remote(SweepWorker), options, payload, paths, data_ref)
         if self._pool is not None:  # the pool's workers take this sweep's objective
-            loads = [a.load.remote(payload, name=self._names[i], param_names=self._param_names,
-                                   import_paths=paths, data=data_ref)
-                     for i, a in enumerate(self._actors)]
+            loads = [
+                a.load.remote(
+                    payload,
+                    name=self._names[i],
+                    param_names=self._param_names,
+                    import_paths=paths,
+                    data=data_ref,
+                )
+                for i, a in enumerate(self._actors)
+            ]
             self._last = dict(enumerate(loads))  # a load still running at close: replaced
             done, _ = ray.wait(loads, num_returns=len(loads), timeout=_READY_TIMEOUT_S)
             finished = set(done)
             # A pool worker that died since the last sweep is started afresh, not blamed
             # on the objective.
-            ready = [self.replace_actor(i) if ref in finished and _died(ref) else ref
-                     for i, ref in enumerate(loads)]
+            ready = [
+                self.replace_actor(i) if ref in finished and _died(ref) else ref
+                for i, ref in enumerate(loads)
+            ]
         else:
             self._actors = [None] * self._count
             ready = [self.replace_actor(i) for i in range(self._count)]
@@ -393,8 +407,11 @@ class RayExecutor(_ActorOwner):
                 pass
         remote_cls, options, payload, paths, data_ref = self._spawn_args
         self._actors[index] = remote_cls.options(**options).remote(
-            payload, name=self._names[index], param_names=self._param_names,
-            import_paths=paths, data=data_ref,
+            payload,
+            name=self._names[index],
+            param_names=self._param_names,
+            import_paths=paths,
+            data=data_ref,
         )
         return self._actors[index].ready.remote()
 

@@ -29,11 +29,10 @@ import pyarrow.compute as pc
 import ray
 from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
-from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, batch_from_bytes, error_batch
-
 from orchestrator.errors import ExecutionError, SweepInterrupted, first_line
 from orchestrator.loop.round_work import RoundWork, WorkItem
 from orchestrator.loop.sharding import ShardSizer
+from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, batch_from_bytes, error_batch
 
 _POLL_S = 0.2
 _DIED = (RayActorError, WorkerCrashedError, OutOfMemoryError)
@@ -50,7 +49,8 @@ class _Shard:
 
 
 class RoundRunner:
-    """Runs one round's work on a :class:`~orchestrator.execution.ray_executor.RayExecutor`'s workers."""
+    """Runs one round's work on the workers of a
+    :class:`~orchestrator.execution.ray_executor.RayExecutor`."""
 
     def __init__(
         self,
@@ -112,7 +112,9 @@ class RoundRunner:
         if self.on_batch is not None:
             self.on_batch(batch)
         self.done += batch.num_rows
-        self.not_ok += batch.num_rows - (pc.sum(pc.equal(batch.column("status"), "ok")).as_py() or 0)
+        self.not_ok += batch.num_rows - (
+            pc.sum(pc.equal(batch.column("status"), "ok")).as_py() or 0
+        )
         if self.progress is not None:
             self.progress(self.done, self.not_ok)
 
@@ -125,8 +127,9 @@ class RoundRunner:
             if len(lost) == 1 and shard.alone:
                 self._count_death(shard)  # it ran alone: the death is its own
             else:  # which configuration killed it is unknown: retry each on its own
-                self.retry.extend(item for s in sorted(lost, key=lambda s: s.sent_at)
-                                  for item in s.items)
+                self.retry.extend(
+                    item for s in sorted(lost, key=lambda s: s.sent_at) for item in s.items
+                )
             return
         except RayTaskError as exc:
             raise ExecutionError(
@@ -156,8 +159,9 @@ class RoundRunner:
 
     def _worker_lost(self, worker: int, *, kill: bool) -> list[_Shard]:
         """Replace a worker; return the shards it still held (oldest first)."""
-        lost = sorted((s for s in self.pending.values() if s.worker == worker),
-                      key=lambda s: s.sent_at)
+        lost = sorted(
+            (s for s in self.pending.values() if s.worker == worker), key=lambda s: s.sent_at
+        )
         for shard in lost:
             self.pending.pop(shard.ref, None)
         self.queues[worker].clear()
@@ -173,17 +177,25 @@ class RoundRunner:
             else:
                 self.retry.append(item)
         if gave_up:
-            error = (f"worker died while running this configuration "
-                     f"({self.ex.max_worker_deaths} times); not retried again")
-            self.accept(error_batch([i.key for i in gave_up], STATUS_FAILED, error,
-                                    shard_id=shard.shard_id, worker=self.ex.names[shard.worker]))
+            error = (
+                f"worker died while running this configuration "
+                f"({self.ex.max_worker_deaths} times); not retried again"
+            )
+            self.accept(
+                error_batch(
+                    [i.key for i in gave_up],
+                    STATUS_FAILED,
+                    error,
+                    shard_id=shard.shard_id,
+                    worker=self.ex.names[shard.worker],
+                )
+            )
 
     def _started_workers(self) -> None:
         """A replacement's clock starts once it is up (its start-up is not the trial's)."""
         if not self.starting:
             return
-        ready, _ = ray.wait(list(self.starting.values()), num_returns=len(self.starting),
-                            timeout=0)
+        ready, _ = ray.wait(list(self.starting.values()), num_returns=len(self.starting), timeout=0)
         for worker, ref in list(self.starting.items()):
             if ref in ready:
                 del self.starting[worker]
@@ -201,16 +213,24 @@ class RoundRunner:
             for other in queued:
                 self.retry.extend(other.items)
             error = f"stopped after trial_timeout_s={limit:g} s"
-            self.accept(error_batch([i.key for i in running.items], STATUS_TIMEOUT, error,
-                                    shard_id=running.shard_id, worker=self.ex.names[worker]))
+            self.accept(
+                error_batch(
+                    [i.key for i in running.items],
+                    STATUS_TIMEOUT,
+                    error,
+                    shard_id=running.shard_id,
+                    worker=self.ex.names[worker],
+                )
+            )
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> list[pa.RecordBatch]:
         self.fill()
         polling = bool(self.ex.trial_timeout_s or self.should_stop)
         while self.pending:
-            ready, _ = ray.wait(list(self.pending), num_returns=1,
-                                timeout=_POLL_S if polling else None)
+            ready, _ = ray.wait(
+                list(self.pending), num_returns=1, timeout=_POLL_S if polling else None
+            )
             for ref in ready:
                 shard = self.pending.pop(ref, None)
                 if shard is not None:

@@ -1,7 +1,8 @@
 """An in-process executor: the same evaluation code as the Ray workers, without Ray.
 
 For debugging an objective with a plain Python traceback and for the unit tests of the
-coordinator loop. It has the executor interface of :class:`~orchestrator.execution.ray_executor.RayExecutor`.
+coordinator loop. It has the executor interface of
+:class:`~orchestrator.execution.ray_executor.RayExecutor`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
-
 from orchestrator.errors import SweepInterrupted
 from orchestrator.loop.round_work import RoundWork
+from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
 
 
 class SerialExecutor:
@@ -36,7 +36,7 @@ class SerialExecutor:
         self._shard_size = shard_size
         self._shards = 0
 
-    def __enter__(self) -> "SerialExecutor":
+    def __enter__(self) -> SerialExecutor:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

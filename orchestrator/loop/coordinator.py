@@ -21,22 +21,21 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from orchestrator.checks import MAX_SAMPLES_PER_ROUND
-from orchestrator.errors import ConfigError, StoreError, SweepInterrupted, SweepPaused
-from orchestrator.search.fidelity import Budget, at_budget, comparable
-from orchestrator.search.narrowing import Decision, Held, NarrowingContext, NarrowingRule, Proposal
 from orchestrator.data.ranges import initial_rows, ranges_rows
-from orchestrator.data.tune_result import TuneResult
-from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
+from orchestrator.data.run_store import STATE_FINISHED, WORK_KEY, RunStore, StoreWarning
 from orchestrator.data.trials import build_round_table, concat_trials
+from orchestrator.data.tune_result import TuneResult
+from orchestrator.errors import ConfigError, StoreError, SweepInterrupted, SweepPaused
 from orchestrator.loop.round_work import ReplayMismatch, RoundWork
 from orchestrator.search.edits import apply_edit
-from orchestrator.search.stages import apply_stages
-from orchestrator.search.samplers.base import Guide
+from orchestrator.search.fidelity import Budget, at_budget, comparable
+from orchestrator.search.narrowing import Decision, Held, NarrowingContext, NarrowingRule, Proposal
+from orchestrator.search.samplers.base import Guide, Sampler, columns_to_rows
 from orchestrator.search.samplers.registry import sample_round
-from orchestrator.search.samplers.base import Sampler, columns_to_rows
 from orchestrator.search.space import SearchSpace
+from orchestrator.search.stages import apply_stages
 from orchestrator.search.stopping import StopRule, stop_reason
-from orchestrator.data.run_store import STATE_FINISHED, WORK_KEY, RunStore, StoreWarning
+from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
 
 
 class Executor(Protocol):
@@ -85,8 +84,10 @@ class SweepPlan:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"samples_per_round must be a whole number >= 1, got {n!r}")
         if n > MAX_SAMPLES_PER_ROUND:
-            raise ConfigError(f"samples_per_round must be <= {MAX_SAMPLES_PER_ROUND} (a round's "
-                              f"most samples), got {n!r}")
+            raise ConfigError(
+                f"samples_per_round must be <= {MAX_SAMPLES_PER_ROUND} (a round's "
+                f"most samples), got {n!r}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
 
@@ -134,8 +135,13 @@ class _SweepState:
 class _RoundCommitter:
     """Commits a running round's finished evaluations every ``every_s`` seconds."""
 
-    def __init__(self, store: RunStore, round_index: int, work: str | None = None,
-                 every_s: float | None = None):
+    def __init__(
+        self,
+        store: RunStore,
+        round_index: int,
+        work: str | None = None,
+        every_s: float | None = None,
+    ):
         if every_s is None:
             every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
@@ -162,7 +168,7 @@ def _evaluate_round(
     plan: SweepPlan,
     executor: Executor,
     state: _SweepState,
-    ctx: "_RunContext",
+    ctx: _RunContext,
     configs: list[dict[str, Any]] | None = None,
 ) -> pa.Table:
     """Evaluate a round - sampled configurations, or the given ones - and return its table.
@@ -177,8 +183,14 @@ def _evaluate_round(
         if state.history is not None:
             budgets = (plan.budget.min, plan.budget.max) if plan.budget else None
             guide = Guide(state.history, state.original, plan.mode, budgets)
-        columns = sample_round(state.space, plan.samples_per_round, seed=plan.seed,
-                               round_index=r, sampler=plan.sampler, guide=guide)
+        columns = sample_round(
+            state.space,
+            plan.samples_per_round,
+            seed=plan.seed,
+            round_index=r,
+            sampler=plan.sampler,
+            guide=guide,
+        )
         configs = columns_to_rows(columns)
         base = plan.budget.base(r, plan.stop.rounds) if plan.budget else None
     else:
@@ -187,7 +199,11 @@ def _evaluate_round(
     batches = _replay_partials(ctx.store, r, work)
     progress = None
     if ctx.on_progress is not None:
-        progress = lambda done, not_ok: ctx.on_progress(r, done, work.known, not_ok)  # noqa: E731
+        on_progress = ctx.on_progress
+
+        def progress(done: int, not_ok: int) -> None:
+            on_progress(r, done, work.known, not_ok)
+
     committer = _RoundCommitter(ctx.store, r, work.fingerprint())
     try:
         if not work.finished():
@@ -195,8 +211,12 @@ def _evaluate_round(
     finally:
         committer.flush()
     return build_round_table(
-        sweep_id=ctx.sweep_id, round_index=r, first_trial_id=state.next_trial_id,
-        space=state.space, items=work.items, batches=batches,
+        sweep_id=ctx.sweep_id,
+        round_index=r,
+        first_trial_id=state.next_trial_id,
+        space=state.space,
+        items=work.items,
+        batches=batches,
     )
 
 
@@ -216,14 +236,19 @@ def _replay_partials(store: RunStore, round_index: int, work: RoundWork) -> list
             warnings.warn(
                 f"round {round_index}: {table.num_rows} committed evaluation(s) belong to other "
                 "configurations than this round now has (its settings changed since); they are "
-                "left out and evaluated again", StoreWarning, stacklevel=2)
+                "left out and evaluated again",
+                StoreWarning,
+                stacklevel=2,
+            )
             continue
         try:
             work.replay(table)
         except ReplayMismatch as exc:
-            raise StoreError(f"{store.run_dir}: the committed evaluations of round {round_index} "
-                             f"do not fit the round ({exc}); was the run's config edited by "
-                             "hand?") from None
+            raise StoreError(
+                f"{store.run_dir}: the committed evaluations of round {round_index} "
+                f"do not fit the round ({exc}); was the run's config edited by "
+                "hand?"
+            ) from None
         batches.extend(table.combine_chunks().to_batches())
     return batches
 
@@ -257,8 +282,7 @@ def _status_counts(table: pa.Table) -> dict[str, int]:
     return {s: statuses.count(s) for s in sorted(set(statuses))}
 
 
-def _advance(plan: SweepPlan, state: _SweepState,
-             table: pa.Table) -> tuple[_SweepState, Proposal]:
+def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[_SweepState, Proposal]:
     """Fold a committed round into the state; propose the next ranges; decide to stop.
 
     The state returned is still the round's (its ``space`` and ``round_index``), with the
@@ -268,33 +292,58 @@ def _advance(plan: SweepPlan, state: _SweepState,
     history = table if state.history is None else concat_trials([state.history, table])
     best_per_round = (*state.best_per_round, _round_best(plan, table))
     context = NarrowingContext(
-        original=state.original, mode=plan.mode, round_index=state.round_index,
-        samples_per_round=plan.samples_per_round, previous=state.previous,
+        original=state.original,
+        mode=plan.mode,
+        round_index=state.round_index,
+        samples_per_round=plan.samples_per_round,
+        previous=state.previous,
     )
     ranked_trials = comparable(history, plan.min_comparable)
     proposal = plan.rule.propose(state.space, ranked_trials, context)
     proposal, held = apply_stages(
-        plan.stages, round_index=state.round_index + 1, proposal=proposal, history=ranked_trials,
-        original=state.original, mode=plan.mode, held=state.held)
+        plan.stages,
+        round_index=state.round_index + 1,
+        proposal=proposal,
+        history=ranked_trials,
+        original=state.original,
+        mode=plan.mode,
+        held=state.held,
+    )
     edit = plan.edit_at(state.round_index + 1)
     proposal, held = apply_edit(edit, proposal, held)
     reason = stop_reason(
-        plan.stop, rounds_done=state.round_index + 1, next_space=proposal.space,
-        original=state.original, best_per_round=list(best_per_round), mode=plan.mode,
+        plan.stop,
+        rounds_done=state.round_index + 1,
+        next_space=proposal.space,
+        original=state.original,
+        best_per_round=list(best_per_round),
+        mode=plan.mode,
     )
     if edit is not None and reason is not None and state.round_index + 1 < plan.stop.rounds:
         reason = None  # the sweep was continued past where it stopped
-    row = ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions,
-                      sampled=reason is None)
-    return replace(state, history=history, best_per_round=best_per_round, held=held,
-                   next_trial_id=state.next_trial_id + table.num_rows,
-                   ranges=(*state.ranges, row), reason=reason), proposal
+    row = ranges_rows(
+        state.round_index + 1,
+        proposal.space,
+        state.original,
+        proposal.decisions,
+        sampled=reason is None,
+    )
+    return replace(
+        state,
+        history=history,
+        best_per_round=best_per_round,
+        held=held,
+        next_trial_id=state.next_trial_id + table.num_rows,
+        ranges=(*state.ranges, row),
+        reason=reason,
+    ), proposal
 
 
 def _next_round(state: _SweepState, proposal: Proposal) -> _SweepState:
     """The state of the round after ``state``'s: it samples in the proposal's ranges."""
-    return replace(state, previous=state.space, space=proposal.space,
-                   round_index=state.round_index + 1)
+    return replace(
+        state, previous=state.space, space=proposal.space, round_index=state.round_index + 1
+    )
 
 
 @dataclass(frozen=True)
@@ -307,8 +356,9 @@ class _RunContext:
     review: Callable[[SearchSpace, Proposal, int], Any] | None = None
 
 
-def _reviewed(ctx: _RunContext, state: _SweepState,
-              proposal: Proposal) -> tuple[_SweepState, Proposal]:
+def _reviewed(
+    ctx: _RunContext, state: _SweepState, proposal: Proposal
+) -> tuple[_SweepState, Proposal]:
     """Let ``ctx.review`` accept the proposed ranges, edit them, or stop the sweep.
 
     An edit is applied like ``sweep continue``'s (manual decisions) and written into the run's
@@ -334,11 +384,21 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
     Narrowing is deterministic, so replaying the rounds rebuilds the same ranges; the first
     missing (or unreadable) round is where the sweep continues.
     """
-    first, held = apply_stages(plan.stages, round_index=0, proposal=Proposal(plan.space, ()),
-                               history=None, original=plan.space, mode=plan.mode, held=Held())
+    first, held = apply_stages(
+        plan.stages,
+        round_index=0,
+        proposal=Proposal(plan.space, ()),
+        history=None,
+        original=plan.space,
+        mode=plan.mode,
+        held=Held(),
+    )
     decisions = {d.parameter: d for d in (*plan.initial_decisions, *first.decisions)}
-    ranges = (initial_rows(plan.space) if not decisions else
-              ranges_rows(0, first.space, plan.space, list(decisions.values())),)
+    ranges = (
+        initial_rows(plan.space)
+        if not decisions
+        else ranges_rows(0, first.space, plan.space, list(decisions.values())),
+    )
     state = _SweepState(original=plan.space, space=first.space, ranges=ranges, held=held)
     rounds = store.load_rounds()
     while state.round_index in rounds and state.reason is None:
@@ -351,9 +411,12 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
 
 def _with_selection(state: _SweepState, table: pa.Table) -> _SweepState:
     """The state after the full-budget selection round (no new ranges: the sweep is over)."""
-    return replace(state, history=concat_trials([state.history, table]),
-                   next_trial_id=state.next_trial_id + table.num_rows,
-                   round_index=state.round_index + 1)
+    return replace(
+        state,
+        history=concat_trials([state.history, table]),
+        next_trial_id=state.next_trial_id + table.num_rows,
+        round_index=state.round_index + 1,
+    )
 
 
 def run_sweep(
@@ -389,20 +452,32 @@ def run_sweep(
         best = _best(plan, state.history, state.original)
         store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=utc_now())
         if on_round is not None:
-            on_round(RoundReport(
-                round_index=state.round_index, rounds=plan.stop.rounds, trials=table.num_rows,
-                statuses=_status_counts(table), best_score=best["score"] if best else None,
-                best_config=best["config"] if best else None, space=state.space,
-                next_space=proposal.space, decisions=proposal.decisions,
-                elapsed_s=time.monotonic() - started, stop_reason=state.reason,
-                budgets=_round_budgets(table), best_budget=best.get("budget") if best else None,
-            ))
+            on_round(
+                RoundReport(
+                    round_index=state.round_index,
+                    rounds=plan.stop.rounds,
+                    trials=table.num_rows,
+                    statuses=_status_counts(table),
+                    best_score=best["score"] if best else None,
+                    best_config=best["config"] if best else None,
+                    space=state.space,
+                    next_space=proposal.space,
+                    decisions=proposal.decisions,
+                    elapsed_s=time.monotonic() - started,
+                    stop_reason=state.reason,
+                    budgets=_round_budgets(table),
+                    best_budget=best.get("budget") if best else None,
+                )
+            )
         if review is not None and state.reason is None:
             state, proposal = _reviewed(ctx, state, proposal)
             store.write_ranges(pa.concat_tables(list(state.ranges)))
         state = _next_round(state, proposal)
-        if stop_after_round is not None and state.round_index > stop_after_round \
-                and state.reason is None:
+        if (
+            stop_after_round is not None
+            and state.round_index > stop_after_round
+            and state.reason is None
+        ):
             raise SweepPaused(f"paused after round {stop_after_round}")
     store.write_ranges(pa.concat_tables(list(state.ranges)))
     final = _final_trials(plan, state.history)
@@ -431,12 +506,20 @@ def utc_now() -> str:
 
 
 def _finish(
-    plan: SweepPlan, store: RunStore, state: _SweepState, duration_s: float,
+    plan: SweepPlan,
+    store: RunStore,
+    state: _SweepState,
+    duration_s: float,
     finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
-    store.update_metadata(state=finished_state, stop_reason=state.reason, finished_at=utc_now(),
-                          best=best, duration_s=round(duration_s, 3))
+    store.update_metadata(
+        state=finished_state,
+        stop_reason=state.reason,
+        finished_at=utc_now(),
+        best=best,
+        duration_s=round(duration_s, 3),
+    )
     return TuneResult(
         best_config=best["config"] if best else None,
         best_score=best["score"] if best else None,

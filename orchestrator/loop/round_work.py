@@ -20,15 +20,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from workers.evaluate import STATUS_OK
-
 from orchestrator.search.fidelity import Budget, promotable, rung_sizes
+from workers.evaluate import STATUS_OK
 
 
 def _rows(batch: pa.RecordBatch | pa.Table) -> list[tuple[int, str, float | None]]:
     """A result batch's (work key, status, score) rows, in order."""
-    return list(zip(batch.column("trial_id").to_pylist(), batch.column("status").to_pylist(),
-                    batch.column("score").to_pylist()))
+    return list(
+        zip(
+            batch.column("trial_id").to_pylist(),
+            batch.column("status").to_pylist(),
+            batch.column("score").to_pylist(),
+        )
+    )
 
 
 class ReplayMismatch(ValueError):
@@ -142,9 +146,13 @@ class RoundWork:
 
     def _promote(self) -> None:
         for rung in range(len(self.rungs) - 1):
-            new = promotable(self._results[rung], outstanding=self._outstanding(rung),
-                             quota=self.quotas[rung + 1], promoted=self._promoted[rung],
-                             mode=self.mode)
+            new = promotable(
+                self._results[rung],
+                outstanding=self._outstanding(rung),
+                quota=self.quotas[rung + 1],
+                promoted=self._promoted[rung],
+                mode=self.mode,
+            )
             for index in sorted(new):
                 self._promoted[rung].add(index)
                 self._add(index, rung + 1)

@@ -13,8 +13,8 @@ import os
 import warnings
 from typing import Any
 
-from orchestrator.search.narrowing import Decision
 from orchestrator.redact import redact_uri
+from orchestrator.search.narrowing import Decision
 from orchestrator.search.space import SearchSpace
 
 
@@ -34,12 +34,18 @@ def warm_start(config: Any, run_dir: str | os.PathLike) -> Any:
         theirs = final[name] if name in final else None
         if theirs is None or theirs.kind != dim.kind or theirs.log != dim.log:
             why = "is not in" if theirs is None else "has another kind or scale in"
-            warnings.warn(f"warm start: parameter {name!r} {why} {where}; it keeps the "
-                          f"config's range {dim.describe()}", WarmStartWarning, stacklevel=2)
+            warnings.warn(
+                f"warm start: parameter {name!r} {why} {where}; it keeps the "
+                f"config's range {dim.describe()}",
+                WarmStartWarning,
+                stacklevel=2,
+            )
             dims[name] = dim
             continue
         if dim.kind == "choice":
-            dims[name] = dim.with_values([v for v in theirs.values if v in dim.values] or dim.values)
+            dims[name] = dim.with_values(
+                [v for v in theirs.values if v in dim.values] or dim.values
+            )
         else:
             dims[name] = dim.with_bounds(theirs.low, theirs.high)
         taken.append(name)
@@ -53,7 +59,8 @@ def warm_decisions(record: dict[str, Any] | None, space: SearchSpace) -> tuple[D
         return ()
     taken = set(record.get("parameters", []))
     return tuple(
-        Decision(n, "warm_start", f"final range of {redact_uri(record['run'])}") if n in taken
+        Decision(n, "warm_start", f"final range of {redact_uri(record['run'])}")
+        if n in taken
         else Decision(n, "initial", "the configured range (not in the warm-start run)")
         for n in space
     )

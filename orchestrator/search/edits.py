@@ -9,7 +9,7 @@ more rounds) is :func:`orchestrator.runs.extend` and :mod:`orchestrator.cli.comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +28,21 @@ class Edit:
     release: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"round": self.round, "bounds": {k: list(v) for k, v in self.bounds.items()},
-                "freeze": dict(self.freeze), "release": list(self.release)}
+        return {
+            "round": self.round,
+            "bounds": {k: list(v) for k, v in self.bounds.items()},
+            "freeze": dict(self.freeze),
+            "release": list(self.release),
+        }
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> "Edit":
-        return cls(int(spec["round"]), {k: tuple(v) for k, v in spec.get("bounds", {}).items()},
-                   dict(spec.get("freeze", {})), tuple(spec.get("release", ())))
+    def from_dict(cls, spec: Mapping[str, Any]) -> Edit:
+        return cls(
+            int(spec["round"]),
+            {k: tuple(v) for k, v in spec.get("bounds", {}).items()},
+            dict(spec.get("freeze", {})),
+            tuple(spec.get("release", ())),
+        )
 
 
 def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Proposal, Held]:
@@ -48,21 +56,27 @@ def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Propo
         for name in edit.release:
             dims[name] = saved.pop(name, dims[name])
             frozen.pop(name, None)
-            decisions[name] = Decision(name, "manual", f"released by hand to {dims[name].describe()}")
+            decisions[name] = Decision(
+                name, "manual", f"released by hand to {dims[name].describe()}"
+            )
         for name, (low, high) in edit.bounds.items():
             dim = dims[name]
-            dims[name] = dim.with_bounds(dim.low if low is None else low,
-                                         dim.high if high is None else high)
-            decisions[name] = Decision(name, "manual", f"set by hand: {dim.describe()} -> "
-                                                       f"{dims[name].describe()}")
+            dims[name] = dim.with_bounds(
+                dim.low if low is None else low, dim.high if high is None else high
+            )
+            decisions[name] = Decision(
+                name, "manual", f"set by hand: {dim.describe()} -> {dims[name].describe()}"
+            )
         for name, value in edit.freeze.items():
             saved.setdefault(name, dims[name])
             frozen[name] = value
             decisions[name] = Decision(name, "manual", f"frozen by hand at {value!r}")
     for name, value in frozen.items():  # what is frozen stays fixed, whatever narrowing said
         dims[name] = fixed_at(saved.get(name, dims[name]), value)
-    return (Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions)),
-            Held(frozen, saved))
+    return (
+        Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions)),
+        Held(frozen, saved),
+    )
 
 
 def check_edit_values(edit: Edit, original: SearchSpace) -> None:
@@ -117,7 +131,9 @@ def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
     for name, (low, high) in edit.bounds.items():
         dim = space[name]
         if isinstance(dim, Choice):
-            raise ConfigError(f"--set {name}.low/high: {name!r} is a choice; use --set {name}=VALUE")
+            raise ConfigError(
+                f"--set {name}.low/high: {name!r} is a choice; use --set {name}=VALUE"
+            )
         try:
             dim.with_bounds(dim.low if low is None else low, dim.high if high is None else high)
         except (ValueError, TypeError) as exc:

@@ -49,12 +49,14 @@ class Budget:
     def __post_init__(self) -> None:
         for key in ("min", "max"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise ConfigError(f"budget.{key}: expected a number, got {value!r}")
         if not 0 < self.min <= self.max:
-            raise ConfigError(
-                f"budget: need 0 < min <= max (min={self.min!r}, max={self.max!r})"
-            )
+            raise ConfigError(f"budget: need 0 < min <= max (min={self.min!r}, max={self.max!r})")
         if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
             raise ConfigError(f"budget.eta: must be a whole number >= 2, got {self.eta!r}")
         if self.schedule not in SCHEDULES:
@@ -66,10 +68,12 @@ class Budget:
             whole = all(float(v).is_integer() for v in (self.min, self.max))
             object.__setattr__(self, "integer", whole)
         if self.param == "rows" and self.max > 1:
-            raise ConfigError(f"budget: with param: rows, budgets are fractions <= 1 (max={self.max!r})")
+            raise ConfigError(
+                f"budget: with param: rows, budgets are fractions <= 1 (max={self.max!r})"
+            )
 
     @classmethod
-    def parse(cls, spec: Any, where: str = "budget") -> "Budget | None":
+    def parse(cls, spec: Any, where: str = "budget") -> Budget | None:
         if spec is None:
             return None
         if isinstance(spec, Budget):
@@ -81,14 +85,21 @@ class Budget:
         keys = ("min", "max", "eta", "schedule", "integer", "param")
         for key in spec:
             if key not in keys:
-                raise ConfigError(f"{where}: unknown key {key!r}; expected one of: {', '.join(keys)}")
+                raise ConfigError(
+                    f"{where}: unknown key {key!r}; expected one of: {', '.join(keys)}"
+                )
         if "min" not in spec or "max" not in spec:
             raise ConfigError(f"{where}: needs 'min' and 'max'")
         return cls(**dict(spec))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"min": self.min, "max": self.max, "eta": self.eta, "schedule": self.schedule,
-               "integer": self.integer}
+        out = {
+            "min": self.min,
+            "max": self.max,
+            "eta": self.eta,
+            "schedule": self.schedule,
+            "integer": self.integer,
+        }
         if self.param is not None:
             out["param"] = self.param
         return out
@@ -154,7 +165,11 @@ def promotable(
 
 
 def _budgets(table: Any) -> list[float | None]:
-    return table.column("budget").to_pylist() if "budget" in table.column_names else [None] * table.num_rows
+    return (
+        table.column("budget").to_pylist()
+        if "budget" in table.column_names
+        else [None] * table.num_rows
+    )
 
 
 def comparable(history: Any, min_count: int) -> Any:

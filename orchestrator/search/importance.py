@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.search.trials import decode_column, ok_scores
 from orchestrator.search.space import Choice, SearchSpace, encode_choice
+from orchestrator.search.trials import decode_column, ok_scores
 
 MIN_TRIALS = 8
 
@@ -75,5 +75,6 @@ def format_importance(shares: dict[str, Any] | None) -> str:
     if not shares:
         return "importance: not enough ok trials yet"
     width = max(len(n) for n in shares)
-    return "\n".join(f"  {n:<{width}}  {s:6.1%}  {'#' * int(round(s * 40))}"
-                     for n, s in shares.items())
+    return "\n".join(
+        f"  {n:<{width}}  {s:6.1%}  {'#' * int(round(s * 40))}" for n, s in shares.items()
+    )

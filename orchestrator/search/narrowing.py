@@ -37,7 +37,6 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.search.trials import decode_column, ranked
 from orchestrator.search.space import (
     Choice,
     Dimension,
@@ -47,6 +46,7 @@ from orchestrator.search.space import (
     encode_choice,
     format_number,
 )
+from orchestrator.search.trials import decode_column, ranked
 
 ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "freeze", "release")
 
@@ -102,9 +102,7 @@ class NoNarrowing:
     def propose(
         self, current: SearchSpace, history: pa.Table, context: NarrowingContext
     ) -> Proposal:
-        return Proposal(
-            current, tuple(Decision(n, "keep", "narrowing is off") for n in current)
-        )
+        return Proposal(current, tuple(Decision(n, "keep", "narrowing is off") for n in current))
 
 
 @dataclass(frozen=True)
@@ -132,14 +130,26 @@ class EliteBox:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        for name in ("elite_fraction", "margin", "incumbent_margin", "edge_fraction",
-                     "grow_fraction"):
+        for name in (
+            "elite_fraction",
+            "margin",
+            "incumbent_margin",
+            "edge_fraction",
+            "grow_fraction",
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         shrink = self.shrink
-        if not (isinstance(shrink, (tuple, list)) and len(shrink) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shrink)):
+        if not (
+            isinstance(shrink, (tuple, list))
+            and len(shrink) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shrink)
+        ):
             raise ValueError(f"shrink must be a pair [min, max] like [0.5, 0.7], got {shrink!r}")
         if not 0 < shrink[0] <= shrink[1] <= 1:
             raise ValueError(f"shrink must satisfy 0 < min <= max <= 1, got {shrink!r}")

@@ -22,7 +22,7 @@ import math
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -141,12 +141,14 @@ class _Numeric:
             hi = min(hi, self.hard_high + self._cell)
         return lo, hi
 
-    def with_bounds(self, low: float, high: float) -> "_Numeric":
+    def with_bounds(self, low: float, high: float) -> _Numeric:
         """The same dimension (scale, hard limits, name) over ``[low, high]``."""
         return dataclasses.replace(self, low=low, high=high)
 
     def describe(self) -> str:
-        return f"[{format_number(self.low)}, {format_number(self.high)}]" + (" log" if self.log else "")
+        return f"[{format_number(self.low)}, {format_number(self.high)}]" + (
+            " log" if self.log else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -228,9 +230,7 @@ class Choice:
     def __post_init__(self) -> None:
         label = _label(self.name, self.kind)
         if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Sequence):
-            raise ValueError(
-                f"{label}: `values` must be a list of choices, got {self.values!r}"
-            )
+            raise ValueError(f"{label}: `values` must be a list of choices, got {self.values!r}")
         values = tuple(self.values)
         if not values:
             raise ValueError(f"{label}: `values` is empty; give at least one choice")
@@ -247,7 +247,7 @@ class Choice:
             seen[key] = value
         object.__setattr__(self, "values", values)
 
-    def with_values(self, values: Sequence) -> "Choice":
+    def with_values(self, values: Sequence) -> Choice:
         return dataclasses.replace(self, values=tuple(values))
 
     def sample_from_unit(self, u: np.ndarray) -> list:
@@ -258,7 +258,7 @@ class Choice:
         return "{" + ", ".join(str(v) for v in self.values) + "}"
 
 
-Dimension = Union[Float, Int, Choice]
+Dimension = Float | Int | Choice
 
 #: Names a parameter may not take: they are columns of the trial table.
 RESERVED_NAMES = RESERVED_COLUMNS
@@ -314,9 +314,7 @@ class SearchSpace(Mapping):
                     "columns of an objective's metrics; rename it"
                 )
             if not isinstance(dim, (Float, Int, Choice)):
-                raise ValueError(
-                    f"parameter {name!r}: expected Float, Int or Choice, got {dim!r}"
-                )
+                raise ValueError(f"parameter {name!r}: expected Float, Int or Choice, got {dim!r}")
             bound[name] = dim if dim.name == name else dataclasses.replace(dim, name=name)
         object.__setattr__(self, "_params", bound)
 
@@ -348,7 +346,7 @@ class SearchSpace(Mapping):
     def names(self) -> tuple[str, ...]:
         return tuple(self._params)
 
-    def replace(self, **dims: Dimension) -> "SearchSpace":
+    def replace(self, **dims: Dimension) -> SearchSpace:
         """A new space with some dimensions replaced (names must exist)."""
         unknown = set(dims) - set(self._params)
         if unknown:

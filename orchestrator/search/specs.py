@@ -91,9 +91,7 @@ def parse_narrowing(spec: Any, where: str = "narrowing") -> NarrowingRule:
     if spec == "none":
         return NoNarrowing()
     if isinstance(spec, str):
-        raise ConfigError(
-            f"{where}: unknown rule {spec!r}{suggest(spec, ('elite_box', 'none'))}"
-        )
+        raise ConfigError(f"{where}: unknown rule {spec!r}{suggest(spec, ('elite_box', 'none'))}")
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected 'elite_box', 'none' or a mapping, got {spec!r}")
     check_keys(where, spec, ("rule", *_RULE_FIELDS))
@@ -121,5 +119,11 @@ def narrowing_to_dict(rule: NarrowingRule) -> Any:
     return repr(rule)
 
 
-__all__ = ["dimension_to_dict", "narrowing_to_dict", "parse_dimension", "parse_narrowing",
-           "parse_space", "space_to_dict"]
+__all__ = [
+    "dimension_to_dict",
+    "narrowing_to_dict",
+    "parse_dimension",
+    "parse_narrowing",
+    "parse_space",
+    "space_to_dict",
+]

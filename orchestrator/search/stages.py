@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from orchestrator.errors import ConfigError
 from orchestrator.search.narrowing import Decision, Held, Proposal
-from orchestrator.search.trials import best_trial
 from orchestrator.search.space import Choice, Dimension, SearchSpace, fixed_at
+from orchestrator.search.trials import best_trial
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,15 @@ def parse_stages(spec: Any, space: SearchSpace) -> tuple[Stage, ...] | AutoStage
         opts = spec["auto"] or {}
         unknown = set(opts) - {"after", "threshold", "keep"}
         if unknown:
-            raise ConfigError(f"stages.auto: unknown key {sorted(unknown, key=repr)[0]!r}; expected after, threshold, keep")
+            raise ConfigError(
+                f"stages.auto: unknown key {sorted(unknown, key=repr)[0]!r}; "
+                "expected after, threshold, keep"
+            )
         auto = AutoStages(**opts)
         if auto.after < 1 or not 0 < auto.threshold < 1 or auto.keep < 1:
-            raise ConfigError(f"stages.auto: need after >= 1, 0 < threshold < 1, keep >= 1, got {opts}")
+            raise ConfigError(
+                f"stages.auto: need after >= 1, 0 < threshold < 1, keep >= 1, got {opts}"
+            )
         return auto
     if not isinstance(spec, Sequence) or isinstance(spec, str) or not spec:
         raise ConfigError("stages: expected 'auto' or a list of {params: [...], rounds: N}")
@@ -67,7 +72,9 @@ def parse_stages(spec: Any, space: SearchSpace) -> tuple[Stage, ...] | AutoStage
         params = tuple(item["params"])
         for name in [*params, *item.get("fixed", {})]:
             if name not in space:
-                raise ConfigError(f"{where}: unknown parameter {name!r}; the space has {', '.join(space)}")
+                raise ConfigError(
+                    f"{where}: unknown parameter {name!r}; the space has {', '.join(space)}"
+                )
         rounds = item["rounds"]
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise ConfigError(f"{where}.rounds: must be a whole number >= 1, got {rounds!r}")
@@ -122,19 +129,40 @@ def apply_stages(
         wanted = _auto_freeze(stages, round_index, history, original, frozen, best)
     else:
         stage = _stage_at(stages, round_index)
-        wanted = {} if stage is None else {
-            n: (stage.fixed[n], "stated in the stage") if n in stage.fixed else
-            ((best["config"][n], "best value so far") if best else (_middle(original[n]), "middle of its range, no trial yet"))
-            for n in original if n not in stage.params
-        }
+        wanted = (
+            {}
+            if stage is None
+            else {
+                n: (stage.fixed[n], "stated in the stage")
+                if n in stage.fixed
+                else (
+                    (best["config"][n], "best value so far")
+                    if best
+                    else (_middle(original[n]), "middle of its range, no trial yet")
+                )
+                for n in original
+                if n not in stage.params
+            }
+        )
         wanted = {n: v for n, v in wanted.items() if n not in frozen or frozen[n] != v[0]}
-        wanted.update({n: (frozen[n], None) for n in frozen
-                       if stage is not None and n not in stage.params and n not in wanted})
+        wanted.update(
+            {
+                n: (frozen[n], None)
+                for n in frozen
+                if stage is not None and n not in stage.params and n not in wanted
+            }
+        )
     return _fix(proposal, wanted, frozen, saved, round_index), Held(frozen, saved)
 
 
-def _auto_freeze(stages: AutoStages, round_index: int, history: Any, original: SearchSpace,
-                 frozen: dict[str, Any], best: Any) -> dict[str, tuple[Any, str | None]]:
+def _auto_freeze(
+    stages: AutoStages,
+    round_index: int,
+    history: Any,
+    original: SearchSpace,
+    frozen: dict[str, Any],
+    best: Any,
+) -> dict[str, tuple[Any, str | None]]:
     keep_frozen = {n: (v, None) for n, v in frozen.items()}
     if round_index != stages.after or history is None or best is None:
         return keep_frozen
@@ -142,14 +170,26 @@ def _auto_freeze(stages: AutoStages, round_index: int, history: Any, original: S
 
     shares = importance(history, original) or {}
     ranked = sorted(shares, key=lambda n: -shares[n])
-    low = [n for n in ranked[stages.keep:] if shares[n] < stages.threshold]
-    keep_frozen.update({n: (best["config"][n], f"importance {shares[n]:.1%} < "
-                           f"{stages.threshold:.0%} after {stages.after} rounds") for n in low})
+    low = [n for n in ranked[stages.keep :] if shares[n] < stages.threshold]
+    keep_frozen.update(
+        {
+            n: (
+                best["config"][n],
+                f"importance {shares[n]:.1%} < {stages.threshold:.0%} after {stages.after} rounds",
+            )
+            for n in low
+        }
+    )
     return keep_frozen
 
 
-def _fix(proposal: Proposal, wanted: dict[str, tuple[Any, str | None]], frozen: dict[str, Any],
-         saved: dict[str, Dimension], round_index: int) -> Proposal:
+def _fix(
+    proposal: Proposal,
+    wanted: dict[str, tuple[Any, str | None]],
+    frozen: dict[str, Any],
+    saved: dict[str, Dimension],
+    round_index: int,
+) -> Proposal:
     dims = dict(proposal.space.items())
     decisions = {d.parameter: d for d in proposal.decisions}
     for name in list(frozen):

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.checks import MAX_ROUNDS
-from orchestrator.search.space import relative_width
+from orchestrator.search.space import Choice, Int, SearchSpace, relative_width
 from orchestrator.search.trials import is_better
-from orchestrator.search.space import Choice, Int, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,9 @@ class StopRule:
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
         if self.patience is not None and (
-            isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1
+            isinstance(self.patience, bool)
+            or not isinstance(self.patience, int)
+            or self.patience < 1
         ):
             raise ValueError(f"patience must be a whole number >= 1 or null, got {self.patience!r}")
 
@@ -45,8 +46,7 @@ def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bo
     from shrinking further). Choices never block convergence; a space without a numeric
     range to narrow never converges.
     """
-    numeric = [n for n, d in original.items()
-               if not isinstance(d, Choice) and d.low != d.high]
+    numeric = [n for n, d in original.items() if not isinstance(d, Choice) and d.low != d.high]
     if not numeric:
         return False
     for name in numeric:
@@ -84,7 +84,9 @@ def stop_reason(
     if rounds_done >= rule.rounds:
         return f"ran all {rule.rounds} rounds"
     if converged(next_space, original, rule.tolerance):
-        return f"ranges converged (every numeric range within {rule.tolerance:g} of its first width)"
+        return (
+            f"ranges converged (every numeric range within {rule.tolerance:g} of its first width)"
+        )
     if rule.patience is not None:
         stale = rounds_without_improvement(best_per_round, mode)
         if stale >= rule.patience:

@@ -17,9 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workers.evaluate import STATUS_OK
-
 from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace
+from workers.evaluate import STATUS_OK
 
 
 def _choice_encoding(dim: Choice) -> str:
@@ -90,8 +89,7 @@ def ranked(table: pa.Table, mode: str) -> np.ndarray:
 def config_at(table: pa.Table, space: SearchSpace, row: int) -> dict[str, Any]:
     """The configuration of one row, as native Python values."""
     return {
-        name: decode_column(dim, table.column(name).slice(row, 1))[0]
-        for name, dim in space.items()
+        name: decode_column(dim, table.column(name).slice(row, 1))[0] for name, dim in space.items()
     }
 
 

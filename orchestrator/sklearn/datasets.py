@@ -46,11 +46,14 @@ def _builtin(name: str) -> Dataset:
 
     bunch = getattr(sklearn.datasets, BUILTIN[name])()
     names = getattr(bunch, "feature_names", None)
-    names = tuple(map(str, names)) if names is not None else tuple(
-        f"x{i}" for i in range(bunch.data.shape[1])
+    names = (
+        tuple(map(str, names))
+        if names is not None
+        else tuple(f"x{i}" for i in range(bunch.data.shape[1]))
     )
-    return Dataset(name, np.asarray(bunch.data, dtype=float), np.asarray(bunch.target), names,
-                   "target")
+    return Dataset(
+        name, np.asarray(bunch.data, dtype=float), np.asarray(bunch.target), names, "target"
+    )
 
 
 def _read_table(path: Path, where: str) -> Any:
@@ -81,41 +84,55 @@ def check_dataset_spec(spec: Any, where: str = "objective.dataset") -> None:
             )
         return
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: expected a dataset name or {{path, target}}, got {spec!r:.100}")
+        raise ConfigError(
+            f"{where}: expected a dataset name or {{path, target}}, got {spec!r:.100}"
+        )
     unknown = set(spec) - {"path", "target", "features"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; expected path, "
-                          "target, features")
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; expected path, "
+            "target, features"
+        )
     if "path" not in spec or "target" not in spec:
         raise ConfigError(f"{where}: a file dataset needs 'path' and 'target' (the label column)")
     for key in ("path", "target"):
         if not isinstance(spec[key], str) or not spec[key]:
             raise ConfigError(f"{where}.{key}: expected text, got {spec[key]!r:.100}")
     features = spec.get("features")
-    if features is not None and (isinstance(features, (str, bytes))
-                                 or not isinstance(features, (list, tuple))
-                                 or not all(isinstance(f, str) for f in features)):
-        raise ConfigError(f"{where}.features: expected a list of column names, got {features!r:.100}")
+    if features is not None and (
+        isinstance(features, (str, bytes))
+        or not isinstance(features, (list, tuple))
+        or not all(isinstance(f, str) for f in features)
+    ):
+        raise ConfigError(
+            f"{where}.features: expected a list of column names, got {features!r:.100}"
+        )
 
 
-def _features(spec: Mapping[str, Any], columns: list[str], target: str, path: Path,
-              where: str) -> list[str]:
+def _features(
+    spec: Mapping[str, Any], columns: list[str], target: str, path: Path, where: str
+) -> list[str]:
     """The feature columns: ``features`` as given, or every column but the target."""
     if "features" not in spec or spec["features"] is None:
         features = [c for c in columns if c != target]
         if not features:
-            raise ConfigError(f"{where}: {path.name} holds only the target column {target!r}; "
-                              "add feature columns")
+            raise ConfigError(
+                f"{where}: {path.name} holds only the target column {target!r}; add feature columns"
+            )
         return features
     features = spec["features"]
     if not features:
-        raise ConfigError(f"{where}.features: an empty list; name at least one column, or leave "
-                          "'features' out to use every column but the target")
+        raise ConfigError(
+            f"{where}.features: an empty list; name at least one column, or leave "
+            "'features' out to use every column but the target"
+        )
     seen: set[str] = set()
     for name in features:
         if name == target:
-            raise ConfigError(f"{where}.features: {name!r} is the target; a feature cannot be "
-                              "the label it predicts")
+            raise ConfigError(
+                f"{where}.features: {name!r} is the target; a feature cannot be "
+                "the label it predicts"
+            )
         if name in seen:
             raise ConfigError(f"{where}.features: {name!r} is listed twice")
         seen.add(name)
@@ -131,8 +148,9 @@ def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
     table = _read_table(path, where)
     target = str(spec["target"])
     if target not in table.column_names:
-        extra = did_you_mean(target, table.column_names,
-                             f"; columns: {', '.join(table.column_names)}")
+        extra = did_you_mean(
+            target, table.column_names, f"; columns: {', '.join(table.column_names)}"
+        )
         raise ConfigError(f"{where}.target: {path.name} has no column {target!r}{extra}")
     features = _features(spec, table.column_names, target, path, where)
     if table.num_rows == 0:
@@ -141,16 +159,22 @@ def _from_file(spec: Mapping[str, Any], where: str) -> Dataset:
         if name not in table.column_names:
             raise ConfigError(f"{where}.features: {path.name} has no column {name!r}")
         column = table.column(name)
-        if not (pt.is_integer(column.type) or pt.is_floating(column.type) or pt.is_boolean(column.type)):
+        if not (
+            pt.is_integer(column.type) or pt.is_floating(column.type) or pt.is_boolean(column.type)
+        ):
             raise ConfigError(
                 f"{where}: feature column {name!r} is {column.type}, not numeric; encode it first "
                 "or leave it out with 'features: [...]'"
             )
         if column.null_count:
-            raise ConfigError(f"{where}: feature column {name!r} has {column.null_count} missing values")
+            raise ConfigError(
+                f"{where}: feature column {name!r} has {column.null_count} missing values"
+            )
     y_col = table.column(target)
     if y_col.null_count:
-        raise ConfigError(f"{where}.target: column {target!r} has {y_col.null_count} missing values")
+        raise ConfigError(
+            f"{where}.target: column {target!r} has {y_col.null_count} missing values"
+        )
     X = np.column_stack([pc.cast(table.column(n), "float64").to_numpy() for n in features])
     return Dataset(path.stem, X, np.asarray(y_col.to_pylist()), tuple(features), target)
 

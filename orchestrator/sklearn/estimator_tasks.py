@@ -28,11 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from workers.estimator import EstimatorObjective, TuningData
-
-from orchestrator.sklearn.datasets import Dataset, check_dataset_spec, load_dataset
 from orchestrator.errors import ConfigError, did_you_mean, first_line
+from orchestrator.sklearn.datasets import Dataset, check_dataset_spec, load_dataset
 from orchestrator.sklearn.splits import Split, SplitSpec, make_split
+from workers.estimator import EstimatorObjective, TuningData
 
 PREPROCESSORS = {
     "standard_scaler": "sklearn.preprocessing.StandardScaler",
@@ -49,17 +48,22 @@ def import_class(path: str, where: str) -> type:
         raise ConfigError(f"{where}: expected an import path like 'sklearn.svm.SVC', got {path!r}")
     module_name, _, name = path.replace(":", ".").rpartition(".")
     if not module_name:
-        raise ConfigError(f"{where}: {path!r} is not an import path; write it like 'sklearn.svm.SVC'")
+        raise ConfigError(
+            f"{where}: {path!r} is not an import path; write it like 'sklearn.svm.SVC'"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # not found, a malformed name, or the module failed as it loaded
-        raise ConfigError(f"{where}: cannot import {module_name!r} for {path!r} "
-                          f"({first_line(exc)})") from None
+        raise ConfigError(
+            f"{where}: cannot import {module_name!r} for {path!r} ({first_line(exc)})"
+        ) from None
     if not hasattr(module, name):
         options = [n for n in dir(module) if not n.startswith("_")]
         hint = difflib.get_close_matches(name, options, n=1)
         extra = f"; did you mean '{module_name}.{hint[0]}'?" if hint else ""
-        raise ConfigError(f"{where}: unknown estimator {path!r}: {module_name} has no {name!r}{extra}")
+        raise ConfigError(
+            f"{where}: unknown estimator {path!r}: {module_name} has no {name!r}{extra}"
+        )
     return getattr(module, name)
 
 
@@ -71,7 +75,9 @@ def _check_scoring(scoring: Any, where: str) -> str | None:
     names = sorted(get_scorer_names())
     if scoring not in names:
         extra = did_you_mean(scoring, names)
-        raise ConfigError(f"{where}: unknown scoring {scoring!r}{extra} (see sklearn.metrics.get_scorer_names())")
+        raise ConfigError(
+            f"{where}: unknown scoring {scoring!r}{extra} (see sklearn.metrics.get_scorer_names())"
+        )
     return scoring
 
 
@@ -113,7 +119,7 @@ class EstimatorTask:
     split: SplitSpec = field(default_factory=SplitSpec)
 
     @classmethod
-    def parse(cls, spec: Mapping[str, Any], where: str = "objective") -> "EstimatorTask":
+    def parse(cls, spec: Mapping[str, Any], where: str = "objective") -> EstimatorTask:
         for key in spec:
             if key not in _KEYS:
                 extra = did_you_mean(key, _KEYS, f"; expected one of: {', '.join(_KEYS)}")
@@ -123,29 +129,46 @@ class EstimatorTask:
                 raise ConfigError(f"{where}: missing key {key!r}")
         params = spec.get("params") or {}
         if not isinstance(params, Mapping):
-            raise ConfigError(f"{where}.params: expected a mapping of fixed parameters, got {params!r}")
+            raise ConfigError(
+                f"{where}.params: expected a mapping of fixed parameters, got {params!r}"
+            )
         prep = spec.get("preprocessing") or ()
         prep = (prep,) if isinstance(prep, str) else prep
         if not isinstance(prep, (list, tuple)) or not all(isinstance(p, str) for p in prep):
-            raise ConfigError(f"{where}.preprocessing: expected a name or a list of names "
-                              f"(built in: {', '.join(PREPROCESSORS)}), got {prep!r:.100}")
+            raise ConfigError(
+                f"{where}.preprocessing: expected a name or a list of names "
+                f"(built in: {', '.join(PREPROCESSORS)}), got {prep!r:.100}"
+            )
         check_dataset_spec(spec["dataset"], f"{where}.dataset")
-        task = cls(estimator=spec["estimator"], dataset=spec["dataset"], params=dict(params),
-                   preprocessing=prep, scoring=_check_scoring(spec.get("scoring"), f"{where}.scoring"),
-                   split=SplitSpec.parse(spec.get("split"), f"{where}.split"))
+        task = cls(
+            estimator=spec["estimator"],
+            dataset=spec["dataset"],
+            params=dict(params),
+            preprocessing=prep,
+            scoring=_check_scoring(spec.get("scoring"), f"{where}.scoring"),
+            split=SplitSpec.parse(spec.get("split"), f"{where}.split"),
+        )
         _check_params(task.estimator_class(), task.params, f"{where}.params")
         task.transformers()
         return task
 
     def to_dict(self) -> dict[str, Any]:
-        return {"estimator": self.estimator, "params": dict(self.params),
-                "preprocessing": list(self.preprocessing), "scoring": self.scoring,
-                "dataset": self.dataset, "split": self.split.to_dict()}
+        return {
+            "estimator": self.estimator,
+            "params": dict(self.params),
+            "preprocessing": list(self.preprocessing),
+            "scoring": self.scoring,
+            "dataset": self.dataset,
+            "split": self.split.to_dict(),
+        }
 
     def estimator_class(self) -> type:
         cls = import_class(self.estimator, "objective.estimator")
         if not (isinstance(cls, type) and hasattr(cls, "fit") and hasattr(cls, "get_params")):
-            raise ConfigError(f"objective.estimator: {self.estimator!r} is not a scikit-learn-compatible estimator class")
+            raise ConfigError(
+                f"objective.estimator: {self.estimator!r} is not a scikit-learn-compatible "
+                "estimator class"
+            )
         return cls
 
     def transformers(self) -> list[tuple[str, Any]]:
@@ -197,8 +220,9 @@ class EstimatorTask:
 
     def make_objective(self, budget_param: str | None = None) -> EstimatorObjective:
         prefix = f"{_MODEL_STEP}__" if self.preprocessing else ""
-        return EstimatorObjective(self.template(), self.scoring, param_prefix=prefix,
-                                  budget_param=budget_param)
+        return EstimatorObjective(
+            self.template(), self.scoring, param_prefix=prefix, budget_param=budget_param
+        )
 
     def prepare(self, seed: int, budget_param: str | None = None) -> PreparedTask:
         """Load the dataset, split it with ``seed``, keep only tuning rows for the workers."""
@@ -210,8 +234,12 @@ class EstimatorTask:
             split = make_split(dataset.y, self.split, seed=seed, classification=classification)
         except ValueError as exc:
             raise ConfigError(f"objective.split: cannot split {dataset.name!r} ({exc})") from None
-        data = TuningData(X=dataset.X[split.tune_rows], y=dataset.y[split.tune_rows],
-                          folds=split.folds, row_ids=split.tune_rows)
+        data = TuningData(
+            X=dataset.X[split.tune_rows],
+            y=dataset.y[split.tune_rows],
+            folds=split.folds,
+            row_ids=split.tune_rows,
+        )
         return PreparedTask(self.make_objective(budget_param), data, dataset, split)
 
 
@@ -228,5 +256,10 @@ def split_table(split: Split) -> Any:
         fold[split.tune_rows[val]] = k
         if single:
             role[split.tune_rows[train]] = "train"
-    return pa.table({"row": pa.array(np.arange(n), pa.int64()), "role": pa.array(role.tolist()),
-                     "fold": pa.array(np.where(fold < 0, None, fold).tolist(), pa.int32())})
+    return pa.table(
+        {
+            "row": pa.array(np.arange(n), pa.int64()),
+            "role": pa.array(role.tolist()),
+            "fold": pa.array(np.where(fold < 0, None, fold).tolist(), pa.int32()),
+        }
+    )

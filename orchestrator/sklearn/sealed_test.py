@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, STATE_TUNED, RunStore
 from orchestrator.errors import ConfigError, StoreError, SweepError
 from orchestrator.faults import crash_point
 from orchestrator.search.fidelity import Budget
-from orchestrator.sklearn.splits import SplitSpec
-from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, STATE_TUNED, RunStore
 from orchestrator.sklearn.estimator_tasks import EstimatorTask, PreparedTask, split_table
+from orchestrator.sklearn.splits import SplitSpec
 
 TEST_FILE = "test.json"
 SPLIT_FILE = "split.parquet"
@@ -65,7 +65,8 @@ def record_split(run_dir: str | os.PathLike, prepared: PreparedTask) -> None:
 
     table = split_table(prepared.split)
     table = table.replace_schema_metadata(
-        {DATASET_KEY: dataset_fingerprint(prepared.dataset).encode()})
+        {DATASET_KEY: dataset_fingerprint(prepared.dataset).encode()}
+    )
     RunStore(run_dir).file(SPLIT_FILE).write_atomic(lambda fh: pq.write_table(table, fh))
 
 
@@ -75,15 +76,20 @@ def check_split(run_dir: str | os.PathLike, prepared: PreparedTask) -> None:
     try:
         recorded = loc.read_parquet()
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{run_dir}: cannot read {SPLIT_FILE} ({exc}), so it cannot be shown "
-                         "that the sealed test rows stay out of tuning; start a new run") from None
+        raise StoreError(
+            f"{run_dir}: cannot read {SPLIT_FILE} ({exc}), so it cannot be shown "
+            "that the sealed test rows stay out of tuning; start a new run"
+        ) from None
     dataset = prepared.dataset
     then = recorded.num_rows
     fingerprint = (recorded.schema.metadata or {}).get(DATASET_KEY)
     now = split_table(prepared.split)
     if fingerprint is not None and fingerprint.decode() != dataset_fingerprint(dataset):
-        what = (f"{dataset.n_rows} rows now, {then} then" if dataset.n_rows != then
-                else "same number of rows, other content")
+        what = (
+            f"{dataset.n_rows} rows now, {then} then"
+            if dataset.n_rows != then
+            else "same number of rows, other content"
+        )
     elif not now.equals(recorded.select(now.column_names).replace_schema_metadata(None)):
         what = "its rows are split differently now"
     else:
@@ -113,7 +119,9 @@ def _record_of(store: RunStore) -> dict[str, Any] | None:
     return json.loads(loc.read_text()) if loc.exists() else None
 
 
-def evaluate_test(run_dir: str | os.PathLike, prepared: PreparedTask | None = None) -> dict[str, Any]:
+def evaluate_test(
+    run_dir: str | os.PathLike, prepared: PreparedTask | None = None
+) -> dict[str, Any]:
     """Score the run's best configuration on its test rows, once; return the record.
 
     ``prepared`` may pass the task as the sweep prepared it (saves reloading the data);
@@ -157,7 +165,9 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
         except ConfigError as exc:
             raise SealedTestError(f"{exc}; the sealed evaluation cannot be reproduced") from None
     elif meta.get("split", {}).get("test_fingerprint") not in (
-            None, rows_fingerprint(prepared.split.test_rows)):  # a run without split.parquet
+        None,
+        rows_fingerprint(prepared.split.test_rows),
+    ):  # a run without split.parquet
         raise SealedTestError(
             f"the test rows of {store.run_dir} no longer match the dataset (it changed since the "
             "sweep); the sealed evaluation cannot be reproduced"
@@ -167,8 +177,11 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
         raise SealedTestError(f"{store.run_dir} has no successful trial to evaluate")
     budget = Budget.parse(meta["config"].get("budget"))
     record = _fit_and_score_test(task, prepared, best.best_config, budget.max if budget else None)
-    record.update(trial_id=best.best_trial_id, validation_score=best.best_score,
-                  evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    record.update(
+        trial_id=best.best_trial_id,
+        validation_score=best.best_score,
+        evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     text = json.dumps(record, indent=2, sort_keys=True)
     store.file(TEST_FILE).write_atomic(lambda fh: fh.write(text), binary=False)
     changes: dict[str, Any] = {"test": record}

@@ -29,12 +29,11 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
-from workers.estimator import EstimatorObjective, TuningData
-
 from orchestrator.api import tune
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER
 from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace, native_value
+from workers.estimator import EstimatorObjective, TuningData
 
 
 def _from_distribution(name: str, dist: Any) -> Dimension:
@@ -84,7 +83,7 @@ def space_from_distributions(param_distributions: Any) -> SearchSpace:
 
 
 def _estimator_has(attr: str):
-    def check(self: "SweepSearchCV") -> bool:
+    def check(self: SweepSearchCV) -> bool:
         if hasattr(self, "best_estimator_"):
             return hasattr(self.best_estimator_, attr)
         return hasattr(self.estimator, attr)
@@ -151,7 +150,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _estimator_type(self) -> str | None:  # scikit-learn < 1.6 reads this instead of tags
         return getattr(self.estimator, "_estimator_type", None)
 
-    def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> "SweepSearchCV":
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> SweepSearchCV:
         """Run the sweep on (X, y) with cross-validation, then refit the best on all of it."""
         space = space_from_distributions(self.param_distributions)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
@@ -161,7 +160,9 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        self.result_ = self._run(EstimatorObjective(self.estimator, self.scoring), space, data, seed)
+        self.result_ = self._run(
+            EstimatorObjective(self.estimator, self.scoring), space, data, seed
+        )
         self.n_splits_ = len(folds)
         self.multimetric_ = False
         self.cv_results_ = cv_results(self.result_, space, self.n_splits_)
@@ -178,14 +179,27 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.n_features_in_ = best.n_features_in_
         return self
 
-    def _run(self, objective: EstimatorObjective, space: SearchSpace, data: TuningData, seed: int) -> TuneResult:
+    def _run(
+        self, objective: EstimatorObjective, space: SearchSpace, data: TuningData, seed: int
+    ) -> TuneResult:
         tmp = None if self.run_dir is not None else tempfile.mkdtemp(prefix="sweep-search-cv-")
         run_dir = Path(self.run_dir) if self.run_dir is not None else Path(tmp) / "run"
         try:
-            return tune(objective, space, mode="max", rounds=self.rounds,
-                        samples_per_round=self.samples_per_round, seed=seed, workers=self.workers,
-                        address=self.address, run_dir=run_dir, sampler=self.sampler,
-                        narrowing=self.narrowing, name="search-cv", data=data)
+            return tune(
+                objective,
+                space,
+                mode="max",
+                rounds=self.rounds,
+                samples_per_round=self.samples_per_round,
+                seed=seed,
+                workers=self.workers,
+                address=self.address,
+                run_dir=run_dir,
+                sampler=self.sampler,
+                narrowing=self.narrowing,
+                name="search-cv",
+                data=data,
+            )
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -252,8 +266,10 @@ def cv_results(result: TuneResult, space: SearchSpace, n_splits: int) -> dict[st
         return np.array([nan if r.get(key) is None else float(r[key]) for r in rows])
 
     out: dict[str, Any] = {
-        "mean_fit_time": col("fit_time"), "std_fit_time": col("fit_time_std"),
-        "mean_score_time": col("score_time"), "std_score_time": col("score_time_std"),
+        "mean_fit_time": col("fit_time"),
+        "std_fit_time": col("fit_time_std"),
+        "mean_score_time": col("score_time"),
+        "std_score_time": col("score_time_std"),
     }
     for name in space:
         values = np.empty(len(rows), dtype=object)
@@ -268,4 +284,3 @@ def cv_results(result: TuneResult, space: SearchSpace, n_splits: int) -> dict[st
     out["rank_test_score"] = _rank(mean)
     out["round"] = np.array([r["round"] for r in rows])
     return out
-

@@ -30,26 +30,38 @@ class SplitSpec:
             raise ConfigError(f"split.test: must be in [0, 1), got {self.test!r}")
         if self.cv is None and not 0 < self.validation < 1:
             raise ConfigError(f"split.validation: must be in (0, 1), got {self.validation!r}")
-        if self.cv is not None and (isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2):
+        if self.cv is not None and (
+            isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2
+        ):
             raise ConfigError(f"split.cv: must be a whole number >= 2, got {self.cv!r}")
 
     @classmethod
-    def parse(cls, spec: Any, where: str = "objective.split") -> "SplitSpec":
+    def parse(cls, spec: Any, where: str = "objective.split") -> SplitSpec:
         if spec is None:
             return cls()
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a mapping like {{test: 0.2, validation: 0.25}}")
         unknown = set(spec) - {"test", "validation", "cv"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; expected test, validation, cv")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown, key=repr)[0]!r}; "
+                "expected test, validation, cv"
+            )
         if "cv" in spec and "validation" in spec:
-            raise ConfigError(f"{where}: give either 'validation' (hold-out) or 'cv' (k folds), not both")
+            raise ConfigError(
+                f"{where}: give either 'validation' (hold-out) or 'cv' (k folds), not both"
+            )
         for key in ("test", "validation"):
             value = spec.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
                 raise ConfigError(f"{where}.{key}: expected a fraction, got {value!r}")
-        return cls(test=float(spec.get("test", 0.2)), validation=float(spec.get("validation", 0.25)),
-                   cv=spec.get("cv"))
+        return cls(
+            test=float(spec.get("test", 0.2)),
+            validation=float(spec.get("validation", 0.25)),
+            cv=spec.get("cv"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"test": self.test}
@@ -78,8 +90,9 @@ def make_split(y: np.ndarray, spec: SplitSpec, *, seed: int, classification: boo
     state = int(rng)
     if spec.test > 0:
         stratify = y if classification else None
-        tune_rows, test_rows = train_test_split(rows, test_size=spec.test, random_state=state,
-                                                stratify=stratify)
+        tune_rows, test_rows = train_test_split(
+            rows, test_size=spec.test, random_state=state, stratify=stratify
+        )
     else:
         tune_rows, test_rows = rows, rows[:0]
     tune_rows, test_rows = np.sort(tune_rows), np.sort(test_rows)
@@ -87,10 +100,15 @@ def make_split(y: np.ndarray, spec: SplitSpec, *, seed: int, classification: boo
     positions = np.arange(len(tune_rows))
     if spec.cv:
         splitter = (StratifiedKFold if classification else KFold)(
-            n_splits=spec.cv, shuffle=True, random_state=state)
+            n_splits=spec.cv, shuffle=True, random_state=state
+        )
         folds = tuple((np.sort(tr), np.sort(va)) for tr, va in splitter.split(positions, y_tune))
     else:
-        train, val = train_test_split(positions, test_size=spec.validation, random_state=state,
-                                      stratify=y_tune if classification else None)
+        train, val = train_test_split(
+            positions,
+            test_size=spec.validation,
+            random_state=state,
+            stratify=y_tune if classification else None,
+        )
         folds = ((np.sort(train), np.sort(val)),)
     return Split(tune_rows=tune_rows, test_rows=test_rows, folds=folds)

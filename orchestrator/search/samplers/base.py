@@ -48,8 +48,9 @@ class Sampler(Protocol):
 
     name: str
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
-               history: Guide | None = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         """``n`` configurations as columns of native Python values."""
         ...
 

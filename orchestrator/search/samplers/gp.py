@@ -15,20 +15,28 @@ import numpy as np
 
 
 def posterior_draws(
-    x: np.ndarray, y: np.ndarray, xc: np.ndarray, n: int, rng: np.random.Generator,
+    x: np.ndarray,
+    y: np.ndarray,
+    xc: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
     restarts: int,
 ) -> np.ndarray:
-    """``n`` joint posterior draws of the latent function at the candidates ``xc`` (columns).
-    """
+    """``n`` joint posterior draws of the latent function at the candidates ``xc`` (columns)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     d = x.shape[1]
-    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern([0.3] * d, (1e-3, 1e2), nu=2.5)
-              + WhiteKernel(1e-3, (1e-8, 1.0)))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=restarts,
-                                  random_state=int(rng.integers(2**31 - 1)))
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+        [0.3] * d, (1e-3, 1e2), nu=2.5
+    ) + WhiteKernel(1e-3, (1e-8, 1.0))
+    gp = GaussianProcessRegressor(
+        kernel,
+        normalize_y=True,
+        n_restarts_optimizer=restarts,
+        random_state=int(rng.integers(2**31 - 1)),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, y)

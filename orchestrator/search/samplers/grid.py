@@ -32,14 +32,18 @@ class GridSampler:
         if hasattr(dim, "values"):
             return [_plain(v) for v in dim.values]
         lo, hi = dim.to_scaled([dim.low, dim.high])
-        values = dim.from_scaled(np.linspace(lo, hi, self.points)) if self.points > 1 \
+        values = (
+            dim.from_scaled(np.linspace(lo, hi, self.points))
+            if self.points > 1
             else dim.from_scaled([(lo + hi) / 2])
+        )
         if dim.kind == "int":  # rounded half to even, like round()
             return [int(v) for v in np.unique(np.rint(values))]
         return [float(v) for v in np.clip(values, dim.low, dim.high)]
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
-               history: Guide | None = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         axes = [self.axis(space[name]) for name in space]
         size = math.prod(len(a) for a in axes)  # Python ints: no int64 wrap-around
         if size > n:

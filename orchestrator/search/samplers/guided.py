@@ -29,18 +29,17 @@ beat both.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.search.trials import decode_column, ok_scores
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
 from orchestrator.search.samplers.gp import posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
 from orchestrator.search.space import Choice, SearchSpace, encode_choice
+from orchestrator.search.trials import decode_column, ok_scores
 
 
 class GuidedSampler:
@@ -58,8 +57,12 @@ class GuidedSampler:
         local_fraction: float = 0.25,
         local_scale: float = 0.05,
     ) -> None:
-        for key, value in (("candidates", candidates), ("max_guided", max_guided),
-                           ("max_train", max_train), ("min_trials", min_trials)):
+        for key, value in (
+            ("candidates", candidates),
+            ("max_guided", max_guided),
+            ("max_train", max_train),
+            ("min_trials", min_trials),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ValueError(f"{key} must be a whole number >= 2, got {value!r}")
         if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
@@ -76,8 +79,9 @@ class GuidedSampler:
         self.max_train = max_train
         self.min_trials = min_trials
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
-               history: Guide | None = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         """Uniform in the box without a history (the first round); else the picks of the
         surrogate among random candidates (see the module docstring)."""
         uniform = RandomSampler()
@@ -105,14 +109,15 @@ class GuidedSampler:
                 out[name].extend(rest[name])
         return out
 
-    def sample_guided(self, space: SearchSpace, n: int, rng: np.random.Generator,
-                      guide: Guide) -> Columns:
+    def sample_guided(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, guide: Guide
+    ) -> Columns:
         """``sample`` with a history (kept for callers of the earlier name)."""
         return self.sample(space, n, rng, guide)
 
     # -- the surrogate -------------------------------------------------------------------
     def _pick(
-        self, pool: Columns, guide: Guide, ranked: "_Ranked", n: int, rng: np.random.Generator
+        self, pool: Columns, guide: Guide, ranked: _Ranked, n: int, rng: np.random.Generator
     ) -> list[int] | None:
         history = guide.history
         assert history is not None
@@ -120,12 +125,19 @@ class GuidedSampler:
         keep = np.arange(idx.size)
         if idx.size > self.max_train:  # the best half of the budget, and a spread of the rest
             half = self.max_train // 2
-            keep = np.sort(np.concatenate([
-                ranked.order[:half],
-                rng.choice(ranked.order[half:], self.max_train - half, replace=False)]))
+            keep = np.sort(
+                np.concatenate(
+                    [
+                        ranked.order[:half],
+                        rng.choice(ranked.order[half:], self.max_train - half, replace=False),
+                    ]
+                )
+            )
         rows = idx[keep]
-        x = features(guide.original, {name: _column(history, name, dim, rows)
-                                      for name, dim in guide.original.items()})
+        x = features(
+            guide.original,
+            {name: _column(history, name, dim, rows) for name, dim in guide.original.items()},
+        )
         y = _normal_scores(ranks[keep], idx.size)
         xc = features(guide.original, {n_: pool[n_] for n_ in guide.original})
         if guide.budgets is not None:  # budget is an input; the picks are judged at the max
@@ -158,7 +170,7 @@ class _Ranked:
     order: np.ndarray  # positions into ``rows``, best first (ties in trial order)
 
     @classmethod
-    def of(cls, guide: Guide) -> "_Ranked | None":
+    def of(cls, guide: Guide) -> _Ranked | None:
         from scipy.stats import rankdata
 
         if guide.history is None:
@@ -172,8 +184,13 @@ class _Ranked:
 
 
 def _near_best(
-    space: SearchSpace, guide: Guide, ranked: _Ranked, n: int, scale: float,
-    rng: np.random.Generator, best: int = 5,
+    space: SearchSpace,
+    guide: Guide,
+    ranked: _Ranked,
+    n: int,
+    scale: float,
+    rng: np.random.Generator,
+    best: int = 5,
 ) -> Columns:
     """``n`` candidates scattered around the ``best`` trials so far, inside the box: each
     numeric coordinate moves by a normal step of ``scale`` box widths; a choice stays with
@@ -187,8 +204,14 @@ def _near_best(
         values = _column(history, name, guide.original[name], top)
         if isinstance(dim, Choice):
             codes = [encode_choice(v) for v in dim.values]
-            at = np.array([(codes.index(encode_choice(v)) + 0.5) / len(codes)
-                           if encode_choice(v) in codes else np.nan for v in values])
+            at = np.array(
+                [
+                    (codes.index(encode_choice(v)) + 0.5) / len(codes)
+                    if encode_choice(v) in codes
+                    else np.nan
+                    for v in values
+                ]
+            )
             u = at[parent]
             switch = np.isnan(u) | (rng.random(n) < 0.2)
             unit[:, j] = np.where(switch, rng.random(n), u)

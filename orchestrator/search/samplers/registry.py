@@ -11,17 +11,22 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from orchestrator.search.samplers.guided import GuidedSampler
 from orchestrator.search.samplers.base import Columns, Sampler, round_generator
 from orchestrator.search.samplers.grid import GridSampler
+from orchestrator.search.samplers.guided import GuidedSampler
 from orchestrator.search.samplers.uniform import RandomSampler, SobolSampler
 from orchestrator.search.space import SearchSpace
 
 #: Sampler names and how to build each. "guided" is random candidates in the box picked by a
 #: surrogate; "random" is plain uniform draws; "auto" (the default) is guided, except in
 #: multi-fidelity sweeps, where it is random (see :func:`resolve_sampler`).
-SAMPLERS: dict[str, Any] = {"auto": GuidedSampler, "guided": GuidedSampler, "random": RandomSampler,
-                            "sobol": SobolSampler, "grid": GridSampler}
+SAMPLERS: dict[str, Any] = {
+    "auto": GuidedSampler,
+    "guided": GuidedSampler,
+    "random": RandomSampler,
+    "sobol": SobolSampler,
+    "grid": GridSampler,
+}
 DEFAULT_SAMPLER = "auto"  # what tune, configs and SweepSearchCV use when none is given
 
 
@@ -91,7 +96,6 @@ def sample_round(
     chosen = make_sampler(sampler)
     rng = round_generator(seed, round_index)
     return chosen.sample(space, n, rng, guide)
-
 
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "make_sampler", "resolve_sampler", "sample_round"]

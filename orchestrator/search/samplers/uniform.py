@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 
@@ -17,8 +16,9 @@ class RandomSampler:
 
     name = "random"
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
-               history: Guide | None = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         return from_unit(space, rng.random((n, len(space))))
 
 
@@ -27,8 +27,9 @@ class SobolSampler:
 
     name = "sobol"
 
-    def sample(self, space: SearchSpace, n: int, rng: np.random.Generator,
-               history: Guide | None = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         from scipy.stats import qmc
 
         engine = qmc.Sobol(d=len(space), scramble=True, seed=rng)
