@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.checks import MAX_WORKERS
 from orchestrator.data.filesystem import Location
@@ -29,8 +29,12 @@ from orchestrator.search.samplers.base import Sampler
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, make_sampler, resolve_sampler
 from orchestrator.search.space import Dimension, SearchSpace, as_space
 from orchestrator.search.specs import narrowing_to_dict, space_to_dict
-from orchestrator.search.stages import parse_stages, stages_to_dict
+from orchestrator.search.stages import Stages, parse_stages, stages_to_dict
 from orchestrator.search.stopping import StopRule
+from workers.evaluate import Objective
+
+if TYPE_CHECKING:
+    from orchestrator.execution.ray_executor import WorkerPool
 
 #: Settings a resumed sweep must share with the run it continues (else configurations differ).
 RESUME_KEYS = (
@@ -84,7 +88,7 @@ def _objective_label(objective: Any) -> str:
 
 
 def tune(
-    objective: Callable[..., Any],
+    objective: Objective,
     space: SearchSpace | Mapping[str, Dimension],
     *,
     mode: str,
@@ -110,11 +114,11 @@ def tune(
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
     worker_resources: dict[str, Any] | None = None,
-    stages: Any = None,
+    stages: Stages = None,
     edits: Any = (),
     initial_decisions: Any = (),
     review: Callable[..., Any] | None = None,
-    pool: Any = None,
+    pool: WorkerPool | None = None,
     stop_after_round: int | None = None,
     finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
@@ -329,7 +333,7 @@ def _run_locked(
 
 
 @contextmanager
-def _started(executor: Any) -> Iterator[Any]:
+def _started(executor: Executor) -> Iterator[Executor]:
     """Enter the executor unless it is running already (a new run starts it earlier)."""
     if getattr(executor, "running", False):
         yield executor

@@ -37,11 +37,11 @@ from typing import Any
 
 from orchestrator.api import new_run_dir, tune
 from orchestrator.config.loader import SweepConfig, parse_config
+from orchestrator.config.warm_start import warm_decisions
 from orchestrator.data.run_store import STATE_FINISHED, STATE_TUNED, RunStore
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.errors import ConfigError, StoreError, SweepPaused
 from orchestrator.loop.coordinator import RoundReport
-from orchestrator.loop.warm_start import warm_decisions
 from orchestrator.search.edits import Edit, check_edit
 from orchestrator.sklearn.estimator_tasks import EstimatorTask
 from orchestrator.sklearn.sealed_test import (
@@ -80,7 +80,7 @@ def run_config(
 ) -> RunOutcome:
     """Run ``config`` end to end (or resume it in ``run_dir``) and return the outcome."""
     run_dir = run_dir if run_dir is not None else new_run_dir(config.storage, config.name)
-    common = dict(
+    common: dict[str, Any] = dict(
         mode=config.mode,
         rounds=config.rounds,
         samples_per_round=config.samples_per_round,
@@ -136,6 +136,7 @@ def run_config(
             "test_fingerprint": rows_fingerprint(prepared.split.test_rows),
         }
     )
+    test: dict[str, Any] | None
     if sealed and evaluate_test_set:
         test = ensure_test_evaluated(run_dir, prepared)  # the one recorded, or made now
     else:

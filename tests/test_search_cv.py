@@ -189,6 +189,24 @@ def test_regression_search(ray_cluster):
 
 
 @pytest.mark.ray
+def test_an_estimator_fitted_on_x_alone_is_tuned_without_y(ray_cluster):
+    from sklearn.cluster import KMeans
+
+    X, _ = load_iris(return_X_y=True)
+    search = SweepSearchCV(
+        KMeans(n_init=2, random_state=0),
+        {"n_clusters": randint(2, 9)},
+        rounds=2,
+        samples_per_round=4,
+        cv=2,
+        random_state=0,
+    ).fit(X)
+    assert search.cv_results_["mean_test_score"].size == 8
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.n_clusters == search.best_params_["n_clusters"]
+
+
+@pytest.mark.ray
 def test_every_delegated_method_uses_the_refit_best_estimator_and_result_is_the_sweep(ray_cluster):
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.metrics import accuracy_score

@@ -16,11 +16,17 @@ from orchestrator.search.specs import parse_space
             r"parameter 'lr': a log range needs `low` > 0",
         ),
         (lambda: Float(-1.0, 1.0, log=True, name="lr"), r"low=-1\.0"),
-        (lambda: Float("a", 1.0, name="lr"), r"parameter 'lr': `low` must be a number, got 'a'"),
+        (
+            lambda: Float("a", 1.0, name="lr"),  # type: ignore[arg-type]  # wrong on purpose
+            r"parameter 'lr': `low` must be a number, got 'a'",
+        ),
         (lambda: Float(0.0, math.inf, name="wd"), r"parameter 'wd': `high` must be finite"),
         (lambda: Float(0.1, 1.0, hard_low=0.5, name="p"), r"hard_low.*<= `low`.*hard_low=0\.5"),
         (lambda: Float(0.1, 1.0, hard_high=0.5, name="p"), r"hard_high.*>= `high`"),
-        (lambda: Float(0.1, 1.0, log="yes", name="p"), r"`log` must be true or false"),
+        (
+            lambda: Float(0.1, 1.0, log="yes", name="p"),  # type: ignore[arg-type]  # wrong on purpose
+            r"`log` must be true or false",
+        ),
         (lambda: Int(1.5, 4, name="layers"), r"parameter 'layers': `low` must be a whole number"),
         (lambda: Int(5, 4, name="layers"), r"parameter 'layers'.*low=5, high=4"),
         (lambda: Int(True, 4, name="layers"), r"must be a number, got True"),

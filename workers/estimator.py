@@ -31,7 +31,7 @@ class TuningData:
     """
 
     X: Any
-    y: np.ndarray
+    y: np.ndarray | None  # None for an estimator fitted on X alone
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]
     row_ids: np.ndarray
 
@@ -134,7 +134,7 @@ def fit_and_score(
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(_rows(data.X, train), data.y[train])
+        estimator.fit(_rows(data.X, train), None if data.y is None else data.y[train])
     t1 = time.perf_counter()
-    score = float(scorer(estimator, _rows(data.X, val), data.y[val]))
+    score = float(scorer(estimator, _rows(data.X, val), None if data.y is None else data.y[val]))
     return score, t1 - t0, time.perf_counter() - t1

@@ -19,7 +19,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -70,10 +70,21 @@ def batch_from_bytes(data: bytes) -> pa.RecordBatch:
         return reader.read_next_batch()
 
 
-def bind_data(objective: Any, data: Any) -> Callable[[dict[str, Any]], Any]:
+class BindsData(Protocol):
+    """An objective that needs shared data (a dataset's arrays, say): the worker calls
+    ``bind(data)`` once and evaluates configurations with the callable it returns."""
+
+    def bind(self, data: Any) -> Callable[..., Any]: ...
+
+
+#: What a sweep evaluates: a callable, or an object bound to shared data first.
+Objective = Callable[..., Any] | BindsData
+
+
+def bind_data(objective: Objective, data: Any) -> Callable[..., Any]:
     """The callable to run: ``objective.bind(data)`` when shared data is given."""
     if data is None:
-        return objective
+        return cast(Callable[..., Any], objective)  # a call that fails is that trial's row
     bind = getattr(objective, "bind", None)
     if not callable(bind):
         raise TypeError(
@@ -280,7 +291,7 @@ def _metric_array(values: list[Any]) -> pa.Array:
 
 
 def evaluate_shard(
-    objective: Callable[[dict[str, Any]], Any],
+    objective: Callable[..., Any],
     *,
     shard_id: int,
     trial_ids: Sequence[int],

@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,8 +33,11 @@ from orchestrator.config.safe_yaml import load_yaml
 from orchestrator.errors import ConfigError, StoreError, SweepError, SweepInterrupted
 from orchestrator.redact import redact_uri
 
+if TYPE_CHECKING:
+    from orchestrator.config.loader import SweepConfig
 
-def _load_objective(config: Any, where: Any) -> None:
+
+def _load_objective(config: SweepConfig, where: object) -> None:
     try:
         config.load_objective()
     except ConfigError as exc:
@@ -117,7 +120,13 @@ class _StopOnSignal:
         return 128 + (self.signal or signal.SIGINT)
 
 
-def _run(config: Any, args: argparse.Namespace, run_dir: Any, *, resume: bool) -> int:
+def _run(
+    config: SweepConfig,
+    args: argparse.Namespace,
+    run_dir: str | os.PathLike | None,
+    *,
+    resume: bool,
+) -> int:
     from orchestrator.cli.progress import make_reporter
     from orchestrator.runs import run_config
 
@@ -179,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "round); run without --review, or use sweep continue to edit ranges"
         )
     if args.warm_start:
-        from orchestrator.loop.warm_start import warm_start
+        from orchestrator.config.warm_start import warm_start
 
         config = warm_start(config, args.warm_start)
     run_dir = args.run_dir or new_run_dir(config.storage, config.name)

@@ -16,16 +16,22 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.redact import redact_uri
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from orchestrator.config.loader import SweepConfig
+    from orchestrator.search.space import SearchSpace
 
 
 def fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def describe_space(space: Any) -> str:
+def describe_space(space: SearchSpace) -> str:
     return "  ".join(f"{name}={dim.describe()}" for name, dim in space.items())
 
 
@@ -63,7 +69,7 @@ class PlainReporter:
     def say(self, text: str) -> None:
         print(redact_uri(text), file=self.stream, flush=True)
 
-    def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
+    def start(self, config: SweepConfig, run_dir: object, *, resume: bool = False) -> None:
         verb = "resuming" if resume else "sweep"
         self.say(
             f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} "
@@ -119,7 +125,7 @@ class PlainReporter:
 class QuietReporter(PlainReporter):
     """Only the final result."""
 
-    def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
+    def start(self, config: SweepConfig, run_dir: object, *, resume: bool = False) -> None:
         return None
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
@@ -138,7 +144,7 @@ class JsonReporter(PlainReporter):
     def emit(self, event: str, **fields: Any) -> None:
         self.say(json.dumps({"event": event, "time": time.time(), **fields}, default=str))
 
-    def start(self, config: Any, run_dir: Any, *, resume: bool = False) -> None:
+    def start(self, config: SweepConfig, run_dir: object, *, resume: bool = False) -> None:
         self.emit(
             "start",
             name=config.name,
@@ -225,7 +231,7 @@ class RichReporter(PlainReporter):
             transient=True,
         )
         self.bar.start()
-        self.task = None
+        self.task: TaskID | None = None
         self.best = "-"
         return self
 

@@ -22,7 +22,7 @@ import numpy as np
 from orchestrator.data.run_store import RunStore
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.redact import redact_record, redact_uri
-from orchestrator.search.space import Choice
+from orchestrator.search.space import Choice, SearchSpace
 from orchestrator.search.trials import ranked
 
 SECTIONS = (
@@ -122,9 +122,14 @@ def plot_range_funnel(result: TuneResult, name: str) -> bytes:
     return _png(fig)
 
 
+def _space(result: TuneResult) -> SearchSpace:
+    """The run's first ranges (its space), or its final ones for a result that has none."""
+    return result.space or result.final_space
+
+
 def plot_score_vs(result: TuneResult, name: str) -> bytes:
     rows, _, scores = _ok(result)
-    dim = result.space[name]
+    dim = _space(result)[name]
     fig, ax = _figure(3.4, 2.8)
     column = result.table.column(name).to_pylist()
     values = [column[i] for i in rows]
@@ -144,12 +149,12 @@ def plot_score_vs(result: TuneResult, name: str) -> bytes:
 def plot_parallel(result: TuneResult, top: int = 20) -> bytes:
     rows, _, scores = _ok(result)
     rows, scores = rows[:top], scores[:top]
-    names = [n for n, d in result.space.items() if not isinstance(d, Choice)]
+    numeric = {n: d for n, d in _space(result).items() if not isinstance(d, Choice)}
+    names = list(numeric)
     fig, ax = _figure(7, 3.2)
     if names and rows.size:
         cols = []
-        for n in names:
-            dim = result.space[n]
+        for n, dim in numeric.items():
             v = dim.to_scaled(
                 result.table.column(n).to_numpy(zero_copy_only=False)[rows].astype(float)
             )
@@ -199,7 +204,7 @@ def figures(result: TuneResult, shares: dict[str, float] | None = None) -> dict[
         "parallel_coordinates.png": plot_parallel(result),
         "importance.png": plot_importance(shares if shares is not None else result.importance()),
     }
-    for name, dim in result.space.items():
+    for name, dim in _space(result).items():
         if not isinstance(dim, Choice):
             out[f"range_{name}.png"] = plot_range_funnel(result, name)
         out[f"score_vs_{name}.png"] = plot_score_vs(result, name)
@@ -273,7 +278,7 @@ def _decisions_table(result: TuneResult) -> str:
 
 
 def _top_table(result: TuneResult, k: int = 10) -> str:
-    names = list(result.space)
+    names = list(_space(result))
     rows = [
         [r["round"] + 1, r["trial_id"], r["score"], *[r[n] for n in names]]
         for r in result.top(k).to_pylist()
@@ -322,7 +327,7 @@ def _gather(run_dir: Any) -> tuple[TuneResult, dict[str, Any], dict | None, dict
 def _render(
     result: TuneResult, meta: dict[str, Any], shares: dict | None, figs: dict[str, bytes]
 ) -> str:
-    names = list(result.space)
+    names = list(_space(result))
     parts = {
         "summary": ("Summary", _summary(result, meta)),
         "best-per-round": (

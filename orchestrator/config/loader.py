@@ -56,7 +56,10 @@ from orchestrator.config.sections import (
     parse_worker_resources,
 )
 from orchestrator.errors import ConfigError
+from orchestrator.search.fidelity import Budget
 from orchestrator.search.narrowing import EliteBox, NarrowingRule
+from orchestrator.search.samplers.base import Sampler
+from orchestrator.search.samplers.grid import GridSampler
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, SAMPLERS
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.specs import (
@@ -65,6 +68,7 @@ from orchestrator.search.specs import (
     parse_space,
     space_to_dict,
 )
+from orchestrator.search.stages import Stages, parse_stages, stages_to_dict
 
 MODES = ("min", "max")
 
@@ -87,7 +91,7 @@ def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
     """``sampler: grid`` checked up front: the first round's grid must fit in a round."""
     if sampler != "grid":
         return sampler
-    from orchestrator.search.samplers.grid import GridSampler, grid_size
+    from orchestrator.search.samplers.grid import grid_size
 
     size = grid_size(space, points)
     if size > n:
@@ -99,8 +103,6 @@ def _grid(sampler: str, points: int, space: SearchSpace, n: Any) -> Any:
 
 
 def _stages(spec: Any, space: SearchSpace) -> Any:
-    from orchestrator.search.stages import parse_stages
-
     return parse_stages(spec, space)
 
 
@@ -141,15 +143,15 @@ class SweepConfig:
     samples_per_round: int = 32
     seed: int = 0
     workers: int | None = None
-    sampler: Any = DEFAULT_SAMPLER  # a name in SAMPLERS ("grid": a GridSampler once parsed)
+    sampler: str | Sampler = DEFAULT_SAMPLER  # a name in SAMPLERS (grid: a GridSampler)
     storage: str = "runs"
     narrowing: NarrowingRule = dataclasses.field(default_factory=EliteBox)
     tolerance: float = 0.02
     patience: int | None = None
-    budget: Any = None  # a fidelity.Budget, or None
+    budget: Budget | None = None
     trial_timeout_s: float | None = None
     worker_resources: dict[str, Any] | None = None
-    stages: Any = None  # stages.Stage tuple or stages.AutoStages
+    stages: Stages = None
     edits: tuple[Any, ...] = ()  # written by `sweep continue` (extend.Edit)
     warm_start: dict[str, Any] | None = None  # {run, parameters}: where the ranges came from
 
@@ -168,11 +170,9 @@ class SweepConfig:
         out["narrowing"] = narrowing_to_dict(self.narrowing)
         if not isinstance(self.sampler, str):
             out["sampler"] = self.sampler.name
-            if self.sampler.name == "grid":
+            if isinstance(self.sampler, GridSampler):
                 out["grid_points"] = self.sampler.points
         out["budget"] = self.budget.to_dict() if self.budget is not None else None
-        from orchestrator.search.stages import stages_to_dict
-
         out["stages"] = stages_to_dict(self.stages)
         out["edits"] = [e.to_dict() for e in self.edits]
         return out
@@ -199,15 +199,13 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
     if mode not in MODES:
         raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
     space = parse_space(data["space"])
-    from orchestrator.search.fidelity import Budget
-
     budget = Budget.parse(data.get("budget"))
     if budget is not None and budget.param is not None and not estimator_task:
         raise ConfigError(
             "budget.param: only estimator tasks name a budget parameter; a function objective "
             "receives the budget as its second argument"
         )
-    if estimator_task:
+    if isinstance(objective, Mapping):  # an estimator task
         from orchestrator.sklearn.estimator_tasks import EstimatorTask
 
         objective = EstimatorTask.parse(objective)

@@ -141,6 +141,13 @@ class Location:
     def local(self) -> bool:
         return self.fs is None
 
+    @property
+    def remote(self) -> Any:
+        """The pyarrow filesystem of a location that is not a local path."""
+        if self.fs is None:
+            raise ValueError(f"{self.path} is a local path, not on a pyarrow filesystem")
+        return self.fs
+
     def __str__(self) -> str:
         if self.local:
             return self.path
@@ -170,7 +177,7 @@ class Location:
         """Whether replacing a file here keeps the old version aside until the new one is in
         place: on filesystems whose move cannot overwrite atomically (HDFS deletes the
         target, then renames), so that a crash in between leaves one of the two readable."""
-        return not self.local and self.fs.type_name not in _DIRECT_PUT + _ATOMIC_MOVE
+        return not self.local and self.remote.type_name not in _DIRECT_PUT + _ATOMIC_MOVE
 
     def _previous(self) -> Location:
         """Where the committed version waits while it is being replaced (hidden)."""
@@ -189,7 +196,7 @@ class Location:
 
     # -- queries -------------------------------------------------------------------------
     def _info(self) -> pafs.FileInfo:
-        return self.fs.get_file_info(self.path)
+        return self.remote.get_file_info(self.path)
 
     def exists(self) -> bool:
         if self.local:
@@ -224,7 +231,7 @@ class Location:
                 else []
             )
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
+            infos = self.remote.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
         except OSError:
             return []
         names = {i.base_name for i in infos if i.type == pafs.FileType.File}
@@ -242,7 +249,7 @@ class Location:
             return Path(self.path).read_bytes()
 
         def read(path: str) -> bytes:
-            with self.fs.open_input_stream(path) as fh:
+            with self.remote.open_input_stream(path) as fh:
                 return fh.read()
 
         return self._read(read)
@@ -260,7 +267,7 @@ class Location:
             return pq.read_schema(self.path)
 
         def read(path: str) -> pa.Schema:
-            with self.fs.open_input_file(path) as fh:
+            with self.remote.open_input_file(path) as fh:
                 return pq.read_schema(fh)
 
         return self._read(read)
@@ -269,8 +276,8 @@ class Location:
     def makedirs(self) -> None:
         if self.local:
             os.makedirs(self.path, exist_ok=True)
-        elif self.fs.type_name not in _DIRECT_PUT:
-            self.fs.create_dir(self.path, recursive=True)
+        elif self.remote.type_name not in _DIRECT_PUT:
+            self.remote.create_dir(self.path, recursive=True)
 
     def write_atomic(self, write: Callable[[Any], None], *, binary: bool = True) -> None:
         """Write through ``write(fileobj)`` so that the file appears whole or not at all, and
@@ -282,26 +289,26 @@ class Location:
         write(buffer)
         data = buffer.getvalue()
         data = data if isinstance(data, bytes) else data.encode()
-        if self.fs.type_name in _DIRECT_PUT:
-            with self.fs.open_output_stream(self.path) as fh:
+        if self.remote.type_name in _DIRECT_PUT:
+            with self.remote.open_output_stream(self.path) as fh:
                 fh.write(data)
             return
-        self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
+        self.remote.create_dir(posixpath.dirname(self.path), recursive=True)
         tmp = self.sibling(f".{self.name}.{secrets.token_hex(4)}.tmp")
-        with self.fs.open_output_stream(tmp.path) as fh:
+        with self.remote.open_output_stream(tmp.path) as fh:
             fh.write(data)
         crash_point("write")
         if not self._keeps_previous:
-            self.fs.move(tmp.path, self.path)
+            self.remote.move(tmp.path, self.path)
             return
         previous = self._previous()
         if self._info().type == pafs.FileType.File:  # keep the committed version aside
             if previous._info().type == pafs.FileType.File:
-                self.fs.delete_file(previous.path)  # older than the committed one
-            self.fs.move(self.path, previous.path)  # nothing at the target: a plain rename
-        self.fs.move(tmp.path, self.path)  # nothing at the target: a plain rename
+                self.remote.delete_file(previous.path)  # older than the committed one
+            self.remote.move(self.path, previous.path)  # nothing at the target: a plain rename
+        self.remote.move(tmp.path, self.path)  # nothing at the target: a plain rename
         if previous._info().type == pafs.FileType.File:
-            self.fs.delete_file(previous.path)
+            self.remote.delete_file(previous.path)
 
     def remove(self) -> None:
         if self.local:
@@ -309,7 +316,7 @@ class Location:
             return
         for loc in (self, self._previous()) if self._keeps_previous else (self,):
             if loc._info().type != pafs.FileType.NotFound:
-                self.fs.delete_file(loc.path)
+                self.remote.delete_file(loc.path)
 
     def remove_tree(self) -> None:
         if self.local:
@@ -318,7 +325,7 @@ class Location:
             shutil.rmtree(self.path, ignore_errors=True)
             return
         try:
-            self.fs.delete_dir(self.path)
+            self.remote.delete_dir(self.path)
         except (OSError, FileNotFoundError):
             for item in self.list():
                 item.remove()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from orchestrator.search.narrowing import Decision
-from orchestrator.search.space import Choice, SearchSpace, relative_width
+from orchestrator.search.space import Choice, Dimension, SearchSpace, relative_width
 
 RANGES_SCHEMA = pa.schema(
     [
@@ -84,7 +84,7 @@ def space_at(template: SearchSpace, ranges: pa.Table, round_index: int) -> Searc
     rows = [r for r in ranges.to_pylist() if r["round"] == round_index]
     if not rows:
         raise KeyError(f"no ranges recorded for round {round_index}")
-    dims = {}
+    dims: dict[str, Dimension] = {}
     for row in rows:
         dim = template[row["parameter"]]
         if isinstance(dim, Choice):

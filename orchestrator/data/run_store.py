@@ -108,9 +108,9 @@ def check_storage(storage: str | os.PathLike) -> None:
         loc.exists()  # one request: the endpoint answers and takes the credentials
         bucket = loc.path.strip("/").split("/")[0]
         if (
-            loc.fs.type_name in ("s3", "gcs")
+            loc.remote.type_name in ("s3", "gcs")
             and bucket
-            and loc.fs.get_file_info(bucket).type == pafs.FileType.NotFound
+            and loc.remote.get_file_info(bucket).type == pafs.FileType.NotFound
         ):
             raise StoreError(
                 f"storage {safe_text(loc)}: no such bucket {bucket!r}; create it "

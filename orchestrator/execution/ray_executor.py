@@ -29,6 +29,7 @@ from ray.exceptions import (
 from orchestrator.errors import ConfigError, ExecutionError, first_line
 from orchestrator.loop.round_work import RoundWork
 from workers.actor import SweepWorker
+from workers.evaluate import Objective
 
 ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
 
@@ -299,7 +300,7 @@ class RayExecutor(_ActorOwner):
 
     def __init__(
         self,
-        objective: Callable[..., Any],
+        objective: Objective,
         *,
         param_names: Sequence[str],
         workers: int | None = None,

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from orchestrator.errors import SweepInterrupted
 from orchestrator.loop.round_work import RoundWork
-from workers.evaluate import RESERVED_COLUMNS, bind_data, evaluate_shard
+from workers.evaluate import RESERVED_COLUMNS, Objective, bind_data, evaluate_shard
 
 
 class SerialExecutor:
@@ -25,7 +25,7 @@ class SerialExecutor:
 
     def __init__(
         self,
-        objective: Callable[..., Any],
+        objective: Objective,
         *,
         param_names: Sequence[str],
         shard_size: int = 64,

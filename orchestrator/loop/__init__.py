@@ -2,9 +2,9 @@
 
 Owns the coordinator (the loop, its per-round state as one frozen value, resume by
 replaying the store), the work of a round (configurations, budgets and promotions, rows
-matched back to their work), shard sizing, and the warm start from earlier runs. It hands
-a round's work to an executor (anything with ``run_round``; the Ray ones live in
-``execution/``, which imports this package, never the other way).
+matched back to their work) and shard sizing. It hands a round's work to an executor
+(anything with ``run_round``; the Ray ones live in ``execution/``, which imports this
+package, never the other way).
 
 May import: ``search/``, ``data/``, :mod:`orchestrator.errors`, :mod:`orchestrator.checks`,
 :mod:`orchestrator.redact`, and the worker's row contract. Never ``execution/``,

@@ -33,17 +33,31 @@ from orchestrator.search.narrowing import Decision, Held, NarrowingContext, Narr
 from orchestrator.search.samplers.base import Guide, Sampler, columns_to_rows
 from orchestrator.search.samplers.registry import sample_round
 from orchestrator.search.space import SearchSpace
-from orchestrator.search.stages import apply_stages
+from orchestrator.search.stages import Stages, apply_stages
 from orchestrator.search.stopping import StopRule, stop_reason
 from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
 
 
 class Executor(Protocol):
-    workers: int
+    """What runs a round's work: a context manager (workers up on enter, released on exit)
+    whose ``run_round`` returns every batch of the round. The Ray executors live in
+    ``execution/``; this package only knows the protocol."""
+
     startup_s: float  # seconds the workers took to start (after Ray itself was up)
 
+    @property
+    def workers(self) -> int: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
     def run_round(
-        self, work: RoundWork, progress=None, on_batch=None, should_stop=None
+        self,
+        work: RoundWork,
+        progress: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[pa.RecordBatch], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[pa.RecordBatch]: ...
 
 
@@ -64,7 +78,7 @@ class SweepPlan:
     sampler: Sampler
     rule: NarrowingRule
     budget: Budget | None = None
-    stages: Any = None  # stages.Stage tuple, stages.AutoStages, or None
+    stages: Stages = None
     edits: tuple[Any, ...] = ()  # extend.Edit: hand-made changes, each at its round
     initial_decisions: tuple[Decision, ...] = ()  # why round 0 has its ranges (warm start)
 
@@ -364,6 +378,7 @@ def _reviewed(
     An edit is applied like ``sweep continue``'s (manual decisions) and written into the run's
     config, so a resume replays it.
     """
+    assert ctx.review is not None
     edit = ctx.review(state.space, proposal, state.round_index + 1)
     if edit is None:
         return state, proposal
@@ -490,6 +505,7 @@ def _selection_round(
     plan: SweepPlan, executor: Executor, state: _SweepState, ctx: _RunContext
 ) -> _SweepState:
     """No full-budget score yet: evaluate the best comparable configurations at full budget."""
+    assert plan.budget is not None, "only a multi-fidelity sweep has a selection round"
     pool = comparable(state.history, plan.min_comparable)
     order = ranked(pool, plan.mode)[: max(1, plan.samples_per_round // plan.budget.eta)]
     if order.size == 0:
@@ -512,6 +528,7 @@ def _finish(
     duration_s: float,
     finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
+    assert state.reason is not None, "a finished sweep has a stop reason"
     best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
     store.update_metadata(
         state=finished_state,

@@ -64,7 +64,10 @@ class RoundWork:
         self.n = len(configs)
         self.mode = mode
         self._configs = list(configs)
-        self.rungs: list[float | None] = budget.rungs(base) if budget is not None else [None]
+        self.rungs: list[float | None] = [None]
+        if budget is not None:
+            assert base is not None, "a budget needs the base rung"
+            self.rungs = [*budget.rungs(base)]
         self.quotas = rung_sizes(self.n, budget.eta if budget else 2, len(self.rungs))
         self._expected = list(self.quotas)  # results each rung will get (shrinks on failures)
         self._results: list[list[tuple[int, float | None]]] = [[] for _ in self.rungs]

@@ -50,7 +50,7 @@ def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Propo
     held after it; nothing given is changed."""
     frozen: dict[str, Any] = dict(held.values)
     saved: dict[str, Dimension] = dict(held.ranges)
-    dims = dict(proposal.space.items())
+    dims: dict[str, Dimension] = dict(proposal.space.items())
     decisions = {d.parameter: d for d in proposal.decisions}
     if edit is not None:
         for name in edit.release:
@@ -61,6 +61,7 @@ def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Propo
             )
         for name, (low, high) in edit.bounds.items():
             dim = dims[name]
+            assert not isinstance(dim, Choice), "check_edit refuses bounds for a choice"
             dims[name] = dim.with_bounds(
                 dim.low if low is None else low, dim.high if high is None else high
             )

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from orchestrator.errors import ConfigError
 
 SCHEDULES = ("geometric", "linear", "fixed")
@@ -164,7 +166,7 @@ def promotable(
     return out
 
 
-def _budgets(table: Any) -> list[float | None]:
+def _budgets(table: pa.Table) -> list[float | None]:
     return (
         table.column("budget").to_pylist()
         if "budget" in table.column_names
@@ -172,7 +174,7 @@ def _budgets(table: Any) -> list[float | None]:
     )
 
 
-def comparable(history: Any, min_count: int) -> Any:
+def comparable(history: pa.Table, min_count: int) -> pa.Table:
     """The trials whose scores may be ranked together: those of one budget.
 
     Without budgets, every trial. Otherwise the highest budget with at least ``min_count``
@@ -196,7 +198,7 @@ def comparable(history: Any, min_count: int) -> Any:
     return history.filter(pc.equal(history.column("budget"), pa.scalar(chosen, pa.float64())))
 
 
-def at_budget(history: Any, budget: float) -> Any:
+def at_budget(history: pa.Table, budget: float) -> pa.Table:
     """The trials that ran at exactly ``budget``."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -198,6 +198,7 @@ class EliteBox:
         lo, hi = dim.scaled_bounds
         width = hi - lo
         first = context.original[name]
+        assert not isinstance(first, Choice)  # a parameter keeps its kind
         if width <= 0 or first.low == first.high:
             return dim, Decision(name, "keep", "a fixed value (low == high)")
         orig_lo, orig_hi = first.scaled_bounds
@@ -215,6 +216,7 @@ class EliteBox:
         grown = []
         step = self.grow_fraction * (orig_hi - orig_lo)
         prev = context.previous[name] if context.previous is not None else None
+        assert not isinstance(prev, Choice)
         prev_lo, prev_hi = prev.scaled_bounds if prev is not None else (lo, hi)
         cell_lo, cell_hi = dim.cell_scaled(best_native)
         if cell_lo - lo <= self.edge_fraction * width and lo <= prev_lo + 1e-12 and step > 0:
@@ -291,7 +293,7 @@ class EliteBox:
 DEFAULT_RULE = EliteBox()
 
 
-def make_rule(rule: Any) -> NarrowingRule:
+def make_rule(rule: str | NarrowingRule | None) -> NarrowingRule:
     """A narrowing rule from a name (``"elite_box"``, ``"none"``), a rule object or None."""
     if rule is None or rule == "elite_box":
         return DEFAULT_RULE

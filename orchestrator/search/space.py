@@ -22,7 +22,7 @@ import math
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,9 @@ def _check_number(value: Any, field: str, name: str | None, kind: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{_label(name, kind)}: `{field}` must be finite, got {value!r}")
     return value
+
+
+_N = TypeVar("_N", bound="_Numeric")
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class _Numeric:
             hi = min(hi, self.hard_high + self._cell)
         return lo, hi
 
-    def with_bounds(self, low: float, high: float) -> _Numeric:
+    def with_bounds(self: _N, low: float, high: float) -> _N:
         """The same dimension (scale, hard limits, name) over ``[low, high]``."""
         return dataclasses.replace(self, low=low, high=high)
 
@@ -221,7 +224,7 @@ def encode_choice(value: Any) -> str:
 class Choice:
     """A categorical hyperparameter: one of ``values`` (strings, numbers, bools, None, lists)."""
 
-    values: tuple
+    values: Sequence[Any]  # any sequence given; kept as a tuple
     name: str | None = dataclasses.field(default=None, compare=False)
 
     kind = "choice"
@@ -291,6 +294,7 @@ class SearchSpace(Mapping):
     """
 
     __slots__ = ("_params",)
+    _params: dict[str, Dimension]
 
     def __init__(self, params: Mapping[str, Dimension]) -> None:
         if isinstance(params, SearchSpace):
@@ -378,7 +382,7 @@ def as_space(space: SearchSpace | Mapping[str, Dimension]) -> SearchSpace:
 def relative_width(space: SearchSpace, original: SearchSpace, name: str) -> float | None:
     """A numeric range's width over the original width, in the search scale."""
     dim, first = space[name], original[name]
-    if isinstance(dim, Choice):
+    if isinstance(dim, Choice) or isinstance(first, Choice):
         return None
     lo, hi = dim.scaled_bounds
     olo, ohi = first.scaled_bounds

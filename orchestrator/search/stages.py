@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -43,7 +43,11 @@ class AutoStages:
     keep: int = 2
 
 
-def parse_stages(spec: Any, space: SearchSpace) -> tuple[Stage, ...] | AutoStages | None:
+#: A sweep's stages: fixed stages in order, automatic stages, or none.
+Stages: TypeAlias = tuple[Stage, ...] | AutoStages | None
+
+
+def parse_stages(spec: Any, space: SearchSpace) -> Stages:
     if spec is None:
         return None
     if spec == "auto":
@@ -82,7 +86,7 @@ def parse_stages(spec: Any, space: SearchSpace) -> tuple[Stage, ...] | AutoStage
     return tuple(stages)
 
 
-def stages_to_dict(stages: Any) -> Any:
+def stages_to_dict(stages: Stages) -> list[dict[str, Any]] | dict[str, Any] | None:
     if stages is None:
         return None
     if isinstance(stages, AutoStages):
@@ -108,7 +112,7 @@ def _stage_at(stages: tuple[Stage, ...], round_index: int) -> Stage | None:
 
 
 def apply_stages(
-    stages: Any,
+    stages: Stages,
     *,
     round_index: int,
     proposal: Proposal,
@@ -158,12 +162,12 @@ def apply_stages(
 def _auto_freeze(
     stages: AutoStages,
     round_index: int,
-    history: Any,
+    history: pa.Table | None,
     original: SearchSpace,
     frozen: dict[str, Any],
-    best: Any,
+    best: dict[str, Any] | None,
 ) -> dict[str, tuple[Any, str | None]]:
-    keep_frozen = {n: (v, None) for n, v in frozen.items()}
+    keep_frozen: dict[str, tuple[Any, str | None]] = {n: (v, None) for n, v in frozen.items()}
     if round_index != stages.after or history is None or best is None:
         return keep_frozen
     from orchestrator.search.importance import importance

@@ -51,10 +51,13 @@ def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bo
         return False
     for name in numeric:
         dim, first = space[name], original[name]
+        assert not isinstance(dim, Choice) and not isinstance(first, Choice)
+        width = relative_width(space, original, name)
+        assert width is not None
         narrowed = (dim.low, dim.high) != (first.low, first.high)
         if isinstance(dim, Int) and narrowed and dim.high - dim.low <= 2:
             continue
-        if relative_width(space, original, name) > tolerance:
+        if width > tolerance:
             return False
     return True
 

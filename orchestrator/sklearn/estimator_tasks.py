@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.errors import ConfigError, did_you_mean, first_line
+from orchestrator.search.fidelity import Budget
 from orchestrator.sklearn.datasets import Dataset, check_dataset_spec, load_dataset
 from orchestrator.sklearn.splits import Split, SplitSpec, make_split
 from workers.estimator import EstimatorObjective, TuningData
@@ -112,7 +113,7 @@ class EstimatorTask:
     """A validated ``objective:`` mapping (see the module docstring)."""
 
     estimator: str
-    dataset: Any
+    dataset: str | Mapping[str, Any]  # a built-in name, or {path, target, features}
     params: Mapping[str, Any] = field(default_factory=dict)
     preprocessing: tuple[str, ...] = ()
     scoring: str | None = None
@@ -144,7 +145,7 @@ class EstimatorTask:
             estimator=spec["estimator"],
             dataset=spec["dataset"],
             params=dict(params),
-            preprocessing=prep,
+            preprocessing=tuple(prep),
             scoring=_check_scoring(spec.get("scoring"), f"{where}.scoring"),
             split=SplitSpec.parse(spec.get("split"), f"{where}.split"),
         )
@@ -190,7 +191,7 @@ class EstimatorTask:
         """Every tuned parameter must be one the estimator accepts."""
         _check_params(self.estimator_class(), names, where)
 
-    def check_budget(self, budget: Any, space_names: Iterable[str]) -> None:
+    def check_budget(self, budget: Budget | None, space_names: Iterable[str]) -> None:
         """A budget must name what carries it: an estimator parameter, or ``rows``."""
         if budget is None:
             return
@@ -260,6 +261,6 @@ def split_table(split: Split) -> Any:
         {
             "row": pa.array(np.arange(n), pa.int64()),
             "role": pa.array(role.tolist()),
-            "fold": pa.array(np.where(fold < 0, None, fold).tolist(), pa.int32()),
+            "fold": pa.array([None if f < 0 else f for f in fold.tolist()], pa.int32()),
         }
     )

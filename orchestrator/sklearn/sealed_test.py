@@ -28,6 +28,7 @@ from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, STATE_TUNED
 from orchestrator.errors import ConfigError, StoreError, SweepError
 from orchestrator.faults import crash_point
 from orchestrator.search.fidelity import Budget
+from orchestrator.sklearn.datasets import Dataset
 from orchestrator.sklearn.estimator_tasks import EstimatorTask, PreparedTask, split_table
 from orchestrator.sklearn.splits import SplitSpec
 
@@ -45,7 +46,7 @@ def rows_fingerprint(rows: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def dataset_fingerprint(dataset: Any) -> str:
+def dataset_fingerprint(dataset: Dataset) -> str:
     """A hash of a dataset's content: features, target, column names (not just its size)."""
     digest = hashlib.sha256()
     X = np.ascontiguousarray(dataset.X, dtype=np.float64)

@@ -73,7 +73,7 @@ def space_from_distributions(param_distributions: Any) -> SearchSpace:
         elif hasattr(value, "rvs"):
             dims[name] = _from_distribution(name, value)
         elif isinstance(value, (list, tuple, np.ndarray)):
-            dims[name] = Choice([native_value(v) for v in value], name=name)
+            dims[name] = Choice(tuple(native_value(v) for v in value), name=name)
         else:
             raise ValueError(
                 f"parameter {name!r}: expected a list, a scipy.stats distribution or "
@@ -182,8 +182,12 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _run(
         self, objective: EstimatorObjective, space: SearchSpace, data: TuningData, seed: int
     ) -> TuneResult:
-        tmp = None if self.run_dir is not None else tempfile.mkdtemp(prefix="sweep-search-cv-")
-        run_dir = Path(self.run_dir) if self.run_dir is not None else Path(tmp) / "run"
+        tmp: str | None = None
+        if self.run_dir is not None:
+            run_dir = Path(self.run_dir)
+        else:
+            tmp = tempfile.mkdtemp(prefix="sweep-search-cv-")
+            run_dir = Path(tmp) / "run"
         try:
             return tune(
                 objective,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.search.samplers.base import Columns, Guide
-from orchestrator.search.space import SearchSpace
+from orchestrator.search.space import Dimension, SearchSpace
 
 
 class GridSampler:
@@ -28,7 +28,7 @@ class GridSampler:
             raise ValueError(f"grid_points must be a whole number >= 1, got {points!r}")
         self.points = points
 
-    def axis(self, dim: Any) -> list[Any]:
+    def axis(self, dim: Dimension) -> list[Any]:
         if hasattr(dim, "values"):
             return [_plain(v) for v in dim.values]
         lo, hi = dim.to_scaled([dim.low, dim.high])
@@ -73,7 +73,7 @@ def grid_size(space: SearchSpace, points: int) -> int:
     return math.prod(_axis_length(sampler, space[name]) for name in space)
 
 
-def _axis_length(sampler: GridSampler, dim: Any) -> int:
+def _axis_length(sampler: GridSampler, dim: Dimension) -> int:
     if hasattr(dim, "values"):
         return len(dim.values)
     if dim.kind == "float":

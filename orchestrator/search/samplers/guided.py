@@ -38,7 +38,7 @@ import pyarrow as pa
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
 from orchestrator.search.samplers.gp import posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
-from orchestrator.search.space import Choice, SearchSpace, encode_choice
+from orchestrator.search.space import Choice, Dimension, SearchSpace, encode_choice
 from orchestrator.search.trials import decode_column, ok_scores
 
 
@@ -225,7 +225,7 @@ def _near_best(
     return from_unit(space, np.clip(unit, 0.0, 1.0 - 1e-12))
 
 
-def _column(table: pa.Table, name: str, dim: Any, rows: np.ndarray) -> list[Any]:
+def _column(table: pa.Table, name: str, dim: Dimension, rows: np.ndarray) -> list[Any]:
     return decode_column(dim, table.column(name).take(pa.array(rows)))
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from orchestrator.search.samplers.base import Columns, Sampler, round_generator
+import numpy as np
+
+from orchestrator.search.fidelity import Budget
+from orchestrator.search.samplers.base import Columns, Guide, Sampler, round_generator
 from orchestrator.search.samplers.grid import GridSampler
 from orchestrator.search.samplers.guided import GuidedSampler
 from orchestrator.search.samplers.uniform import RandomSampler, SobolSampler
@@ -30,7 +33,7 @@ SAMPLERS: dict[str, Any] = {
 DEFAULT_SAMPLER = "auto"  # what tune, configs and SweepSearchCV use when none is given
 
 
-def resolve_sampler(sampler: Any, budget: Any) -> Any:
+def resolve_sampler(sampler: str | Sampler, budget: Budget | None) -> str | Sampler:
     """``"auto"`` becomes ``"guided"``, or ``"random"`` when the sweep has a budget.
 
     With budgets, the multi-fidelity benchmark (docs/benchmarks.md) found the guided sampler
@@ -75,7 +78,9 @@ class _Unguided:
         if hasattr(inner, "name"):  # (tune records repr(sampler) for one without a name)
             self.name = inner.name
 
-    def sample(self, space: SearchSpace, n: int, rng: Any, history: Any = None) -> Columns:
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
+    ) -> Columns:
         return self.inner.sample(space, n, rng)
 
 
@@ -86,7 +91,7 @@ def sample_round(
     seed: int,
     round_index: int,
     sampler: str | Sampler = "random",
-    guide: Any = None,
+    guide: Guide | None = None,
 ) -> Columns:
     """The configurations of round ``round_index``: deterministic in (seed, round, space) and,
     for a sampler that learns from the trials so far, in ``guide`` (a

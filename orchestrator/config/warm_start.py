@@ -11,21 +11,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from orchestrator.data.tune_result import TuneResult
 from orchestrator.redact import redact_uri
 from orchestrator.search.narrowing import Decision
-from orchestrator.search.space import SearchSpace
+from orchestrator.search.space import Choice, SearchSpace
+
+if TYPE_CHECKING:
+    from orchestrator.config.loader import SweepConfig
 
 
 class WarmStartWarning(UserWarning):
     """A parameter of the config was not in the run it warm-starts from."""
 
 
-def warm_start(config: Any, run_dir: str | os.PathLike) -> Any:
+def warm_start(config: SweepConfig, run_dir: str | os.PathLike) -> SweepConfig:
     """``config`` with the space taken from the final ranges of the run in ``run_dir``."""
-    from orchestrator.data.tune_result import TuneResult
-
     other = TuneResult.load(run_dir)
     where = redact_uri(str(other.run_dir))  # recorded in the run and its ranges: no secrets
     final = other.final_space
@@ -42,11 +44,11 @@ def warm_start(config: Any, run_dir: str | os.PathLike) -> Any:
             )
             dims[name] = dim
             continue
-        if dim.kind == "choice":
+        if isinstance(dim, Choice) and isinstance(theirs, Choice):
             dims[name] = dim.with_values(
                 [v for v in theirs.values if v in dim.values] or dim.values
             )
-        else:
+        elif not isinstance(dim, Choice) and not isinstance(theirs, Choice):
             dims[name] = dim.with_bounds(theirs.low, theirs.high)
         taken.append(name)
     record = {"run": where, "parameters": taken}
