@@ -1,0 +1,106 @@
+"""The benchmarks' shared parts hold what they claim (fast: no Ray, no Optuna)."""
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from benchlib import methods, problems, reporting
+
+# Where each synthetic task's known optimum lies (from the functions' definitions).
+OPTIMA = {
+    "branin": [
+        {"x1": -math.pi, "x2": 12.275},
+        {"x1": math.pi, "x2": 2.275},
+        {"x1": 9.42478, "x2": 2.475},
+    ],
+    "hartmann6": [
+        dict(
+            zip(
+                (f"x{i}" for i in range(1, 7)),
+                (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573),
+            )
+        )
+    ],
+    "rosenbrock_log": [{f"x{i}": 10.0 for i in range(1, 5)}],
+    "outside": [{"lr": 0.1, "wd": 1e-4, "dropout": 0.3}],
+}
+
+
+def uniform_points(params, n, rng):
+    """``n`` configurations drawn uniformly (log-uniformly on log ranges) from the ranges."""
+    points = [{} for _ in range(n)]
+    for p in params:
+        lo, hi = (math.log(p.low), math.log(p.high)) if p.log else (p.low, p.high)
+        values = rng.uniform(lo, hi, n)
+        for point, v in zip(points, np.exp(values) if p.log else values):
+            point[p.name] = float(v)
+    return points
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMA))
+def test_each_synthetic_function_has_its_known_optimum_and_nothing_below_it(name):
+    task = problems.SEARCH_TASKS[name]
+    for point in OPTIMA[name]:
+        assert task.fn(point) == pytest.approx(task.f_star, abs=1e-5)
+    sampled = [task.fn(c) for c in uniform_points(task.params, 2000, np.random.default_rng(0))]
+    assert min(sampled) >= task.f_star - 1e-9
+    if task.floor is not None:  # the optimum lies outside: no point inside gets below the floor
+        assert min(sampled) >= task.floor
+
+
+def test_the_multi_fidelity_loss_is_exact_at_full_budget_and_biased_below_it():
+    a = 10 ** (4 * problems.Z_STAR[0] - 4)
+    best = {"a": a, "b": problems.Z_STAR[1], "c": problems.Z_STAR[2]}
+    assert problems.synth_loss(best, problems.SYNTH_BMAX) == pytest.approx(0.0, abs=1e-12)
+    # low budgets are noisy but deterministic, and biased upwards (+0.3 at budget 1)
+    assert problems.synth_loss(best, 3) == problems.synth_loss(best, 3)
+    assert problems.synth_loss(best, 1) > 0.2
+
+
+def test_halving_spends_the_compute_its_schedule_says():
+    problem = problems.synthetic_problem()
+    for n in (9, 40, 81):  # 81 candidates are the fewest that reach the full budget, 81
+        trace = methods.halving_trace(problem, seed=0, n_candidates=n, eta=3)
+        assert trace.total == methods.halving_compute(n, problem.bmin, problem.bmax, 3)
+    full = trace.full_scores[~np.isnan(trace.full_scores)]
+    assert full.size == 1 and full[0] >= 0  # the last one standing; a loss, not a negated score
+
+
+def test_the_spaces_agree_across_libraries():
+    params = problems.SEARCH_TASKS["hgb_breast_cancer"].params
+    space = problems.sweep_space(params)
+    assert (space["max_leaf_nodes"].low, space["max_leaf_nodes"].hard_low) == (4, 2)
+    assert space["l2_regularization"].hard_high is None
+    draws = problems.sklearn_distributions(params)["min_samples_leaf"].rvs(500, random_state=0)
+    assert draws.min() >= 2 and draws.max() <= 64 and len(set(draws)) > 20
+
+
+@dataclasses.dataclass
+class Row:
+    method: str
+    wall_s: float
+
+
+def test_the_json_writer_round_trips(tmp_path):
+    doc = {"rows": [Row("sweep", 1.5)], "where": Path("runs") / "a", "loss": math.inf, "n": [1, 2]}
+    for indent in (None, 2):
+        path = tmp_path / f"out-{indent}.json"
+        reporting.write_json(path, doc, indent=indent)
+        assert json.loads(path.read_text()) == {
+            "rows": [{"method": "sweep", "wall_s": 1.5}],
+            "where": str(Path("runs") / "a"),
+            "loss": math.inf,
+            "n": [1, 2],
+        }
+
+
+def test_medians_count_missing_values_as_the_worst():
+    assert reporting.median_or_none([1.0, 2.0, None]) == 2.0
+    assert reporting.median_or_none([1.0, None, None]) is None
+    assert reporting.median_or_none([0.9, None, 0.8], "max") == 0.8
+    assert reporting.md_row(["a", "b"]) == "| a | b |"
+    assert reporting.md_rule(3, numeric=True) == "| --- | ---: | ---: |"
+    assert reporting.md_rule(2, numeric=False) == "| --- | --- |"
