@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import MAX_WORKERS
+from orchestrator.checks import MAX_WORKERS, whole_number
 from orchestrator.data.filesystem import Location
 from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, RunStore, reaching
 from orchestrator.data.tune_result import TuneResult
@@ -181,12 +181,7 @@ def tune(
         raise ConfigError(str(exc)) from None
     if trial_timeout_s is not None and not trial_timeout_s > 0:
         raise ConfigError(f"trial_timeout_s must be > 0 seconds, got {trial_timeout_s!r}")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
-    if workers is not None and workers > MAX_WORKERS:
-        raise ConfigError(f"workers must be <= {MAX_WORKERS}, got {workers!r}")
+    whole_number("workers", workers, minimum=1, maximum=MAX_WORKERS, allow_none=True)
     record = config_record or {
         "name": name,
         "objective": _objective_label(objective),

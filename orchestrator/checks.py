@@ -1,5 +1,9 @@
-"""Checks of single config values, shared by the config's sections: each problem is one
-:class:`~orchestrator.errors.ConfigError` line naming where the value is and what it is."""
+"""Checks of single values, said once: every part (configs, ``tune()``'s arguments, the
+samplers' and rules' settings) checks a count with :func:`whole_number` and a measure with
+:func:`number`, so a problem always reads the same way - one
+:class:`~orchestrator.errors.ConfigError` line (a ``ValueError``) naming where the value is,
+what was expected and what it got: ``rounds: expected a whole number, got 'six'``,
+``split.cv: must be >= 2, got 1``."""
 
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ def whole_number(
     allow_none: bool = False,
     why: str = "",
 ) -> Any:
+    """``value`` if it is a whole number (bools are not) within ``[minimum, maximum]``, else
+    a ConfigError; ``why`` explains the maximum; ``allow_none`` lets None through."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.api import new_run_dir, tune
+from orchestrator.checks import whole_number
 from orchestrator.config.loader import SweepConfig, parse_config
 from orchestrator.config.warm_start import warm_decisions
 from orchestrator.data.run_store import STATE_FINISHED, STATE_TUNED, RunStore
@@ -160,8 +161,7 @@ def extend(
     A round left half-done is finished as planned first (or, with ``discard_partial``, its
     committed evaluations are dropped and it is sampled anew); see the module docstring.
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ConfigError(f"--rounds must be a whole number >= 1, got {rounds!r}")
+    whole_number("--rounds", rounds, minimum=1)
     store = RunStore.open(run_dir)
     meta = store.metadata()
     if meta.get("state") == "running":

@@ -3,6 +3,8 @@
 
     python3 scripts/dev.py demo [sweep run args]   # install into .venv, run the example sweep
     python3 scripts/dev.py test [pytest args]      # install into .venv (+ test extra), run tests
+                                                   # (no args: ruff, ruff format --check and
+                                                   # mypy first, then the whole suite)
 
 The virtual environment is created on first use and re-installed when pyproject.toml
 changes. Set SWEEP_VENV to use another folder.
@@ -23,7 +25,7 @@ PYTHON = BIN / "python"
 DEMO_CONFIG = "configs/mlp_digits.yaml"
 
 
-def run(cmd: list[str], **kwargs) -> int:
+def run(cmd: list[str | Path], **kwargs) -> int:
     print("+ " + " ".join(str(c) for c in cmd), flush=True)
     return subprocess.call([str(c) for c in cmd], **kwargs)
 
@@ -69,6 +71,12 @@ def main(argv: list[str]) -> int:
         ensure_installed(None)
         return run([BIN / "sweep", "run", DEMO_CONFIG, *rest])
     ensure_installed("test")
+    if not rest:  # the whole suite: the code's own checks first (seconds), then the tests
+        for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+            code = run([BIN / check[0], *check[1:]])
+            if code != 0:
+                print(f"dev.py: `{' '.join(check)}` failed (exit code {code})", file=sys.stderr)
+                return code
     return run([PYTHON, "-m", "pytest", *rest])
 
 

@@ -168,7 +168,7 @@ def test_to_dict_round_trips():
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ("{min_elite: 2.5}", "min_elite must be a whole number >= 1, got 2.5"),
+        ("{min_elite: 2.5}", "min_elite: expected a whole number, got 2.5"),
         ("{margin: .nan}", "margin must be a finite number"),
         ("{shrink: 0.5}", r"shrink must be a pair \[min, max\]"),
     ],

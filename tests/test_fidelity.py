@@ -48,7 +48,7 @@ def test_rung_sizes():
     [
         ({"min": 0, "max": 10}, "need 0 < min <= max"),
         ({"min": 10, "max": 5}, r"min=10, max=5"),
-        ({"min": 1, "max": 5, "eta": 1}, "eta: must be a whole number >= 2"),
+        ({"min": 1, "max": 5, "eta": 1}, "budget.eta: must be >= 2, got 1"),
         ({"min": 1, "max": 5, "schedule": "cosine"}, "unknown schedule 'cosine'"),
         ({"min": 1}, "needs 'min' and 'max'"),
         ({"min": 1, "max": 5, "maxx": 3}, "unknown key 'maxx'"),

@@ -234,5 +234,5 @@ def test_pool_misuse_gives_clear_errors(pool, tmp_path):
             )
     finally:
         pool.release(actors, [False] * len(actors))
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(ValueError, match="workers: must be >= 1, got 0"):
         WorkerPool(workers=0)

@@ -42,7 +42,7 @@ def test_no_test_split():
     "spec, message",
     [
         ({"test": 1.5}, r"split\.test: must be in \[0, 1\)"),
-        ({"cv": 1}, r"split\.cv: must be a whole number >= 2"),
+        ({"cv": 1}, r"split\.cv: must be >= 2, got 1"),
         ({"cv": 3, "validation": 0.2}, "either 'validation'.*or 'cv'"),
         ({"tset": 0.2}, "unknown key 'tset'"),
         ({"test": "a lot"}, "expected a fraction"),

@@ -75,7 +75,7 @@ def test_auto_stages_freeze_the_unimportant_parameters(tmp_path):
     "stages, message",
     [
         ([{"params": ["nope"], "rounds": 1}], "unknown parameter 'nope'"),
-        ([{"params": ["x"], "rounds": 0}], r"stages\[0\]\.rounds: must be a whole number >= 1"),
+        ([{"params": ["x"], "rounds": 0}], r"stages\[0\]\.rounds: must be >= 1, got 0"),
         ("sometimes", "expected 'auto' or a list"),
         ({"auto": {"afterr": 2}}, "unknown key 'afterr'"),
     ],

@@ -48,7 +48,7 @@ def test_stop_reasons_in_order():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"rounds": 0}, "rounds must be"),
+        ({"rounds": 0}, "rounds: must be >= 1, got 0"),
         ({"rounds": 2, "tolerance": 1.5}, "tolerance"),
         ({"rounds": 2, "patience": 0}, "patience"),
     ],

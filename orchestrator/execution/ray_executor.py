@@ -26,6 +26,7 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
+from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError, ExecutionError, first_line
 from orchestrator.loop.round_work import RoundWork
 from workers.actor import SweepWorker
@@ -122,10 +123,7 @@ def actor_options(
 
 
 def _check_workers(workers: Any) -> None:
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    whole_number("workers", workers, minimum=1, allow_none=True)
 
 
 def _died(ref: Any) -> bool:

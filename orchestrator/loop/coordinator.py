@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from orchestrator.checks import MAX_SAMPLES_PER_ROUND
+from orchestrator.checks import MAX_SAMPLES_PER_ROUND, whole_number
 from orchestrator.data.ranges import initial_rows, ranges_rows
 from orchestrator.data.run_store import STATE_FINISHED, WORK_KEY, RunStore, StoreWarning
 from orchestrator.data.trials import build_round_table, concat_trials
@@ -94,16 +94,14 @@ class SweepPlan:
     def __post_init__(self) -> None:
         if self.mode not in ("min", "max"):
             raise ConfigError(f"mode must be 'min' or 'max' (never guessed), got {self.mode!r}")
-        n = self.samples_per_round
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"samples_per_round must be a whole number >= 1, got {n!r}")
-        if n > MAX_SAMPLES_PER_ROUND:
-            raise ConfigError(
-                f"samples_per_round must be <= {MAX_SAMPLES_PER_ROUND} (a round's "
-                f"most samples), got {n!r}"
-            )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        whole_number(
+            "samples_per_round",
+            self.samples_per_round,
+            minimum=1,
+            maximum=MAX_SAMPLES_PER_ROUND,
+            why=" (a round's most samples)",
+        )
+        whole_number("seed", self.seed, minimum=0)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError
 
 SCHEDULES = ("geometric", "linear", "fixed")
@@ -59,8 +60,7 @@ class Budget:
                 raise ConfigError(f"budget.{key}: expected a number, got {value!r}")
         if not 0 < self.min <= self.max:
             raise ConfigError(f"budget: need 0 < min <= max (min={self.min!r}, max={self.max!r})")
-        if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
-            raise ConfigError(f"budget.eta: must be a whole number >= 2, got {self.eta!r}")
+        whole_number("budget.eta", self.eta, minimum=2)
         if self.schedule not in SCHEDULES:
             raise ConfigError(
                 f"budget.schedule: unknown schedule {self.schedule!r}; expected one of "

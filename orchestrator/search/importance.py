@@ -1,7 +1,8 @@
 """Hyperparameter importance from the trial table.
 
 A random forest learns score ~ configuration from the ok trials (of one budget, when the
-sweep has budgets; numbers in their search scale, log10 for log ranges; choices one-hot).
+sweep has budgets; encoded by :mod:`orchestrator.search.features`, as the guided sampler's
+model sees them: numbers in their search scale, choices one-hot).
 A parameter's importance is how much the forest's fit (R^2) drops when that parameter's
 values are shuffled across trials - all its one-hot columns together, so a choice counts
 once. The drops are averaged over a few shuffles, clipped at zero and normalised to sum to 1.
@@ -15,28 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.search.space import Choice, SearchSpace, encode_choice
+from orchestrator.search.features import encode
+from orchestrator.search.space import SearchSpace
 from orchestrator.search.trials import decode_column, ok_scores
 
 MIN_TRIALS = 8
-
-
-def _features(table: pa.Table, space: SearchSpace) -> tuple[np.ndarray, list[list[int]]]:
-    """The design matrix and, per parameter, its column indices."""
-    columns: list[np.ndarray] = []
-    groups: list[list[int]] = []
-    for name, dim in space.items():
-        start = len(columns)
-        if isinstance(dim, Choice):
-            values = [encode_choice(v) for v in decode_column(dim, table.column(name))]
-            for choice in dim.values:
-                key = encode_choice(choice)
-                columns.append(np.array([v == key for v in values], dtype=float))
-        else:
-            raw = table.column(name).to_numpy(zero_copy_only=False).astype(float)
-            columns.append(dim.to_scaled(raw))
-        groups.append(list(range(start, len(columns))))
-    return np.column_stack(columns), groups
 
 
 def importance(
@@ -49,7 +33,9 @@ def importance(
     if rows.size < MIN_TRIALS:
         return None
     ok = table.take(pa.array(rows))
-    X, groups = _features(ok, space)
+    X, groups = encode(
+        space, {name: decode_column(dim, ok.column(name)) for name, dim in space.items()}
+    )
     y = scores
     forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=seed)
     forest.fit(X, y)

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from orchestrator.checks import whole_number
 from orchestrator.search.space import (
     Choice,
     Dimension,
@@ -127,9 +128,7 @@ class EliteBox:
 
     def __post_init__(self) -> None:
         for name in ("min_elite", "min_ok", "prune_after"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            whole_number(name, getattr(self, name), minimum=1)
         for name in (
             "elite_fraction",
             "margin",

@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 
 import pyarrow as pa
 
+from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError
 from orchestrator.search.narrowing import Decision, Held, Proposal
 from orchestrator.search.space import Choice, Dimension, SearchSpace, fixed_at
@@ -80,8 +81,7 @@ def parse_stages(spec: Any, space: SearchSpace) -> Stages:
                     f"{where}: unknown parameter {name!r}; the space has {', '.join(space)}"
                 )
         rounds = item["rounds"]
-        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-            raise ConfigError(f"{where}.rounds: must be a whole number >= 1, got {rounds!r}")
+        whole_number(f"{where}.rounds", rounds, minimum=1)
         stages.append(Stage(params, rounds, dict(item.get("fixed", {}))))
     return tuple(stages)
 

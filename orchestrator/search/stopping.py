@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.checks import MAX_ROUNDS
+from orchestrator.checks import MAX_ROUNDS, whole_number
 from orchestrator.search.space import Choice, Int, SearchSpace, relative_width
 from orchestrator.search.trials import is_better
 
@@ -24,10 +24,7 @@ class StopRule:
     patience: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise ValueError(f"rounds must be a whole number >= 1, got {self.rounds!r}")
-        if self.rounds > MAX_ROUNDS:
-            raise ValueError(f"rounds must be <= {MAX_ROUNDS}, got {self.rounds!r}")
+        whole_number("rounds", self.rounds, minimum=1, maximum=MAX_ROUNDS)
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
         if self.patience is not None and (

@@ -255,10 +255,10 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
 
 def _rank(scores: np.ndarray) -> np.ndarray:
     """Rank 1 = best (highest); ties share the lowest rank; NaN ranks last."""
+    from scipy.stats import rankdata
+
     filled = np.where(np.isnan(scores), -np.inf, scores)
-    order = np.sort(filled)[::-1]
-    ranks = np.searchsorted(-order, -filled, side="left") + 1
-    return ranks.astype(np.int32)
+    return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
 def cv_results(result: TuneResult, space: SearchSpace, n_splits: int) -> dict[str, Any]:

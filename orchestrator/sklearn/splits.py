@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError
 
 
@@ -30,10 +31,7 @@ class SplitSpec:
             raise ConfigError(f"split.test: must be in [0, 1), got {self.test!r}")
         if self.cv is None and not 0 < self.validation < 1:
             raise ConfigError(f"split.validation: must be in (0, 1), got {self.validation!r}")
-        if self.cv is not None and (
-            isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2
-        ):
-            raise ConfigError(f"split.cv: must be a whole number >= 2, got {self.cv!r}")
+        whole_number("split.cv", self.cv, minimum=2, allow_none=True)
 
     @classmethod
     def parse(cls, spec: Any, where: str = "objective.split") -> SplitSpec:

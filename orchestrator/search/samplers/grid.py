@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.checks import whole_number
 from orchestrator.search.samplers.base import Columns, Guide
 from orchestrator.search.space import Dimension, SearchSpace
 
@@ -24,8 +25,7 @@ class GridSampler:
     name = "grid"
 
     def __init__(self, points: int = 5) -> None:
-        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-            raise ValueError(f"grid_points must be a whole number >= 1, got {points!r}")
+        whole_number("grid_points", points, minimum=1)
         self.points = points
 
     def axis(self, dim: Dimension) -> list[Any]:

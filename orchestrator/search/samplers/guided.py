@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orchestrator.checks import whole_number
+from orchestrator.search.features import encode
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
 from orchestrator.search.samplers.gp import posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
@@ -63,10 +65,8 @@ class GuidedSampler:
             ("max_train", max_train),
             ("min_trials", min_trials),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ValueError(f"{key} must be a whole number >= 2, got {value!r}")
-        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
-            raise ValueError(f"restarts must be a whole number >= 0, got {restarts!r}")
+            whole_number(key, value, minimum=2)
+        whole_number("restarts", restarts, minimum=0)
         if not 0 <= local_fraction < 1:
             raise ValueError(f"local_fraction must be in [0, 1), got {local_fraction!r}")
         if not local_scale > 0:
@@ -134,12 +134,13 @@ class GuidedSampler:
                 )
             )
         rows = idx[keep]
-        x = features(
+        x, _ = encode(
             guide.original,
             {name: _column(history, name, dim, rows) for name, dim in guide.original.items()},
+            normalise=True,
         )
         y = _normal_scores(ranks[keep], idx.size)
-        xc = features(guide.original, {n_: pool[n_] for n_ in guide.original})
+        xc, _ = encode(guide.original, pool, normalise=True)
         if guide.budgets is not None:  # budget is an input; the picks are judged at the max
             lo, hi = (math.log(b) for b in guide.budgets)
             span = hi - lo if hi > lo else 1.0
@@ -229,24 +230,6 @@ def _column(table: pa.Table, name: str, dim: Dimension, rows: np.ndarray) -> lis
     return decode_column(dim, table.column(name).take(pa.array(rows)))
 
 
-def features(original: SearchSpace, columns: dict[str, list[Any]]) -> np.ndarray:
-    """Model inputs: numeric parameters in their search scale over the original width (0..1
-    inside the first ranges, beyond where a range grew), choices one-hot."""
-    parts = []
-    for name, dim in original.items():
-        values = columns[name]
-        if isinstance(dim, Choice):
-            keys = [encode_choice(v) for v in values]
-            for choice in dim.values:
-                code = encode_choice(choice)
-                parts.append(np.array([k == code for k in keys], dtype=float))
-            continue
-        lo, hi = dim.scaled_bounds
-        width = hi - lo if hi > lo else 1.0
-        parts.append((dim.scaled_values(np.asarray(values, dtype=float)) - lo) / width)
-    return np.column_stack(parts)
-
-
 def _normal_scores(ranks: np.ndarray, total: int) -> np.ndarray:
     """Ranks (0 = best of ``total``) as standard normal quantiles: low is good."""
     from scipy.stats import norm
@@ -254,4 +237,4 @@ def _normal_scores(ranks: np.ndarray, total: int) -> np.ndarray:
     return norm.ppf((ranks + 0.5) / total)
 
 
-__all__ = ["GuidedSampler", "features"]
+__all__ = ["GuidedSampler"]
