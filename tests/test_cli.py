@@ -94,7 +94,7 @@ def test_run_refuses_bad_input_without_starting_anything(tmp_path):
     proc = sweep("run", tmp_path / "missing.yaml", cwd=tmp_path)
     assert proc.returncode == 2 and "no such config file" in proc.stderr
     proc = sweep("run", QUADRATIC, "--workers", "0", cwd=tmp_path)
-    assert proc.returncode == 2 and "--workers must be >= 1" in proc.stderr
+    assert proc.returncode == 2 and "--workers: must be >= 1, got 0" in proc.stderr
     proc = sweep("show", tmp_path, cwd=tmp_path)
     assert proc.returncode == 2 and "is not a sweep run" in proc.stderr
     assert list(tmp_path.iterdir()) == []  # nothing was written

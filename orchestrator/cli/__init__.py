@@ -8,3 +8,7 @@ progress (``progress``), the review between rounds (``review``) and the HTML rep
 May import: everything above it (the public entry points first: :mod:`orchestrator.api`,
 :mod:`orchestrator.runs`, :mod:`orchestrator.config`); nothing imports ``cli/``.
 """
+
+from orchestrator.cli.commands import main
+
+__all__ = ["main"]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from orchestrator.checks import whole_number
 from orchestrator.cli.text import EXIT_FAILED, EXIT_USAGE, format_table
 from orchestrator.config.safe_yaml import load_yaml
 from orchestrator.errors import ConfigError, StoreError, SweepError, SweepInterrupted
@@ -178,8 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     overrides = {"seed": args.seed, "workers": args.workers}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if config.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {config.seed}")
+    whole_number("--seed", config.seed, minimum=0)
     if isinstance(config.objective, str):
         _load_objective(config, args.config)  # fail on a bad import path before Ray starts
     if args.review and not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -226,8 +226,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from orchestrator.data.run_store import RunStore
     from orchestrator.data.tune_result import TuneResult
 
-    if args.top < 1:
-        raise ConfigError(f"--top must be >= 1, got {args.top}")
+    whole_number("--top", args.top, minimum=1)
     store = RunStore.open(args.run_dir)
     meta = store.metadata()
     if not store.has_rounds():
@@ -420,8 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning  # one line, no source excerpt
-    if getattr(args, "workers", None) is not None and args.workers < 1:
-        print(f"sweep: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+    try:
+        whole_number("--workers", getattr(args, "workers", None), minimum=1, allow_none=True)
+    except ConfigError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # An objective named in a config is imported from the folder sweep is run in.
     if os.getcwd() not in sys.path:

@@ -12,3 +12,7 @@ May import: ``search/`` (the space's and narrowing rule's plain-data forms), ``d
 :mod:`orchestrator.checks`, :mod:`orchestrator.errors`, :mod:`orchestrator.redact`. Never
 ``loop/``, ``execution/``, ``cli/`` or Ray.
 """
+
+from orchestrator.config.loader import SweepConfig, load_config, parse_config, resolve_objective
+
+__all__ = ["SweepConfig", "load_config", "parse_config", "resolve_objective"]

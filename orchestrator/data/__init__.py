@@ -7,6 +7,7 @@ atomic commits, metadata, partial commits) with its lock, and the filesystem lay
 losing both versions).
 
 May import: ``search/`` (the space and how parameter values sit in their columns), pyarrow,
-:mod:`orchestrator.errors`, :mod:`orchestrator.faults`, :mod:`orchestrator.redact`. Never
-``loop/``, ``execution/``, ``sklearn/``, ``cli/`` or Ray.
+:mod:`orchestrator.errors`, :mod:`orchestrator.faults`, :mod:`orchestrator.redact`, and the
+worker's row contract (``workers.evaluate``). Never ``loop/``, ``execution/``, ``sklearn/``,
+``cli/`` or Ray.
 """

@@ -187,7 +187,7 @@ def _package_dirs() -> list[str]:
     this file: importing the package itself from here would point upward)."""
     import workers
 
-    return [str(Path(__file__).resolve().parents[1]), str(Path(workers.__file__).parent)]
+    return [str(Path(__file__).parent.parent), str(Path(workers.__file__).parent)]
 
 
 @dataclass(frozen=True)

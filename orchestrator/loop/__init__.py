@@ -7,6 +7,6 @@ matched back to their work) and shard sizing. It hands a round's work to an exec
 package, never the other way).
 
 May import: ``search/``, ``data/``, :mod:`orchestrator.errors`, :mod:`orchestrator.checks`,
-:mod:`orchestrator.redact`, and the worker's row contract. Never ``execution/``,
-``sklearn/``, ``cli/`` or Ray.
+and the worker's row contract (``workers.evaluate``). Never ``execution/``, ``sklearn/``,
+``cli/`` or Ray.
 """

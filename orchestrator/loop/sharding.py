@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from orchestrator.checks import whole_number
+
 
 class ShardSizer:
     """Pure shard-size policy; the executor calls ``next_size`` and ``observe``."""
@@ -23,8 +25,7 @@ class ShardSizer:
         target_seconds: float = 0.25,
         overhead_per_trial_s: float = 5e-6,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        whole_number("workers", workers, minimum=1)
         self.workers = workers
         self.inflight = inflight
         self.target_seconds = target_seconds

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError
@@ -180,9 +181,6 @@ def comparable(history: pa.Table, min_count: int) -> pa.Table:
     Without budgets, every trial. Otherwise the highest budget with at least ``min_count``
     ok trials (or, if none has that many, the budget with the most ok trials).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     budgets = _budgets(history)
     if all(b is None for b in budgets):
         return history
@@ -200,8 +198,5 @@ def comparable(history: pa.Table, min_count: int) -> pa.Table:
 
 def at_budget(history: pa.Table, budget: float) -> pa.Table:
     """The trials that ran at exactly ``budget``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     mask = pc.fill_null(pc.equal(history.column("budget"), pa.scalar(budget, pa.float64())), False)
     return history.filter(mask)

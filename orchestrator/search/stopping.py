@@ -27,12 +27,7 @@ class StopRule:
         whole_number("rounds", self.rounds, minimum=1, maximum=MAX_ROUNDS)
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
-        if self.patience is not None and (
-            isinstance(self.patience, bool)
-            or not isinstance(self.patience, int)
-            or self.patience < 1
-        ):
-            raise ValueError(f"patience must be a whole number >= 1 or null, got {self.patience!r}")
+        whole_number("patience", self.patience, minimum=1, allow_none=True)
 
 
 def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bool:

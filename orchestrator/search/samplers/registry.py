@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.checks import whole_number
 from orchestrator.search.fidelity import Budget
 from orchestrator.search.samplers.base import Columns, Guide, Sampler, round_generator
 from orchestrator.search.samplers.grid import GridSampler
@@ -96,8 +97,7 @@ def sample_round(
     """The configurations of round ``round_index``: deterministic in (seed, round, space) and,
     for a sampler that learns from the trials so far, in ``guide`` (a
     :class:`~orchestrator.search.samplers.base.Guide`: the committed history)."""
-    if n < 1:
-        raise ValueError(f"samples per round must be >= 1, got {n}")
+    whole_number("samples_per_round", n, minimum=1)
     chosen = make_sampler(sampler)
     rng = round_generator(seed, round_index)
     return chosen.sample(space, n, rng, guide)
