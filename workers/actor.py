@@ -74,6 +74,12 @@ class SweepWorker:
         """Returns the worker's name once the objective has loaded."""
         return self._name
 
+    def node(self) -> str:
+        """The id of the Ray node this worker runs on (a lost node takes its workers)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def run_shard(
         self,
         shard_id: int,

@@ -334,6 +334,8 @@ class RayExecutor(_ActorOwner):
         self._shard_counter = 0
         self._pool = pool
         self._last: dict[int, Any] = {}  # worker index -> its latest shard's reference
+        self.starting: dict[int, Any] = {}  # worker index -> ready ref of a replacement
+        self._nodes: dict[int, Any] = {}  # worker index -> ref of the node it runs on
         self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
 
     def __enter__(self) -> RayExecutor:
@@ -393,6 +395,8 @@ class RayExecutor(_ActorOwner):
             self._actors = [None] * self._count
             ready = [self.replace_actor(i) for i in range(self._count)]
         _wait_ready(ready, self._count)
+        self.starting.clear()  # every worker is up
+        self._nodes = {i: actor.node.remote() for i, actor in enumerate(self._actors)}
 
     def replace_actor(self, index: int, *, kill: bool = False) -> Any:
         """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
@@ -412,7 +416,40 @@ class RayExecutor(_ActorOwner):
             import_paths=paths,
             data=data_ref,
         )
-        return self._actors[index].ready.remote()
+        ready = self._actors[index].ready.remote()
+        self._nodes[index] = self._actors[index].node.remote()
+        self.starting[index] = ready
+        return ready
+
+    def poll_started(self) -> list[int]:
+        """Workers whose (re)start has finished since the last call: ready ones are taken off
+        ``starting``; one whose start failed (its node died too) is started again."""
+        if not self.starting:
+            return []
+        refs = list(self.starting.values())
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        finished = set(done)
+        up = []
+        for index, ref in list(self.starting.items()):
+            if ref not in finished:
+                continue
+            del self.starting[index]
+            if _died(ref):
+                self.replace_actor(index)
+            else:
+                up.append(index)
+        return up
+
+    def node_lost(self, index: int) -> bool:
+        """Whether worker ``index`` died with its node (not by its own doing)."""
+        ref = self._nodes.get(index)
+        if ref is None:
+            return False
+        try:
+            node = ray.get(ref, timeout=0)
+        except Exception:  # never answered: where it ran is unknown
+            return False
+        return any(n["NodeID"] == node and not n["Alive"] for n in ray.nodes())
 
     def submit(self, index: int, shard_id: int, items: list[Any]) -> Any:
         """Send a shard to worker ``index``; returns the reference to its result batch."""

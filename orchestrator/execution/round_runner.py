@@ -9,6 +9,10 @@
   that were only queued on the dead worker go back without counting against anyone.
 - With ``trial_timeout_s``, a configuration still running past the limit is stopped by
   killing its worker (which is replaced) and gets a ``timeout`` row.
+- A worker whose node is lost (a spot instance taken back) is not to blame: the shards it
+  held go back to the queue as they were and count against no configuration. Work goes
+  only to workers that are up; a replacement gets work once it has started (never, if the
+  cluster has no room left for it: the remaining workers finish the round).
 - ``should_stop`` is polled; when it says so the round ends early with
   :class:`~orchestrator.errors.SweepInterrupted` - everything finished was already handed
   to ``on_batch`` (and so committed).
@@ -35,6 +39,8 @@ from orchestrator.loop.sharding import ShardSizer
 from workers.evaluate import STATUS_FAILED, STATUS_TIMEOUT, batch_from_bytes, error_batch
 
 _POLL_S = 0.2
+#: How long a round waits with every worker down (restarting, no room) before it gives up.
+NO_WORKER_TIMEOUT_S = 300.0
 _DIED = (RayActorError, WorkerCrashedError, OutOfMemoryError)
 
 
@@ -69,17 +75,24 @@ class RoundRunner:
         self.sizer = ShardSizer(n, inflight=executor.inflight)
         self.queues: list[deque[_Shard]] = [deque() for _ in range(n)]  # FIFO per worker
         self.pending: dict[Any, _Shard] = {}
-        self.retry: deque[WorkItem] = deque()
+        self.retry: deque[WorkItem] = deque()  # after a worker's own death: one at a time
+        self.requeue: deque[WorkItem] = deque()  # lost with a node: sent again as they were
         self.deaths: dict[int, int] = {}
-        self.starting: dict[int, Any] = {}  # worker -> ready ref of a replacement
+        self.waiting_since: float | None = None  # when the last worker went down
         self.batches: list[pa.RecordBatch] = []
         self.done = self.not_ok = 0
 
     # -- sending -------------------------------------------------------------------------
     def _next_items(self) -> list[WorkItem]:
+        if self.requeue:
+            size = 1 if self.ex.trial_timeout_s else self.sizer.next_size(len(self.requeue))
+            return [self.requeue.popleft() for _ in range(min(size, len(self.requeue)))]
         if self.ex.trial_timeout_s:
             return self.work.take(1)
         return self.work.take(self.sizer.next_size(self.work.ready_count()))
+
+    def _has_work(self) -> bool:
+        return bool(self.retry or self.requeue or self.work.ready_count())
 
     def fill(self) -> None:
         """Give every worker with room its next shard (least loaded first).
@@ -87,7 +100,8 @@ class RoundRunner:
         Retries after a worker death go one configuration at a time to an idle worker, and
         nothing is queued behind them, so a second death is known to be theirs.
         """
-        for worker in sorted(range(len(self.queues)), key=lambda w: len(self.queues[w])):
+        up = [w for w in range(len(self.queues)) if w not in self.ex.starting]
+        for worker in sorted(up, key=lambda w: len(self.queues[w])):
             queue = self.queues[worker]
             if self.retry:
                 if not queue:
@@ -123,8 +137,13 @@ class RoundRunner:
             batch = batch_from_bytes(ray.get(shard.ref))
         except _DIED:
             self._collect_finished(shard.worker)  # results that made it out before the death
+            node_lost = self.ex.node_lost(shard.worker)
             lost = [shard, *self._worker_lost(shard.worker, kill=False)]
-            if len(lost) == 1 and shard.alone:
+            if node_lost:  # nobody's fault: the same work again, on the workers that are up
+                self.requeue.extend(
+                    item for s in sorted(lost, key=lambda s: s.sent_at) for item in s.items
+                )
+            elif len(lost) == 1 and shard.alone:
                 self._count_death(shard)  # it ran alone: the death is its own
             else:  # which configuration killed it is unknown: retry each on its own
                 self.retry.extend(
@@ -165,7 +184,7 @@ class RoundRunner:
         for shard in lost:
             self.pending.pop(shard.ref, None)
         self.queues[worker].clear()
-        self.starting[worker] = self.ex.replace_actor(worker, kill=kill)
+        self.ex.replace_actor(worker, kill=kill)
         return lost
 
     def _count_death(self, shard: _Shard) -> None:
@@ -192,22 +211,26 @@ class RoundRunner:
             )
 
     def _started_workers(self) -> None:
-        """A replacement's clock starts once it is up (its start-up is not the trial's)."""
-        if not self.starting:
-            return
-        ready, _ = ray.wait(list(self.starting.values()), num_returns=len(self.starting), timeout=0)
-        for worker, ref in list(self.starting.items()):
-            if ref in ready:
-                del self.starting[worker]
-                for shard in self.queues[worker]:
-                    shard.sent_at = time.monotonic()
+        """Replacements that came up join in (a trial's clock starts once its worker is up)."""
+        for worker in self.ex.poll_started():
+            for shard in self.queues[worker]:
+                shard.sent_at = time.monotonic()
+        if len(self.ex.starting) < len(self.queues):
+            self.waiting_since = None
+        elif self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+        elif time.monotonic() - self.waiting_since > NO_WORKER_TIMEOUT_S:
+            raise ExecutionError(
+                f"no worker has been up for {NO_WORKER_TIMEOUT_S:.0f} s: the cluster has no "
+                "room left for them (nodes lost?); what finished is committed - resume the "
+                "sweep once the cluster has room (sweep resume RUN_DIR)"
+            )
 
     def _timeouts(self) -> None:
         limit = self.ex.trial_timeout_s
-        self._started_workers()
         now = time.monotonic()
         for worker, queue in enumerate(self.queues):
-            if worker in self.starting or not queue or now - queue[0].sent_at <= limit:
+            if worker in self.ex.starting or not queue or now - queue[0].sent_at <= limit:
                 continue
             running, *queued = self._worker_lost(worker, kill=True)
             for other in queued:
@@ -225,16 +248,19 @@ class RoundRunner:
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> list[pa.RecordBatch]:
+        self._started_workers()
         self.fill()
         polling = bool(self.ex.trial_timeout_s or self.should_stop)
-        while self.pending:
-            ready, _ = ray.wait(
-                list(self.pending), num_returns=1, timeout=_POLL_S if polling else None
-            )
+        while self.pending or (self.ex.starting and self._has_work()):
+            waiting = list(self.ex.starting.values())
+            refs = list(self.pending) or waiting
+            timeout = _POLL_S if polling or self.ex.starting else None
+            ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
             for ref in ready:
                 shard = self.pending.pop(ref, None)
                 if shard is not None:
                     self._finished_shard(shard)
+            self._started_workers()
             if self.ex.trial_timeout_s:
                 self._timeouts()
             if self.should_stop is not None and self.should_stop():
