@@ -213,6 +213,7 @@ def tune(
             worker_resources=worker_resources,
             pool=pool,
         )
+    hooks = (on_round, on_progress, should_stop, review, stop_after_round, finished_state)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
@@ -220,17 +221,7 @@ def tune(
         if store.metadata().get("state") in DONE_STATES:
             return TuneResult.load(store.run_dir)
         with store.locked():
-            return _run_locked(
-                plan,
-                executor,
-                store,
-                on_round,
-                on_progress,
-                should_stop,
-                review,
-                stop_after_round,
-                finished_state,
-            )
+            return _run_locked(plan, executor, store, *hooks)
     run_dir = run_dir if run_dir is not None else new_run_dir(storage, name)
     if RunStore.holds_run(run_dir):
         RunStore.create(run_dir, {})  # raises: that folder holds a run already
@@ -250,17 +241,7 @@ def tune(
             },
         )
         with store.locked():
-            return _run_locked(
-                plan,
-                running,
-                store,
-                on_round,
-                on_progress,
-                should_stop,
-                review,
-                stop_after_round,
-                finished_state,
-            )
+            return _run_locked(plan, running, store, *hooks)
 
 
 def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:

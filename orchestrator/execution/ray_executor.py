@@ -1,7 +1,7 @@
 """The execution layer: Ray connection, long-lived worker actors, shards pulled as they finish.
 
-This is the only coordinator module that imports ``ray``. Ray's own errors are translated
-into :class:`~orchestrator.errors.ExecutionError` here.
+With the round runner and the Jobs client, the only code that imports ``ray``. Ray's own
+errors are translated into :class:`~orchestrator.errors.ExecutionError` here.
 """
 
 from __future__ import annotations
@@ -122,10 +122,6 @@ def actor_options(
     return options, count
 
 
-def _check_workers(workers: Any) -> None:
-    whole_number("workers", workers, minimum=1, allow_none=True)
-
-
 def _died(ref: Any) -> bool:
     """Whether a finished call's worker died (not: the call raised inside a live worker)."""
     try:
@@ -207,7 +203,7 @@ class WorkerPool(_ActorOwner):
         address: str | None = None,
         worker_resources: dict[str, Any] | None = None,
     ) -> None:
-        _check_workers(workers)
+        whole_number("workers", workers, minimum=1, allow_none=True)
         self._requested = workers
         self._address = address
         self._resources = dict(worker_resources or {})
@@ -310,7 +306,7 @@ class RayExecutor(_ActorOwner):
         worker_resources: dict[str, Any] | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
-        _check_workers(workers)
+        whole_number("workers", workers, minimum=1, allow_none=True)
         if pool is not None and (address is not None or worker_resources):
             raise ConfigError(
                 "with pool=..., set address and worker_resources on the "
@@ -421,24 +417,17 @@ class RayExecutor(_ActorOwner):
         self.starting[index] = ready
         return ready
 
-    def poll_started(self) -> list[int]:
-        """Workers whose (re)start has finished since the last call: ready ones are taken off
-        ``starting``; one whose start failed (its node died too) is started again."""
+    def poll_started(self) -> None:
+        """Take the workers whose (re)start has finished off ``starting``. One whose start
+        failed is taken off too: the work sent to it fails like any dead worker's, and is
+        accounted for as such (no endless restarts of a worker that cannot load)."""
         if not self.starting:
-            return []
+            return
         refs = list(self.starting.values())
         done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         finished = set(done)
-        up = []
-        for index, ref in list(self.starting.items()):
-            if ref not in finished:
-                continue
+        for index in [i for i, ref in self.starting.items() if ref in finished]:
             del self.starting[index]
-            if _died(ref):
-                self.replace_actor(index)
-            else:
-                up.append(index)
-        return up
 
     def node_lost(self, index: int) -> bool:
         """Whether worker ``index`` died with its node (not by its own doing)."""

@@ -139,16 +139,13 @@ class RoundRunner:
             self._collect_finished(shard.worker)  # results that made it out before the death
             node_lost = self.ex.node_lost(shard.worker)
             lost = [shard, *self._worker_lost(shard.worker, kill=False)]
+            items = [item for s in sorted(lost, key=lambda s: s.sent_at) for item in s.items]
             if node_lost:  # nobody's fault: the same work again, on the workers that are up
-                self.requeue.extend(
-                    item for s in sorted(lost, key=lambda s: s.sent_at) for item in s.items
-                )
+                self.requeue.extend(items)
             elif len(lost) == 1 and shard.alone:
                 self._count_death(shard)  # it ran alone: the death is its own
             else:  # which configuration killed it is unknown: retry each on its own
-                self.retry.extend(
-                    item for s in sorted(lost, key=lambda s: s.sent_at) for item in s.items
-                )
+                self.retry.extend(items)
             return
         except RayTaskError as exc:
             raise ExecutionError(
@@ -211,10 +208,9 @@ class RoundRunner:
             )
 
     def _started_workers(self) -> None:
-        """Replacements that came up join in (a trial's clock starts once its worker is up)."""
-        for worker in self.ex.poll_started():
-            for shard in self.queues[worker]:
-                shard.sent_at = time.monotonic()
+        """Replacements that came up join in (work goes only to workers that are up, so a
+        trial's clock never counts its worker's start)."""
+        self.ex.poll_started()
         if len(self.ex.starting) < len(self.queues):
             self.waiting_since = None
         elif self.waiting_since is None:
@@ -230,7 +226,7 @@ class RoundRunner:
         limit = self.ex.trial_timeout_s
         now = time.monotonic()
         for worker, queue in enumerate(self.queues):
-            if worker in self.ex.starting or not queue or now - queue[0].sent_at <= limit:
+            if not queue or now - queue[0].sent_at <= limit:
                 continue
             running, *queued = self._worker_lost(worker, kill=True)
             for other in queued:
@@ -252,8 +248,7 @@ class RoundRunner:
         self.fill()
         polling = bool(self.ex.trial_timeout_s or self.should_stop)
         while self.pending or (self.ex.starting and self._has_work()):
-            waiting = list(self.ex.starting.values())
-            refs = list(self.pending) or waiting
+            refs = list(self.pending) or list(self.ex.starting.values())
             timeout = _POLL_S if polling or self.ex.starting else None
             ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
             for ref in ready:
