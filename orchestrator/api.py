@@ -11,16 +11,24 @@ import platform
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import MAX_WORKERS, whole_number
+from orchestrator.checks import MAX_WORKERS, overlap_setting, whole_number
 from orchestrator.data.filesystem import Location
 from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, RunStore, reaching
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.errors import ConfigError, SweepInterrupted
-from orchestrator.loop.coordinator import Executor, RoundReport, SweepPlan, run_sweep, utc_now
+from orchestrator.loop.coordinator import (
+    Executor,
+    RoundReport,
+    SweepPlan,
+    resolve_overlap,
+    run_sweep,
+    utc_now,
+)
 from orchestrator.redact import redact_record, redact_uri
 from orchestrator.search.edits import Edit
 from orchestrator.search.fidelity import Budget
@@ -50,6 +58,7 @@ RESUME_KEYS = (
     "patience",
     "stages",
     "edits",
+    "overlap",
 )
 
 
@@ -121,6 +130,7 @@ def tune(
     pool: WorkerPool | None = None,
     stop_after_round: int | None = None,
     finished_state: str = STATE_FINISHED,
+    overlap: int | str = "auto",
 ) -> TuneResult:
     """Run a coarse-to-fine sweep and return its :class:`TuneResult`.
 
@@ -143,6 +153,15 @@ def tune(
     not re-run and the configurations are those an uninterrupted run would have sampled; a
     finished run is returned unchanged. ``should_stop`` is polled; when it returns True the
     sweep stops after committing what finished (raising ``SweepInterrupted``).
+
+    ``overlap``: how many rounds may run beside the oldest unfinished one, so workers never
+    wait at a round's end. Round k samples in ranges proposed from rounds before
+    k - overlap, so the configurations depend on the seed, the settings and ``overlap`` -
+    never on the number of workers or the order results arrive in. ``"auto"`` chooses it
+    from the number of workers (0 with one worker; enough rounds in flight to hold about
+    twice as many configurations as workers, at least 1); the choice is recorded in the
+    run (``overlap`` in ``run.json``) and a resume keeps it. 0: every round waits for the
+    one before it (synchronous rounds).
 
     ``pool`` (a running :class:`~orchestrator.execution.ray_executor.WorkerPool`) runs the
     sweep on the pool's workers instead of starting new ones, which saves Ray's actor start
@@ -182,6 +201,7 @@ def tune(
     if trial_timeout_s is not None and not trial_timeout_s > 0:
         raise ConfigError(f"trial_timeout_s must be > 0 seconds, got {trial_timeout_s!r}")
     whole_number("workers", workers, minimum=1, maximum=MAX_WORKERS, allow_none=True)
+    overlap = overlap_setting(overlap)
     record = config_record or {
         "name": name,
         "objective": _objective_label(objective),
@@ -199,6 +219,7 @@ def tune(
         "trial_timeout_s": trial_timeout_s,
         "stages": stages_to_dict(plan.stages),
         "edits": [e.to_dict() for e in plan.edits],
+        "overlap": overlap,
     }
     if executor is None:
         from orchestrator.execution.ray_executor import RayExecutor
@@ -213,7 +234,7 @@ def tune(
             worker_resources=worker_resources,
             pool=pool,
         )
-    hooks = (on_round, on_progress, should_stop, review, stop_after_round, finished_state)
+    hooks = (on_round, on_progress, should_stop, review, stop_after_round, finished_state, overlap)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the sweep to continue")
@@ -277,14 +298,20 @@ def _run_locked(
     review: Callable[..., Any] | None = None,
     stop_after_round: int | None = None,
     finished_state: str = STATE_FINISHED,
+    overlap: int | str = "auto",
 ) -> TuneResult:
     meta = store.update_metadata(
         state="running", pid=os.getpid(), host=platform.node(), updated_at=utc_now()
     )
     try:
         with _started(executor) as running:
+            if review is not None and overlap == "auto":
+                overlap = 0  # each round is reviewed before the next one starts
+            plan = replace(plan, overlap=_run_overlap(store, meta, overlap, running.workers, plan))
             store.update_metadata(
-                workers=running.workers, workers_start_s=round(running.startup_s, 4)
+                workers=running.workers,
+                workers_start_s=round(running.startup_s, 4),
+                overlap=plan.overlap,
             )
             return run_sweep(
                 plan,
@@ -306,6 +333,20 @@ def _run_locked(
             state="failed", error=redact_uri(f"{type(exc).__name__}: {exc}"), updated_at=utc_now()
         )
         raise
+
+
+def _run_overlap(
+    store: RunStore, meta: dict[str, Any], setting: int | str, workers: int, plan: SweepPlan
+) -> int:
+    """The run's overlap: the one it recorded (a resume on another number of workers
+    samples what the first start would have), else the setting resolved now. A run from
+    before rounds overlapped ran them one after the other."""
+    recorded = meta.get("overlap")
+    if recorded is not None:
+        return int(recorded)
+    if store.load_rounds() or store.has_partials(0):
+        return 0
+    return resolve_overlap(setting, workers, plan.samples_per_round)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from orchestrator.errors import ConfigError, did_you_mean
 MAX_SAMPLES_PER_ROUND = 10**7
 MAX_ROUNDS = 10**7
 MAX_WORKERS = 10**5
+MAX_OVERLAP = 1000  # rounds running beside the oldest unfinished one
 
 
 def suggest(key: str, allowed: Any) -> str:
@@ -61,6 +62,16 @@ def whole_number(
     return value
 
 
+def overlap_setting(value: Any, where: str = "overlap") -> int | str:
+    """``overlap``: ``"auto"`` (None too: chosen from the number of workers) or a whole
+    number of rounds >= 0 (0: every round waits for the one before it)."""
+    if value is None or value == "auto":
+        return "auto"
+    if isinstance(value, str):
+        raise ConfigError(f"{where}: expected 'auto' or a whole number >= 0, got {shown(value)}")
+    return int(whole_number(where, value, minimum=0, maximum=MAX_OVERLAP, why=" (rounds at once)"))
+
+
 def number(where: str, value: Any, *, finite: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where}: expected a number, got {shown(value)}")
@@ -74,11 +85,13 @@ def number(where: str, value: Any, *, finite: bool = False) -> float:
 
 
 __all__ = [
+    "MAX_OVERLAP",
     "MAX_ROUNDS",
     "MAX_SAMPLES_PER_ROUND",
     "MAX_WORKERS",
     "check_keys",
     "number",
+    "overlap_setting",
     "shown",
     "suggest",
     "where_of",

@@ -107,6 +107,7 @@ def run_config(
         initial_decisions=warm_decisions(config.warm_start, config.space),
         review=review,
         stop_after_round=stop_after_round,
+        overlap=config.overlap,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):

@@ -44,6 +44,14 @@ def slow_bowl(config):
     return shifted_bowl(config)
 
 
+def sleepy_bowl(config):
+    """shifted_bowl, 0.2 s a trial: long enough for every worker to start and take some."""
+    import time
+
+    time.sleep(0.2)
+    return shifted_bowl(config)
+
+
 class DiesOnce:
     """shifted_bowl, but the first attempt at x > 0.8 kills its worker process (os._exit).
 

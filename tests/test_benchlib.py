@@ -25,6 +25,7 @@ OPTIMA = {
         )
     ],
     "rosenbrock_log": [{f"x{i}": 10.0 for i in range(1, 5)}],
+    "rastrigin": [{f"x{i}": 0.0 for i in range(1, 5)}],
     "outside": [{"lr": 0.1, "wd": 1e-4, "dropout": 0.3}],
 }
 

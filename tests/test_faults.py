@@ -109,30 +109,38 @@ def test_os_exit_inside_the_objective_loses_nothing(reference, tmp_path):
 
 
 class WatchedExecutor(RayExecutor):
-    """A RayExecutor that remembers, per round, which work keys went to which worker in
+    """A RayExecutor that remembers which work keys of which round went to which worker in
     which shard, and every worker it (re)started."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sent, self.started = [], []
+        self._round = None
 
-    def run_round(self, work, *args, **kwargs):
-        self.sent.append([])
-        return super().run_round(work, *args, **kwargs)
+    def dispatch(self, should_stop=None):
+        runner = super().dispatch(should_stop)
+        send = runner._send
+
+        def watched_send(worker, tag, items, alone=False):
+            self._round = tag
+            send(worker, tag, items, alone)
+
+        runner._send = watched_send
+        return runner
 
     def submit(self, index, shard_id, items):
         ref = super().submit(index, shard_id, items)
-        self.sent[-1].append((index, shard_id, [it.key for it in items], ref))
+        self.sent.append((self._round, index, shard_id, [it.key for it in items], ref))
         return ref
 
-    def outstanding(self, worker):
-        """(shard, keys) sent to ``worker`` this round whose results are not back yet."""
+    def outstanding(self, worker, round_index):
+        """(shard, keys) of a round sent to ``worker`` whose results are not back yet."""
         import ray
 
         return [
             (s, keys)
-            for w, s, keys, ref in self.sent[-1]
-            if w == worker and not ray.wait([ref], timeout=0)[0]
+            for r, w, s, keys, ref in self.sent
+            if r == round_index and w == worker and not ray.wait([ref], timeout=0)[0]
         ]
 
     def replace_actor(self, index, *, kill=False):
@@ -149,7 +157,7 @@ def test_ray_kill_of_a_worker_mid_round_loses_nothing(reference, tmp_path):
     at_kill = {}
 
     def kill_once(round_index, done, total, not_ok):
-        held = executor.outstanding(0) if round_index == 1 and not at_kill and done >= 2 else []
+        held = executor.outstanding(0, 1) if round_index == 1 and not at_kill and done >= 2 else []
         if held:  # kill worker 0 while it holds work
             at_kill.update(done=done, started=len(executor.started), held=held)
             ray.kill(executor._actors[0], no_restart=True)

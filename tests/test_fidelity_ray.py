@@ -23,6 +23,7 @@ def runs(ray_cluster, tmp_path_factory):
             seed=3,
             workers=w,
             budget=(1, 100),
+            overlap=1,  # stated: "auto" would give one worker 0
             run_dir=d / f"w{w}",
         )
         for w in (1, 2)

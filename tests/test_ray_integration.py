@@ -1,5 +1,6 @@
 """Sweeps on a real local Ray (the session's cluster): workers, shards, store, determinism."""
 
+import json
 import math
 
 import duckdb
@@ -7,7 +8,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from orchestrator import Choice, ExecutionError, Float, Int, TuneResult, tune
-from tests.objectives import OPT_LR, OPT_X, flaky, shifted_bowl
+from tests.objectives import OPT_LR, OPT_X, flaky, shifted_bowl, sleepy_bowl
 
 pytestmark = pytest.mark.ray
 
@@ -56,7 +57,12 @@ def test_store_reloads_to_the_same_table_with_pyarrow_and_duckdb(converged_run):
     assert best == converged_run.best_score
 
 
-def test_one_and_two_workers_sample_the_same_and_end_in_the_same_ranges(ray_cluster, tmp_path):
+@pytest.mark.parametrize("overlap", [0, 2])
+def test_any_number_of_workers_samples_the_same_and_ends_in_the_same_ranges(
+    ray_cluster, tmp_path, overlap
+):
+    # the number of workers and the order results arrive in change nothing, for a stated
+    # overlap (with overlap 2, three rounds are out at once and finish in any order)
     space = {**SPACE, "n": Int(1, 64, log=True)}
     runs = [
         tune(
@@ -67,14 +73,20 @@ def test_one_and_two_workers_sample_the_same_and_end_in_the_same_ranges(ray_clus
             samples_per_round=30,
             seed=11,
             workers=w,
+            worker_resources={"num_cpus": 0.5},
+            overlap=overlap,
             run_dir=tmp_path / f"w{w}",
         )
-        for w in (1, 2)
+        for w in (1, 2, 4)
     ]
     cols = [*CONFIG_COLUMNS, "n"]
-    assert runs[0].table.select(cols).equals(runs[1].table.select(cols))
-    assert runs[0].ranges.equals(runs[1].ranges)
-    assert runs[0].final_space == runs[1].final_space
+    for other in runs[1:]:
+        assert runs[0].table.select(cols).equals(other.table.select(cols))
+        assert runs[0].ranges.equals(other.ranges)
+        assert runs[0].final_space == other.final_space
+    assert [json.loads((r.run_dir / "run.json").read_text())["overlap"] for r in runs] == [
+        overlap
+    ] * 3
 
 
 def test_failing_and_nan_objectives_give_rows_and_the_sweep_finishes(ray_cluster, tmp_path):
@@ -143,8 +155,9 @@ def test_an_objective_that_cannot_load_on_workers_is_a_clear_error(ray_cluster, 
 def test_worker_resources_set_the_actors_and_their_number(ray_cluster, tmp_path):
     import json
 
+    # work starts once the first worker is up; 0.2 s trials leave the others time to join
     result = tune(
-        shifted_bowl,
+        sleepy_bowl,
         SPACE,
         mode="min",
         rounds=1,
@@ -155,3 +168,25 @@ def test_worker_resources_set_the_actors_and_their_number(ray_cluster, tmp_path)
     )
     assert json.loads((result.run_dir / "run.json").read_text())["workers"] == 4
     assert len(set(result.table.column("worker").to_pylist())) >= 2
+
+
+def test_work_starts_with_the_workers_that_are_up(ray_cluster, tmp_path):
+    # three workers asked for, room for two (each reserves 40 % of the memory Ray manages):
+    # the third never starts, and the sweep runs on the two instead of waiting for it
+    import ray
+
+    memory = int(ray.cluster_resources()["memory"] * 0.4)
+    result = tune(
+        sleepy_bowl,
+        SPACE,
+        mode="min",
+        rounds=2,
+        samples_per_round=8,
+        seed=0,
+        workers=3,
+        worker_resources={"num_cpus": 0.1, "memory": memory},
+        run_dir=tmp_path / "run",
+    )
+    assert result.table.num_rows == 16 and set(result.table.column("status").to_pylist()) == {"ok"}
+    assert set(result.table.column("worker").to_pylist()) <= {"w0", "w1", "w2"}
+    assert len(set(result.table.column("worker").to_pylist())) == 2

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from orchestrator.checks import whole_number
+from orchestrator.checks import overlap_setting, whole_number
 from orchestrator.cli.text import EXIT_FAILED, EXIT_USAGE, format_table
 from orchestrator.config.safe_yaml import load_yaml
 from orchestrator.errors import ConfigError, StoreError, SweepError, SweepInterrupted
@@ -177,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.config.loader import load_config
 
     config = load_config(args.config)
-    overrides = {"seed": args.seed, "workers": args.workers}
+    overrides = {"seed": args.seed, "workers": args.workers, "overlap": _overlap(args.overlap)}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     whole_number("--seed", config.seed, minimum=0)
     if isinstance(config.objective, str):
@@ -193,6 +193,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = warm_start(config, args.warm_start)
     run_dir = args.run_dir or new_run_dir(config.storage, config.name)
     return _run(config, args, run_dir, resume=False)
+
+
+def _overlap(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    return overlap_setting(int(value) if value.strip().isdigit() else value, "--overlap")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -248,6 +254,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     if meta.get("stop_reason"):
         print(f"stopped: {meta['stop_reason']}")
+    if meta.get("overlap"):
+        print(
+            f"overlap {meta['overlap']}: round k was sampled once round k-{meta['overlap'] + 1} "
+            f"was committed ({meta.get('workers')} workers)"
+        )
     names = list(result.final_space)
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
@@ -351,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker actors (default: every CPU Ray reports)")
     run.add_argument("--run-dir", help="the run folder (default: <storage>/<name>-<timestamp>)")
     run.add_argument("--seed", type=int, help="override the config's seed")
+    run.add_argument(
+        "--overlap",
+        help="rounds running beside the oldest unfinished one: auto (by the number of "
+        "workers) or a number (0: one round at a time); overrides the config's",
+    )
     run.add_argument(
         "--review",
         action="store_true",

@@ -92,8 +92,17 @@ class PlainReporter:
 
     def round(self, report: Any) -> None:
         self.say(round_line(report))
-        label = "final" if report.stop_reason else "next"
-        self.say(f"  {label}: {describe_space(report.next_space)}")
+        if report.round_index == 0 and report.overlap:
+            self.say(
+                f"  overlap {report.overlap}: up to {report.overlap + 1} rounds run at once "
+                f"(round k starts once round k-{report.overlap + 1} is committed)"
+            )
+        if report.stop_reason:
+            self.say(f"  final: {describe_space(report.next_space)}")
+        elif report.next_round is not None:
+            label = "next" if report.next_round == report.round_index + 1 else None
+            label = label or f"round {report.next_round + 1}"
+            self.say(f"  {label}: {describe_space(report.next_space)}")
         moved = [d for d in report.decisions if d.action in ("shrink", "grow", "prune")]
         if not moved and report.decisions:
             self.say(f"  ({report.decisions[0].reason})")
@@ -183,6 +192,8 @@ class JsonReporter(PlainReporter):
             ],
             elapsed_s=report.elapsed_s,
             stop_reason=report.stop_reason,
+            next_round=report.next_round,
+            overlap=report.overlap,
         )
 
     def stopped(self, run_dir: Any) -> None:

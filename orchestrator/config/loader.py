@@ -19,6 +19,7 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     tolerance: 0.02       # converged when every numeric range is this narrow
     patience: null        # stop after this many rounds without improvement
     trial_timeout_s: null # stop an objective that runs longer (its row: timeout)
+    overlap: auto         # rounds running beside the oldest unfinished one (0: one at a time)
 
 ``objective`` may instead be an estimator task (a mapping; see
 :mod:`orchestrator.sklearn.estimator_tasks`): a scikit-learn estimator, a dataset, a split
@@ -44,6 +45,7 @@ from orchestrator.checks import (
     MAX_WORKERS,
     check_keys,
     number,
+    overlap_setting,
     suggest,
     whole_number,
 )
@@ -128,6 +130,7 @@ _TOP_KEYS = (
     "grid_points",
     "edits",
     "warm_start",
+    "overlap",
 )
 
 
@@ -154,6 +157,7 @@ class SweepConfig:
     stages: Stages = None
     edits: tuple[Any, ...] = ()  # written by `sweep continue` (extend.Edit)
     warm_start: dict[str, Any] | None = None  # {run, parameters}: where the ranges came from
+    overlap: int | str = "auto"  # rounds beside the oldest unfinished one ("auto": by workers)
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -280,6 +284,7 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         stages=_stages(data.get("stages"), space),
         edits=parse_edits(data.get("edits"), space),
         warm_start=parse_warm_start(data.get("warm_start"), space),
+        overlap=overlap_setting(data.get("overlap")),
     )
 
 

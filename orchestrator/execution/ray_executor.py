@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import ray
 from ray.exceptions import (
     GetTimeoutError,
@@ -26,15 +25,14 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from orchestrator.checks import whole_number
+from orchestrator.checks import MAX_WORKERS, whole_number
 from orchestrator.errors import ConfigError, ExecutionError, first_line
-from orchestrator.loop.round_work import RoundWork
 from workers.actor import SweepWorker
 from workers.evaluate import Objective
 
-ProgressFn = Callable[[int, int], None]  # (trials done, trials not ok)
-
 _READY_TIMEOUT_S = 300
+#: How often a sweep whose worker count follows the cluster looks for room for more workers.
+GROW_EVERY_S = 5.0
 
 
 def objective_import_paths(objective: Any) -> list[str]:
@@ -133,14 +131,22 @@ def _died(ref: Any) -> bool:
     return False
 
 
-def _wait_ready(refs: list[Any], count: int) -> None:
-    """Wait for ``count`` workers to be ready; Ray's errors become clear ones."""
+def _wait_ready(refs: list[Any], count: int, *, first: bool = False) -> None:
+    """Wait for ``count`` workers to be ready (``first``: for one of them, the rest start
+    while it works); Ray's errors become clear ones."""
     try:
-        ray.get(refs, timeout=_READY_TIMEOUT_S)
+        if first:
+            done, _ = ray.wait(refs, num_returns=1, timeout=_READY_TIMEOUT_S)
+            if not done:
+                raise GetTimeoutError
+            ray.get(done[0])  # an objective that cannot load fails here, on the first
+        else:
+            ray.get(refs, timeout=_READY_TIMEOUT_S)
     except GetTimeoutError:
         raise ExecutionError(
-            f"{count} workers did not start within {_READY_TIMEOUT_S} s; "
-            "the cluster may lack free CPUs (try --workers with a smaller number)"
+            f"{'no worker' if first else f'{count} workers'} started within "
+            f"{_READY_TIMEOUT_S} s; the cluster may lack free CPUs (try --workers with a "
+            "smaller number)"
         ) from None
     except (RayActorError, RayTaskError) as exc:
         cause = getattr(exc, "cause", None) or exc
@@ -332,7 +338,8 @@ class RayExecutor(_ActorOwner):
         self._last: dict[int, Any] = {}  # worker index -> its latest shard's reference
         self.starting: dict[int, Any] = {}  # worker index -> ready ref of a replacement
         self._nodes: dict[int, Any] = {}  # worker index -> ref of the node it runs on
-        self.startup_s = 0.0  # seconds from asking for the actors to all of them ready
+        self._grow_checked = 0.0
+        self.startup_s = 0.0  # seconds from asking for the actors to the first one ready
 
     def __enter__(self) -> RayExecutor:
         if self._pool is None:
@@ -387,12 +394,16 @@ class RayExecutor(_ActorOwner):
                 self.replace_actor(i) if ref in finished and _died(ref) else ref
                 for i, ref in enumerate(loads)
             ]
-        else:
-            self._actors = [None] * self._count
-            ready = [self.replace_actor(i) for i in range(self._count)]
-        _wait_ready(ready, self._count)
-        self.starting.clear()  # every worker is up
-        self._nodes = {i: actor.node.remote() for i, actor in enumerate(self._actors)}
+            _wait_ready(ready, self._count)
+            self._nodes = {i: actor.node.remote() for i, actor in enumerate(self._actors)}
+            self.starting.clear()  # every worker is up
+            return
+        self._actors = [None] * self._count
+        ready = [self.replace_actor(i) for i in range(self._count)]
+        # Work starts once one worker is up; the others join as they come up.
+        _wait_ready(ready, self._count, first=True)
+        self._grow_checked = time.monotonic()
+        self.poll_started()
 
     def replace_actor(self, index: int, *, kill: bool = False) -> Any:
         """Start worker ``index`` (again): after it died, or to stop a trial past its limit.
@@ -428,6 +439,25 @@ class RayExecutor(_ActorOwner):
         finished = set(done)
         for index in [i for i, ref in self.starting.items() if ref in finished]:
             del self.starting[index]
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the worker count follows the cluster (none asked for, no pool): a node
+        that joins mid-sweep gets workers."""
+        return self._requested is None and self._pool is None and bool(self._spawn_args)
+
+    def grow(self) -> None:
+        """Start more workers when the cluster has room for them (a node joined); checked
+        every :data:`GROW_EVERY_S` seconds. Workers are never removed: one lost with its
+        node is replaced, and waits for room."""
+        if not self.elastic or time.monotonic() - self._grow_checked < GROW_EVERY_S:
+            return
+        self._grow_checked = time.monotonic()
+        _, count = actor_options(self._resources, None, self._address)
+        while len(self._actors) < min(count, MAX_WORKERS):
+            self._names.append(f"w{len(self._actors)}")
+            self._actors.append(None)
+            self.replace_actor(len(self._actors) - 1)
 
     def node_lost(self, index: int) -> bool:
         """Whether worker ``index`` died with its node (not by its own doing)."""
@@ -481,20 +511,10 @@ class RayExecutor(_ActorOwner):
                 busy[i] = ref not in finished or _died(ref)
         return busy
 
-    def run_round(
-        self,
-        work: RoundWork,
-        progress: ProgressFn | None = None,
-        on_batch: Callable[[pa.RecordBatch], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[pa.RecordBatch]:
-        """Evaluate everything ``work`` hands out; one result batch per shard.
-
-        Workers pull shards as they finish; a worker that dies is replaced and its shard's
-        configurations re-run; a trial past ``trial_timeout_s`` is stopped (see
-        :mod:`orchestrator.execution.round_runner`). ``on_batch`` sees each batch as it arrives (the
-        coordinator commits them); ``should_stop`` is polled to stop early.
-        """
+    def dispatch(self, should_stop: Callable[[], bool] | None = None) -> Any:
+        """Run rounds' work on the workers (see :mod:`orchestrator.execution.round_runner`):
+        workers pull shards as they finish; a worker that dies is replaced and its shard's
+        configurations re-run; a trial past ``trial_timeout_s`` is stopped."""
         from orchestrator.execution.round_runner import RoundRunner
 
-        return RoundRunner(self, work, progress, on_batch, should_stop).run()
+        return RoundRunner(self, should_stop)

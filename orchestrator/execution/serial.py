@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from orchestrator.errors import SweepInterrupted
-from orchestrator.loop.round_work import RoundWork
+from orchestrator.loop.round_work import RoundWork, WorkItem
 from workers.evaluate import RESERVED_COLUMNS, Objective, bind_data, evaluate_shard
 
 
@@ -33,7 +33,7 @@ class SerialExecutor:
     ) -> None:
         self._objective = bind_data(objective, data)
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
-        self._shard_size = shard_size
+        self.shard_size = shard_size
         self._shards = 0
 
     def __enter__(self) -> SerialExecutor:
@@ -42,37 +42,52 @@ class SerialExecutor:
     def __exit__(self, *exc_info: Any) -> None:
         return None
 
-    def run_round(
-        self,
-        work: RoundWork,
-        progress: Callable[[int, int], None] | None = None,
-        on_batch: Callable[[pa.RecordBatch], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[pa.RecordBatch]:
-        batches = []
-        done = not_ok = 0
-        while work.ready_count():
-            items = work.take(self._shard_size)
-            batch = evaluate_shard(
-                self._objective,
-                shard_id=self._shards,
-                trial_ids=[item.key for item in items],
-                configs=[item.config for item in items],
-                worker="local",
-                taken_names=self._taken,
-                budgets=None if items[0].budget is None else [item.budget for item in items],
-            )
-            self._shards += 1
+    def dispatch(self, should_stop: Callable[[], bool] | None = None) -> SerialDispatch:
+        return SerialDispatch(self, should_stop)
+
+    def evaluate(self, items: Sequence[WorkItem]) -> pa.RecordBatch:
+        """One shard, evaluated here and now."""
+        batch = evaluate_shard(
+            self._objective,
+            shard_id=self._shards,
+            trial_ids=[item.key for item in items],
+            configs=[item.config for item in items],
+            worker="local",
+            taken_names=self._taken,
+            budgets=None if items[0].budget is None else [item.budget for item in items],
+        )
+        self._shards += 1
+        return batch
+
+
+class SerialDispatch:
+    """Rounds evaluated one shard at a time, the oldest round's work first."""
+
+    def __init__(self, executor: SerialExecutor, should_stop: Callable[[], bool] | None) -> None:
+        self.executor = executor
+        self.should_stop = should_stop
+        self.rounds: dict[int, tuple[RoundWork, Callable[[pa.RecordBatch], None]]] = {}
+
+    def add(self, tag: int, work: RoundWork, on_batch: Callable[[pa.RecordBatch], None]) -> None:
+        self.rounds[tag] = (work, on_batch)
+
+    def wait(self, until: Callable[[], bool] | None = None) -> list[int]:
+        """Evaluate shards until a round is finished (in process: ``until`` can only be
+        looked at between shards)."""
+        while self.rounds:
+            ready = [t for t, (work, _) in self.rounds.items() if work.ready_count()]
+            if not ready:
+                raise RuntimeError("the rounds have evaluations that were never handed out")
+            tag = min(ready)
+            work, on_batch = self.rounds[tag]
+            batch = self.executor.evaluate(work.take(self.executor.shard_size))
             work.record(batch)
-            batches.append(batch)
-            if on_batch is not None:
-                on_batch(batch)
-            done += batch.num_rows
-            not_ok += sum(s != "ok" for s in batch.column("status").to_pylist())
-            if progress is not None:
-                progress(done, not_ok)
-            if should_stop is not None and should_stop() and work.ready_count():
+            on_batch(batch)
+            if work.finished():
+                del self.rounds[tag]
+                return [tag]
+            if self.should_stop is not None and self.should_stop():
                 raise SweepInterrupted("stopped on request; finished trials are committed")
-        if not work.finished():
-            raise RuntimeError("the round has evaluations that were never handed out")
-        return batches
+            if until is not None and until():
+                return []
+        raise RuntimeError("wait() with no round to run")

@@ -14,13 +14,15 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from orchestrator.checks import MAX_SAMPLES_PER_ROUND, whole_number
+from orchestrator.checks import MAX_OVERLAP, MAX_SAMPLES_PER_ROUND, whole_number
 from orchestrator.data.ranges import initial_rows, ranges_rows
 from orchestrator.data.run_store import STATE_FINISHED, WORK_KEY, RunStore, StoreWarning
 from orchestrator.data.trials import build_round_table, concat_trials
@@ -38,12 +40,29 @@ from orchestrator.search.stopping import StopRule, stop_reason
 from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
 
 
+class Dispatch(Protocol):
+    """Runs the work of several rounds at once on an executor's workers.
+
+    ``add`` hands over a round's work (``tag`` is its round index; older rounds' work goes
+    out first); ``wait`` blocks until at least one added round has every result, and returns
+    the tags of those rounds (each once) - or, given ``until``, returns (maybe nothing) as
+    soon as ``until()`` is true while work is still out. Results reach ``on_batch`` as they
+    arrive, in any order: what the coordinator decides never depends on that order.
+    """
+
+    def add(
+        self, tag: int, work: RoundWork, on_batch: Callable[[pa.RecordBatch], None]
+    ) -> None: ...
+
+    def wait(self, until: Callable[[], bool] | None = None) -> list[int]: ...
+
+
 class Executor(Protocol):
-    """What runs a round's work: a context manager (workers up on enter, released on exit)
-    whose ``run_round`` returns every batch of the round. The Ray executors live in
+    """What runs the rounds' work: a context manager (workers up on enter, released on exit)
+    whose ``dispatch`` runs several rounds' work at once. The Ray executors live in
     ``execution/``; this package only knows the protocol."""
 
-    startup_s: float  # seconds the workers took to start (after Ray itself was up)
+    startup_s: float  # seconds until the first worker could take work (after Ray was up)
 
     @property
     def workers(self) -> int: ...
@@ -52,13 +71,40 @@ class Executor(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def run_round(
-        self,
-        work: RoundWork,
-        progress: Callable[[int, int], None] | None = None,
-        on_batch: Callable[[pa.RecordBatch], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[pa.RecordBatch]: ...
+    def dispatch(self, should_stop: Callable[[], bool] | None = None) -> Dispatch: ...
+
+
+def run_round(
+    executor: Executor,
+    work: RoundWork,
+    on_batch: Callable[[pa.RecordBatch], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[pa.RecordBatch]:
+    """Evaluate one round's work on its own (no other round beside it); its batches."""
+    batches: list[pa.RecordBatch] = []
+
+    def keep(batch: pa.RecordBatch) -> None:
+        batches.append(batch)
+        if on_batch is not None:
+            on_batch(batch)
+
+    if not work.finished():
+        dispatch = executor.dispatch(should_stop)
+        dispatch.add(0, work, keep)
+        while not dispatch.wait():
+            pass
+    return batches
+
+
+def resolve_overlap(setting: int | str, workers: int, samples_per_round: int) -> int:
+    """The rounds that run beside the oldest unfinished one: ``setting`` if it is a number;
+    for ``"auto"``, enough that the rounds in flight hold about twice as many configurations
+    as there are workers (one worker: none, a round boundary idles nobody else)."""
+    if setting != "auto":
+        return int(setting)
+    if workers <= 1:
+        return 0
+    return max(1, min(MAX_OVERLAP, -(-2 * workers // samples_per_round) - 1))
 
 
 #: A running round commits its finished evaluations this often (seconds); the environment
@@ -81,6 +127,7 @@ class SweepPlan:
     stages: Stages = None
     edits: tuple[Any, ...] = ()  # extend.Edit: hand-made changes, each at its round
     initial_decisions: tuple[Decision, ...] = ()  # why round 0 has its ranges (warm start)
+    overlap: int = 0  # rounds that run beside the oldest unfinished one (see resolve_overlap)
 
     def edit_at(self, round_index: int) -> Any:
         return next((e for e in self.edits if e.round == round_index), None)
@@ -102,6 +149,7 @@ class SweepPlan:
             why=" (a round's most samples)",
         )
         whole_number("seed", self.seed, minimum=0)
+        whole_number("overlap", self.overlap, minimum=0, maximum=MAX_OVERLAP)
 
 
 @dataclass(frozen=True)
@@ -121,6 +169,8 @@ class RoundReport:
     stop_reason: str | None = None
     budgets: tuple[float, ...] = ()  # the budgets (rungs) this round ran at
     best_budget: float | None = None
+    next_round: int | None = None  # the round ``next_space`` is for (None: no new ranges)
+    overlap: int = 0  # rounds running beside the oldest unfinished one
 
     @property
     def not_ok(self) -> int:
@@ -129,19 +179,30 @@ class RoundReport:
 
 @dataclass(frozen=True)
 class _SweepState:
-    """What the loop carries from round to round: one value per round, all of it derivable
-    from the store (:func:`restore_state` rebuilds it on resume); each step returns a new one."""
+    """What the loop carries from round to round, all of it derivable from the store
+    (:func:`restore_state` rebuilds it on resume); each step returns a new one.
+
+    ``spaces[k]`` are the ranges round k samples in, for every round planned so far: with
+    ``overlap`` L, round k's ranges are proposed once round k-1-L is committed, so up to L+1
+    rounds run at a time. ``committed`` rounds are folded into ``history``; ``proposal`` is
+    the latest proposed ranges (the last of ``spaces``, or once the sweep stopped, the ranges
+    it ended with, never sampled).
+    """
 
     original: SearchSpace
-    space: SearchSpace
-    previous: SearchSpace | None = None
+    spaces: tuple[SearchSpace, ...]
+    proposal: SearchSpace
     history: pa.Table | None = None
     ranges: tuple[pa.Table, ...] = ()
     best_per_round: tuple[float | None, ...] = ()
     next_trial_id: int = 0
-    round_index: int = 0
-    reason: str | None = None  # why the sweep stopped (set when a replay finds it stopped)
+    committed: int = 0
+    reason: str | None = None  # why the sweep stops: no round after ``spaces`` is planned
     held: Held = field(default_factory=Held)  # parameters held fixed, and their ranges before
+
+    @property
+    def planned(self) -> int:
+        return len(self.spaces)
 
 
 class _RoundCommitter:
@@ -176,60 +237,34 @@ class _RoundCommitter:
         self.last = time.monotonic()
 
 
-def _evaluate_round(
-    plan: SweepPlan,
-    executor: Executor,
-    state: _SweepState,
-    ctx: _RunContext,
-    configs: list[dict[str, Any]] | None = None,
-) -> pa.Table:
-    """Evaluate a round - sampled configurations, or the given ones - and return its table.
-
-    With a budget the round runs successive halving from the schedule's base budget; given
-    ``configs`` (the final selection) run at the full budget only. Evaluations committed
-    before a restart are replayed, not re-run.
-    """
-    r = state.round_index
-    if configs is None:
-        guide = None
-        if state.history is not None:
-            budgets = (plan.budget.min, plan.budget.max) if plan.budget else None
-            guide = Guide(state.history, state.original, plan.mode, budgets)
-        columns = sample_round(
-            state.space,
-            plan.samples_per_round,
-            seed=plan.seed,
-            round_index=r,
-            sampler=plan.sampler,
-            guide=guide,
-        )
-        configs = columns_to_rows(columns)
-        base = plan.budget.base(r, plan.stop.rounds) if plan.budget else None
-    else:
-        base = plan.budget.max if plan.budget else None
-    work = RoundWork(configs, mode=plan.mode, budget=plan.budget, base=base)
-    batches = _replay_partials(ctx.store, r, work)
-    progress = None
-    if ctx.on_progress is not None:
-        on_progress = ctx.on_progress
-
-        def progress(done: int, not_ok: int) -> None:
-            on_progress(r, done, work.known, not_ok)
-
-    committer = _RoundCommitter(ctx.store, r, work.fingerprint())
-    try:
-        if not work.finished():
-            batches += executor.run_round(work, progress, committer.add, ctx.should_stop)
-    finally:
-        committer.flush()
-    return build_round_table(
-        sweep_id=ctx.sweep_id,
+def plan_round(plan: SweepPlan, state: _SweepState, round_index: int) -> RoundWork:
+    """The work of a planned round: its configurations, sampled from the seed, its ranges and
+    the rounds committed when its ranges were proposed (rounds < round_index - overlap), so
+    the same whatever else has finished since; with a budget, its rungs."""
+    r = round_index
+    guide = None
+    seen = r - plan.overlap  # rounds before this one were committed when r was planned
+    if state.history is not None and seen > 0:
+        history = state.history
+        if state.committed > seen:
+            history = history.filter(pc.less(history.column("round"), seen))
+        budgets = (plan.budget.min, plan.budget.max) if plan.budget else None
+        guide = Guide(history, state.original, plan.mode, budgets)
+    columns = sample_round(
+        state.spaces[r],
+        plan.samples_per_round,
+        seed=plan.seed,
         round_index=r,
-        first_trial_id=state.next_trial_id,
-        space=state.space,
-        items=work.items,
-        batches=batches,
+        sampler=plan.sampler,
+        guide=guide,
     )
+    base = plan.budget.base(r, plan.stop.rounds) if plan.budget else None
+    return RoundWork(columns_to_rows(columns), mode=plan.mode, budget=plan.budget, base=base)
+
+
+def _selection_work(plan: SweepPlan, configs: list[dict[str, Any]]) -> RoundWork:
+    base = plan.budget.max if plan.budget else None
+    return RoundWork(configs, mode=plan.mode, budget=plan.budget, base=base)
 
 
 def _replay_partials(store: RunStore, round_index: int, work: RoundWork) -> list[Any]:
@@ -294,68 +329,77 @@ def _status_counts(table: pa.Table) -> dict[str, int]:
     return {s: statuses.count(s) for s in sorted(set(statuses))}
 
 
-def _advance(plan: SweepPlan, state: _SweepState, table: pa.Table) -> tuple[_SweepState, Proposal]:
-    """Fold a committed round into the state; propose the next ranges; decide to stop.
-
-    The state returned is still the round's (its ``space`` and ``round_index``), with the
-    round's trials, the proposal's ranges row, what is held and why the sweep stops (if it
-    does); :func:`_next_round` moves it on to the proposal.
-    """
+def _advance(
+    plan: SweepPlan, state: _SweepState, table: pa.Table
+) -> tuple[_SweepState, Proposal | None]:
+    """Fold the next committed round into the state and propose the ranges of the next round
+    to plan (or decide to stop). Once the sweep has stopped, the rounds still running are
+    folded in without a proposal (None)."""
     history = table if state.history is None else concat_trials([state.history, table])
-    best_per_round = (*state.best_per_round, _round_best(plan, table))
-    context = NarrowingContext(
-        original=state.original,
-        mode=plan.mode,
-        round_index=state.round_index,
-        samples_per_round=plan.samples_per_round,
-        previous=state.previous,
+    state = replace(
+        state,
+        history=history,
+        best_per_round=(*state.best_per_round, _round_best(plan, table)),
+        next_trial_id=state.next_trial_id + table.num_rows,
+        committed=state.committed + 1,
     )
-    ranked_trials = comparable(history, plan.min_comparable)
-    proposal = plan.rule.propose(state.space, ranked_trials, context)
+    if state.reason is not None:
+        return state, None
+    return _propose(plan, state, comparable(history, plan.min_comparable))
+
+
+def _propose(
+    plan: SweepPlan, state: _SweepState, ranked_trials: pa.Table | None
+) -> tuple[_SweepState, Proposal]:
+    """Propose the ranges of round ``state.planned`` from what is committed; plan that round
+    unless the sweep stops. Without trials (a round planned before any is committed) the
+    rule is not asked: the ranges stay."""
+    target = state.planned
+    current = state.spaces[-1]
+    if ranked_trials is None:
+        why = f"round {target} starts before any round is committed (overlap {plan.overlap})"
+        proposal = Proposal(current, tuple(Decision(n, "hold", why) for n in current))
+    else:
+        context = NarrowingContext(
+            original=state.original,
+            mode=plan.mode,
+            round_index=target - 1,
+            samples_per_round=plan.samples_per_round,
+            previous=state.spaces[-2] if len(state.spaces) > 1 else None,
+        )
+        proposal = plan.rule.propose(current, ranked_trials, context)
     proposal, held = apply_stages(
         plan.stages,
-        round_index=state.round_index + 1,
+        round_index=target,
         proposal=proposal,
         history=ranked_trials,
         original=state.original,
         mode=plan.mode,
         held=state.held,
     )
-    edit = plan.edit_at(state.round_index + 1)
+    edit = plan.edit_at(target)
     proposal, held = apply_edit(edit, proposal, held)
     reason = stop_reason(
         plan.stop,
-        rounds_done=state.round_index + 1,
+        rounds_done=target,
         next_space=proposal.space,
         original=state.original,
-        best_per_round=list(best_per_round),
+        best_per_round=list(state.best_per_round),
         mode=plan.mode,
     )
-    if edit is not None and reason is not None and state.round_index + 1 < plan.stop.rounds:
+    if edit is not None and reason is not None and target < plan.stop.rounds:
         reason = None  # the sweep was continued past where it stopped
     row = ranges_rows(
-        state.round_index + 1,
-        proposal.space,
-        state.original,
-        proposal.decisions,
-        sampled=reason is None,
+        target, proposal.space, state.original, proposal.decisions, sampled=reason is None
     )
-    return replace(
-        state,
-        history=history,
-        best_per_round=best_per_round,
-        held=held,
-        next_trial_id=state.next_trial_id + table.num_rows,
-        ranges=(*state.ranges, row),
-        reason=reason,
-    ), proposal
+    state = replace(state, held=held, ranges=(*state.ranges, row), reason=reason)
+    return _with_proposal(state, proposal), proposal
 
 
-def _next_round(state: _SweepState, proposal: Proposal) -> _SweepState:
-    """The state of the round after ``state``'s: it samples in the proposal's ranges."""
-    return replace(
-        state, previous=state.space, space=proposal.space, round_index=state.round_index + 1
-    )
+def _with_proposal(state: _SweepState, proposal: Proposal) -> _SweepState:
+    """The proposal becomes the latest ranges; planned as the next round unless stopped."""
+    spaces = state.spaces if state.reason is not None else (*state.spaces, proposal.space)
+    return replace(state, spaces=spaces, proposal=proposal.space)
 
 
 @dataclass(frozen=True)
@@ -377,7 +421,8 @@ def _reviewed(
     config, so a resume replays it.
     """
     assert ctx.review is not None
-    edit = ctx.review(state.space, proposal, state.round_index + 1)
+    target = state.planned - 1  # the round the proposal was planned as
+    edit = ctx.review(state.spaces[-2], proposal, target)
     if edit is None:
         return state, proposal
     if edit == "quit":
@@ -387,15 +432,17 @@ def _reviewed(
     config = dict(meta["config"])
     config["edits"] = [*config.get("edits", []), edit.to_dict()]
     ctx.store.update_metadata(config=config)
-    row = ranges_rows(state.round_index + 1, proposal.space, state.original, proposal.decisions)
-    return replace(state, held=held, ranges=(*state.ranges[:-1], row)), proposal
+    row = ranges_rows(target, proposal.space, state.original, proposal.decisions)
+    state = replace(state, held=held, ranges=(*state.ranges[:-1], row), spaces=state.spaces[:-1])
+    return _with_proposal(state, proposal), proposal
 
 
 def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
     """Replay the committed rounds: the state an uninterrupted run had after them.
 
     Narrowing is deterministic, so replaying the rounds rebuilds the same ranges; the first
-    missing (or unreadable) round is where the sweep continues.
+    missing (or unreadable) round is where the sweep continues. The rounds planned before
+    any round is committed (round 0, and ``overlap`` more) sample in the first ranges.
     """
     first, held = apply_stages(
         plan.stages,
@@ -412,13 +459,16 @@ def restore_state(plan: SweepPlan, store: RunStore) -> _SweepState:
         if not decisions
         else ranges_rows(0, first.space, plan.space, list(decisions.values())),
     )
-    state = _SweepState(original=plan.space, space=first.space, ranges=ranges, held=held)
+    state = _SweepState(
+        original=plan.space, spaces=(first.space,), proposal=first.space, ranges=ranges, held=held
+    )
+    while state.planned <= plan.overlap and state.reason is None:
+        state, _ = _propose(plan, state, None)
     rounds = store.load_rounds()
-    while state.round_index in rounds and state.reason is None:
-        state, proposal = _advance(plan, state, rounds[state.round_index])
-        state = _next_round(state, proposal)
-    if state.reason is not None and state.round_index in rounds:  # the selection round
-        state = _with_selection(state, rounds[state.round_index])
+    while state.committed in rounds and state.committed < state.planned:
+        state, _ = _advance(plan, state, rounds[state.committed])
+    if state.reason is not None and state.committed in rounds:  # the selection round
+        state = _with_selection(state, rounds[state.committed])
     return state
 
 
@@ -428,8 +478,67 @@ def _with_selection(state: _SweepState, table: pa.Table) -> _SweepState:
         state,
         history=concat_trials([state.history, table]),
         next_trial_id=state.next_trial_id + table.num_rows,
-        round_index=state.round_index + 1,
+        committed=state.committed + 1,
     )
+
+
+class _OpenRound:
+    """A round whose work is out: its committer, its batches, its progress."""
+
+    def __init__(self, ctx: _RunContext, round_index: int, work: RoundWork, batches: list[Any]):
+        self.round_index, self.work, self.batches = round_index, work, batches
+        self.ctx = ctx
+        self.committer = _RoundCommitter(ctx.store, round_index, work.fingerprint())
+        self.done = self.not_ok = 0
+        self.reporting = False  # progress is shown for the oldest open round only
+        for batch in batches:  # committed before a restart
+            self._count(batch)
+
+    def _count(self, batch: pa.RecordBatch | pa.Table) -> None:
+        self.done += batch.num_rows
+        ok = pc.sum(pc.equal(batch.column("status"), "ok")).as_py() or 0
+        self.not_ok += batch.num_rows - ok
+
+    def on_batch(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+        self.committer.add(batch)
+        self._count(batch)
+        if self.reporting:
+            self.report()
+
+    def start_reporting(self) -> None:
+        """From now on each batch is reported (what arrived before it, at once)."""
+        self.reporting = True
+        if self.done:
+            self.report()
+
+    def report(self) -> None:
+        if self.ctx.on_progress is not None:
+            self.ctx.on_progress(self.round_index, self.done, self.work.known, self.not_ok)
+
+
+class _LazyDispatch:
+    """The executor's dispatch, asked for when a round first has work left (a resumed run
+    whose rounds are all committed never needs the workers)."""
+
+    def __init__(self, executor: Executor, should_stop: Callable[[], bool] | None) -> None:
+        self.executor, self.should_stop = executor, should_stop
+        self._dispatch: Dispatch | None = None
+
+    def get(self) -> Dispatch:
+        if self._dispatch is None:
+            self._dispatch = self.executor.dispatch(self.should_stop)
+        return self._dispatch
+
+
+def _open_round(
+    ctx: _RunContext, round_index: int, work: RoundWork, dispatch: _LazyDispatch
+) -> _OpenRound:
+    """Take the round's partial commits in, and hand what is left to ``dispatch``."""
+    opened = _OpenRound(ctx, round_index, work, _replay_partials(ctx.store, round_index, work))
+    if not work.finished():
+        dispatch.get().add(round_index, work, opened.on_batch)
+    return opened
 
 
 def run_sweep(
@@ -447,56 +556,105 @@ def run_sweep(
 ) -> TuneResult:
     """Run (or continue) the rounds of ``plan`` on ``executor``, committing to ``store``.
 
-    ``stop_after_round``: pause (:class:`~orchestrator.errors.SweepPaused`) once that round
-    is committed, unless the sweep ends there anyway; ``sweep continue`` uses it to finish
-    a half-done round as it was planned before applying its edits. ``finished_state``: the
+    Up to ``plan.overlap`` + 1 rounds run at once: round k is planned (sampled) as soon as
+    round k-1-overlap is committed, so workers never wait at a round's end; rounds are still
+    committed, narrowed on and reported in order. ``stop_after_round``: pause
+    (:class:`~orchestrator.errors.SweepPaused`) once that round is committed (no later round
+    is started), unless the sweep ends there anyway; ``sweep continue`` uses it to finish a
+    half-done round as it was planned before applying its edits. ``finished_state``: the
     run's state when its rounds are done ("tuned" while a sealed test is still to evaluate).
     """
     ctx = _RunContext(store, sweep_id, on_round, on_progress, should_stop, review)
     state = restore_state(plan, store)
     started = time.monotonic()
-    while state.reason is None:
-        if should_stop is not None and should_stop():
-            raise SweepInterrupted("stopped on request; finished rounds are committed")
-        table = _evaluate_round(plan, executor, state, ctx)
-        store.write_round(state.round_index, table)
-        state, proposal = _advance(plan, state, table)
-        store.write_ranges(pa.concat_tables(list(state.ranges)))
-        best = _best(plan, state.history, state.original)
-        store.update_metadata(rounds_run=state.round_index + 1, best=best, updated_at=utc_now())
-        if on_round is not None:
-            on_round(
-                RoundReport(
-                    round_index=state.round_index,
-                    rounds=plan.stop.rounds,
-                    trials=table.num_rows,
-                    statuses=_status_counts(table),
-                    best_score=best["score"] if best else None,
-                    best_config=best["config"] if best else None,
-                    space=state.space,
-                    next_space=proposal.space,
-                    decisions=proposal.decisions,
-                    elapsed_s=time.monotonic() - started,
-                    stop_reason=state.reason,
-                    budgets=_round_budgets(table),
-                    best_budget=best.get("budget") if best else None,
-                )
-            )
-        if review is not None and state.reason is None:
-            state, proposal = _reviewed(ctx, state, proposal)
-            store.write_ranges(pa.concat_tables(list(state.ranges)))
-        state = _next_round(state, proposal)
-        if (
-            stop_after_round is not None
-            and state.round_index > stop_after_round
-            and state.reason is None
-        ):
-            raise SweepPaused(f"paused after round {stop_after_round}")
+    opened: dict[int, _OpenRound] = {}
+    finished: set[int] = set()
+    dispatch = _LazyDispatch(executor, should_stop)
+    # Rounds are sampled on a thread of their own (a guided round fits a model), while the
+    # workers go on with the rounds already out; one at a time, so in round order.
+    planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-plan")
+    planning: dict[int, Future[RoundWork]] = {}
+    try:
+        while state.committed < state.planned:
+            last = state.planned if stop_after_round is None else stop_after_round + 1
+            for k in range(state.committed + len(opened) + len(planning), min(state.planned, last)):
+                planning[k] = planner.submit(plan_round, plan, state, k)
+            for k in sorted(planning):
+                if not planning[k].done():
+                    break
+                opened[k] = _open_round(ctx, k, planning.pop(k).result(), dispatch)
+                if opened[k].work.finished():
+                    finished.add(k)
+            if state.committed not in opened:  # nothing out yet: wait for its sampling
+                planning[state.committed].exception()
+                continue
+            oldest = opened[state.committed]
+            if not oldest.reporting:
+                oldest.start_reporting()
+            if state.committed not in finished:
+                if should_stop is not None and should_stop():
+                    raise SweepInterrupted("stopped on request; finished rounds are committed")
+                sampled = (lambda: any(f.done() for f in planning.values())) if planning else None
+                finished.update(dispatch.get().wait(until=sampled))
+                continue
+            opened.pop(state.committed)
+            oldest.committer.flush()
+            state = _commit(plan, ctx, state, oldest, started)
+            if stop_after_round is not None and stop_after_round < state.committed < state.planned:
+                raise SweepPaused(f"paused after round {stop_after_round}")
+    finally:
+        planner.shutdown(wait=False, cancel_futures=True)
+        for round_ in opened.values():
+            round_.committer.flush()
     store.write_ranges(pa.concat_tables(list(state.ranges)))
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:
         state = _selection_round(plan, executor, state, ctx)
     return _finish(plan, store, state, time.monotonic() - started, finished_state)
+
+
+def _commit(
+    plan: SweepPlan, ctx: _RunContext, state: _SweepState, done: _OpenRound, started: float
+) -> _SweepState:
+    """Commit the oldest open round, fold it in, report it; the state after it."""
+    r = done.round_index
+    table = build_round_table(
+        sweep_id=ctx.sweep_id,
+        round_index=r,
+        first_trial_id=state.next_trial_id,
+        space=state.spaces[r],
+        items=done.work.items,
+        batches=done.batches,
+    )
+    ctx.store.write_round(r, table)
+    state, proposal = _advance(plan, state, table)
+    ctx.store.write_ranges(pa.concat_tables(list(state.ranges)))
+    best = _best(plan, state.history, state.original)
+    ctx.store.update_metadata(rounds_run=state.committed, best=best, updated_at=utc_now())
+    if ctx.on_round is not None:
+        ctx.on_round(
+            RoundReport(
+                round_index=r,
+                rounds=plan.stop.rounds,
+                trials=table.num_rows,
+                statuses=_status_counts(table),
+                best_score=best["score"] if best else None,
+                best_config=best["config"] if best else None,
+                space=state.spaces[r],
+                next_space=state.proposal,
+                decisions=proposal.decisions if proposal is not None else (),
+                elapsed_s=time.monotonic() - started,
+                stop_reason=state.reason if state.committed == state.planned else None,
+                budgets=_round_budgets(table),
+                best_budget=best.get("budget") if best else None,
+                next_round=state.planned - 1 if proposal and state.reason is None else None,
+                overlap=plan.overlap,
+            )
+        )
+    if ctx.review is not None and proposal is not None and state.reason is None:
+        state, proposal = _reviewed(ctx, state, proposal)
+        ctx.store.write_ranges(pa.concat_tables(list(state.ranges)))
+    return state
 
 
 def _selection_round(
@@ -508,10 +666,27 @@ def _selection_round(
     order = ranked(pool, plan.mode)[: max(1, plan.samples_per_round // plan.budget.eta)]
     if order.size == 0:
         return state
+    r = state.committed
     configs = [config_at(pool, state.original, int(row)) for row in order]
-    table = _evaluate_round(plan, executor, state, ctx, configs=configs)
-    ctx.store.write_round(state.round_index, table)
-    ctx.store.update_metadata(selection_round=state.round_index, rounds_run=state.round_index + 1)
+    work = _selection_work(plan, configs)
+    dispatch = _LazyDispatch(executor, ctx.should_stop)
+    opened = _open_round(ctx, r, work, dispatch)
+    opened.start_reporting()
+    try:
+        while not work.finished():
+            dispatch.get().wait()
+    finally:
+        opened.committer.flush()
+    table = build_round_table(
+        sweep_id=ctx.sweep_id,
+        round_index=r,
+        first_trial_id=state.next_trial_id,
+        space=state.proposal,
+        items=work.items,
+        batches=opened.batches,
+    )
+    ctx.store.write_round(r, table)
+    ctx.store.update_metadata(selection_round=r, rounds_run=r + 1)
     return _with_selection(state, table)
 
 
@@ -542,12 +717,20 @@ def _finish(
         mode=plan.mode,
         table=state.history,
         ranges=pa.concat_tables(list(state.ranges)),
-        final_space=state.space,
+        final_space=state.proposal,
         run_dir=store.run_dir,
-        rounds_run=state.round_index,
+        rounds_run=state.committed,
         stop_reason=state.reason,
         space=state.original,
     )
 
 
-__all__ = ["RoundReport", "SweepPlan", "restore_state", "run_sweep"]
+__all__ = [
+    "Dispatch",
+    "RoundReport",
+    "SweepPlan",
+    "resolve_overlap",
+    "restore_state",
+    "run_round",
+    "run_sweep",
+]

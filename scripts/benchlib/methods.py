@@ -4,7 +4,8 @@
   (:func:`quiet_optuna`) and its samplers by name (:func:`optuna_sampler`), a timed
   ``tune`` call (:func:`timed_tune`).
 - Fixed budget (search benchmark), each returning the losses in evaluation order and the
-  configuration it chose: the product (:func:`sweep_losses`, also as plain random search),
+  configuration it chose: the product (:func:`sweep_losses`, also as plain random search
+  and with overlapping rounds),
   Optuna TPE or random (:func:`optuna_losses`), ``RandomizedSearchCV`` (:func:`rscv_losses`).
 - Multi-fidelity (fidelity benchmark), each returning a :class:`Trace` of costs and
   full-budget scores: random search at the full budget (:func:`random_search_trace`), the
@@ -110,11 +111,15 @@ def sweep_losses(
     seed: int,
     control: bool,
     use_ray: bool,
+    overlap: int | str,
 ) -> dict[str, Any]:
     """The product's defaults (``control``: narrowing off, random sampler: random search).
 
     In-process unless ``use_ray`` (then on :data:`WORKERS` Ray workers): a round's samples
-    depend only on the seed, the round and the ranges, so the executor does not change them.
+    depend only on the seed, the round, the ranges and ``overlap``, so the executor does not
+    change them. ``overlap`` L: round k samples in ranges proposed from the rounds before
+    k - L (0: every round waits for the one before; ``"auto"`` resolves to 0 in-process
+    but to at least 1 on Ray workers, so pass a number to compare like with like).
     """
     from orchestrator import tune
     from orchestrator.execution.serial import SerialExecutor
@@ -131,6 +136,7 @@ def sweep_losses(
             samples_per_round=per_round,
             seed=seed,
             **control_options,
+            overlap=overlap,
             executor=executor,
             run_dir=Path(tmp) / "run",
             workers=WORKERS if use_ray else None,

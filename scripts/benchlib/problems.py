@@ -6,9 +6,9 @@
   :func:`ray_tune_space`; :class:`ObjectiveEstimator` shows scikit-learn's searches an
   objective as an estimator (:func:`plain_config` turns their draws back into numbers).
 - The search benchmark's tasks (:data:`SEARCH_TASKS`): synthetic functions with known optima
-  (:func:`branin`, :func:`hartmann6`, :func:`rosenbrock_log`, and :func:`outside`, whose
-  optimum lies outside its declared range) and scikit-learn models on bundled data
-  (:class:`RealObjective`).
+  (:func:`branin`, :func:`hartmann6`, :func:`rosenbrock_log`, :func:`rastrigin`, and
+  :func:`outside`, whose optimum lies outside its declared range) and scikit-learn models on
+  bundled data (:class:`RealObjective`).
 - The multi-fidelity problems (:class:`FidelityProblem`): a synthetic loss whose low budgets
   are biased and noisy (:func:`synth_loss`), and an MLP on digits whose budget is epochs
   (:class:`MLPObjective`).
@@ -251,6 +251,24 @@ def rosenbrock_log(c: dict[str, Any]) -> float:
     return float(np.sum(100 * (u[1:] - u[:-1] ** 2) ** 2 + (1 - u[:-1]) ** 2))
 
 
+RASTRIGIN_LOW, RASTRIGIN_HIGH = -4.0, 6.24  # the textbook width 10.24, shifted up by 1.12
+
+
+def rastrigin(c: dict[str, Any]) -> float:
+    """Rastrigin in 4-D: ``10 d + sum(x_i^2 - 10 cos(2 pi x_i))``, 0 at the origin.
+
+    Rugged: a local minimum near every integer lattice point (11^4 of them in the
+    range), on a bowl. The textbook range is [-5.12, 5.12], centred on the optimum; the
+    task declares [-4, 6.24] (same width, shifted by 1.12) instead, because an optimum at
+    the exact centre of the range flatters range-narrowing methods (shrinking towards the
+    middle would find it for free) and the other synthetic tasks have off-centre optima
+    too. The range's centre, 1.12 in every coordinate, is no lattice point; the local
+    minimum nearest to it (close to all ones) is about 4 above the global one.
+    """
+    x = np.array([c[f"x{i}"] for i in range(1, 5)], dtype=float)
+    return float(10 * x.size + np.sum(x**2 - 10 * np.cos(2 * math.pi * x)))
+
+
 def outside(c: dict[str, Any]) -> float:
     """0 at lr = 0.1, wd = 1e-4, dropout = 0.3; the declared lr range ends at 1e-2."""
     return (
@@ -422,6 +440,16 @@ SEARCH_TASKS: dict[str, SearchTask] = {
             f_star=0.0,
             fn=rosenbrock_log,
             note="4-D, log ranges, curved valley",
+        ),
+        SearchTask(
+            "rastrigin",
+            tuple(real(f"x{i}", RASTRIGIN_LOW, RASTRIGIN_HIGH) for i in range(1, 5)),
+            10,
+            20,
+            False,
+            f_star=0.0,
+            fn=rastrigin,
+            note="4-D, rugged, a local minimum at every integer point, optimum off-centre",
         ),
         SearchTask(
             "outside",

@@ -8,9 +8,11 @@ machine, side by side.
 
 Tasks (``--tasks``):
 
-- ``branin`` (2-D), ``hartmann6`` (6-D, multimodal) and ``rosenbrock_log`` (4-D, every
-  parameter on a log range, Rosenbrock in log10 space): known optima inside the declared
-  ranges, which are also hard limits (no method may leave them).
+- ``branin`` (2-D), ``hartmann6`` (6-D, multimodal), ``rosenbrock_log`` (4-D, every
+  parameter on a log range, Rosenbrock in log10 space) and ``rastrigin`` (4-D, rugged: a
+  local minimum near every integer point; declared on [-4, 6.24]^4, the textbook width
+  shifted so the optimum at the origin is off the range's centre): known optima inside the
+  declared ranges, which are also hard limits (no method may leave them).
 - ``outside`` (3-D, log-scaled): the learning rate's optimum (0.1) lies a decade above the
   declared range [1e-5, 1e-2]. A method confined to the range cannot get below its regret
   floor of 1.0; sweep may grow the range (its default), the baselines cannot.
@@ -25,7 +27,13 @@ Tasks (``--tasks``):
 Methods (``--methods``):
 
 - ``sweep``: ``tune(...)`` with default narrowing and sampler, ``rounds x samples_per_round``
-  = the evaluation budget (10 x 20 on the synthetic tasks, 10 x 10 on the real ones).
+  = the evaluation budget (10 x 20 on the synthetic tasks, 10 x 10 on the real ones), and
+  ``overlap=0``: synchronous rounds, each waiting for the one before.
+- ``sweep_o1``, ``sweep_o3`` (not run unless named): the same with ``overlap`` 1 or 3 - round
+  k samples in ranges proposed from the rounds before k - overlap, so up to overlap + 1
+  rounds run at once. ``sweep_big``: half the rounds of twice the samples, overlap 1 (the
+  other way to keep more workers busy than a round holds). The summary gives each one's
+  median regret (loss) as a multiple of ``sweep``'s; the target is at most 1.25x.
 - ``random``: the same ``tune`` call with ``narrowing="none"`` - plain random search, the
   control.
 - ``tpe``: Optuna's ``TPESampler(seed=...)`` (defaults), sequential.
@@ -71,9 +79,17 @@ from .methods import local_ray, optuna_losses, rscv_losses, sweep_losses
 from .problems import SEARCH_TASKS, RealObjective, SearchTask
 from .reporting import argument_parser, fmt_loss, log, md_row, md_rule, package_versions, write_json
 
-METHODS = ("sweep", "random", "tpe", "optuna_random", "rscv")
+METHODS = ("sweep", "random", "tpe", "optuna_random", "rscv")  # the default --methods
+# Sweeps that differ from ``sweep`` only in overlap and round split: name -> (rounds divided
+# by, samples per round multiplied by, overlap). Opt-in (--methods), not in the default run.
+SWEEP_VARIANTS = {"sweep_o1": (1, 1), "sweep_o3": (1, 3), "sweep_big": (2, 1)}
+ALL_METHODS = ("sweep", *SWEEP_VARIANTS, *METHODS[1:])
+OVERLAP_TARGET = 1.25  # a variant's median regret at most this multiple of sweep's
 LABELS = {
     "sweep": "sweep (default)",
+    "sweep_o1": "sweep, overlap 1",
+    "sweep_o3": "sweep, overlap 3",
+    "sweep_big": "sweep, rounds of 2x, overlap 1",
     "random": "sweep, narrowing off (random search)",
     "tpe": "Optuna TPE",
     "optuna_random": "Optuna random",
@@ -87,15 +103,17 @@ def run_job(task_name: str, method: str, seed: int, use_ray: bool = False) -> di
     task = SEARCH_TASKS[task_name]
     objective = task.objective(seed)
     start = time.perf_counter()
-    if method in ("sweep", "random"):
+    if method in ("sweep", "random", *SWEEP_VARIANTS):
+        split, overlap = SWEEP_VARIANTS.get(method, (1, 0))
         out = sweep_losses(
             objective,
             task.params,
-            rounds=task.rounds,
-            per_round=task.per_round,
+            rounds=task.rounds // split,
+            per_round=task.per_round * split,
             seed=seed,
             control=method == "random",
             use_ray=use_ray,
+            overlap=overlap,
         )
     elif method in ("tpe", "optuna_random"):
         sampler = "tpe" if method == "tpe" else "random"
@@ -105,7 +123,7 @@ def run_job(task_name: str, method: str, seed: int, use_ray: bool = False) -> di
     elif method == "rscv":
         out = rscv_losses(objective, task.params, seed=seed, n_iter=task.budget)
     else:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        raise ValueError(f"unknown method {method!r}; expected one of {ALL_METHODS}")
     out["wall_s"] = time.perf_counter() - start
     if task.real and out["config"] is not None:
         out.update(RealObjective(task.name, seed).test(out["config"]))
@@ -179,7 +197,31 @@ def summarise(
             "tie": int(np.sum(s == t)),
             "worse": int(np.sum(s > t)),
         }
+    if "sweep" in curves:
+        reference = out["methods"]["sweep"]["median"]
+        out["vs_sweep"] = {
+            m: ratio(out["methods"][m]["median"], reference) for m in SWEEP_VARIANTS if m in curves
+        }
     return out
+
+
+def ratio(value: float, reference: float) -> float:
+    """``value / reference``; 1 when both are 0, infinite when only the reference is."""
+    if reference == 0:
+        return 1.0 if value == 0 else math.inf
+    return value / reference
+
+
+def fmt_ratio(r: float) -> str:
+    return f"{r:.2f}x"
+
+
+def overlap_verdict(vs_sweep: dict[str, float]) -> str:
+    """Whether every variant's median regret is within the target multiple of sweep's."""
+    over = [f"{LABELS[m]} {fmt_ratio(r)}" for m, r in vs_sweep.items() if r > OVERLAP_TARGET]
+    if not over:
+        return f"within {OVERLAP_TARGET}x of sweep (overlap 0): yes, every variant"
+    return f"within {OVERLAP_TARGET}x of sweep (overlap 0): no - {', '.join(over)}"
 
 
 def print_summary(summary: dict[str, Any], task: SearchTask) -> None:
@@ -223,11 +265,16 @@ def print_summary(summary: dict[str, Any], task: SearchTask) -> None:
     if "sweep_vs_tpe" in summary:
         v = summary["sweep_vs_tpe"]
         print(f"sweep vs TPE per seed: better {v['better']}, tie {v['tie']}, worse {v['worse']}")
+    if summary.get("vs_sweep"):
+        what = "loss" if task.real else "regret"
+        ratios = ", ".join(f"{LABELS[m]} {fmt_ratio(r)}" for m, r in summary["vs_sweep"].items())
+        print(f"median {what} / sweep's (overlap 0): {ratios}")
+        print(overlap_verdict(summary["vs_sweep"]))
 
 
 def print_overview(summaries: list[dict[str, Any]], methods: Sequence[str]) -> None:
     """Two tables over every task: final loss, and evaluations to reach random's median."""
-    shown = [m for m in METHODS if m in methods]
+    shown = [m for m in ALL_METHODS if m in methods]
 
     def loss(s: dict[str, Any], e: dict[str, Any]) -> str:
         return f"{fmt_loss(e['median'])} [{fmt_loss(e['q25'])} - {fmt_loss(e['q75'])}]"
@@ -254,6 +301,17 @@ def print_overview(summaries: list[dict[str, Any]], methods: Sequence[str]) -> N
         for s in summaries:
             cells = [cell(s, s["methods"][m]) if m in s["methods"] else "-" for m in shown]
             print(md_row([s["task"], *cells]))
+    variants = [m for m in SWEEP_VARIANTS if any(m in s.get("vs_sweep", {}) for s in summaries)]
+    if variants:
+        print(
+            f"\nMedian regret (validation log-loss) as a multiple of sweep's (overlap 0); "
+            f"target <= {OVERLAP_TARGET}x:\n"
+        )
+        print(md_row(["task", *(LABELS[m] for m in variants)]))
+        print(md_rule(len(variants) + 1, numeric=True))
+        for s in summaries:
+            vs = s.get("vs_sweep", {})
+            print(md_row([s["task"], *(fmt_ratio(vs[m]) if m in vs else "-" for m in variants)]))
 
 
 def check_targets(summaries: list[dict[str, Any]]) -> list[str]:
@@ -275,6 +333,15 @@ def check_targets(summaries: list[dict[str, Any]]) -> list[str]:
         f"median final loss matches or beats TPE's: {len(ok)}/{len(vs)} tasks "
         f"({', '.join(ok) or 'none'})"
     )
+    for m in SWEEP_VARIANTS:
+        pairs = [(s["task"], s["vs_sweep"][m]) for s in summaries if m in s.get("vs_sweep", {})]
+        if pairs:
+            ok = [t for t, r in pairs if r <= OVERLAP_TARGET]
+            worst = max(pairs, key=lambda p: p[1])
+            lines.append(
+                f"{LABELS[m]}: median regret within {OVERLAP_TARGET}x of sweep's (overlap 0) "
+                f"on {len(ok)}/{len(pairs)} tasks (worst: {worst[0]} {fmt_ratio(worst[1])})"
+            )
     for s in summaries:
         e = s["methods"].get("sweep")
         if e is not None and "below_floor" in e:
@@ -290,7 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", nargs="+", default=list(SEARCH_TASKS), choices=list(SEARCH_TASKS)
     )
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=list(ALL_METHODS),
+        help=f"default: {' '.join(METHODS)}",
+    )
     parser.add_argument(
         "--seeds", type=int, default=None, help="seeds per task (default: 20 synthetic, 10 real)"
     )
