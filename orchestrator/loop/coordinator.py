@@ -97,12 +97,16 @@ def run_round(
 
 
 def resolve_overlap(setting: int | str, workers: int, samples_per_round: int) -> int:
-    """The rounds that run beside the oldest unfinished one: ``setting`` if it is a number;
-    for ``"auto"``, enough that the rounds in flight hold about twice as many configurations
-    as there are workers (one worker: none, a round boundary idles nobody else)."""
+    """The rounds that run beside the oldest unfinished one: ``setting`` if it is a number.
+
+    ``"auto"``: 0 while a round holds at least 8 configurations per worker (a round's end
+    then idles workers little, and overlap costs search quality: each round's ranges are
+    decided on older data); else enough rounds in flight to hold about twice as many
+    configurations as there are workers (at least 1).
+    """
     if setting != "auto":
         return int(setting)
-    if workers <= 1:
+    if samples_per_round >= 8 * workers:
         return 0
     return max(1, min(MAX_OVERLAP, -(-2 * workers // samples_per_round) - 1))
 
