@@ -87,6 +87,7 @@ from .reporting import (
     argument_parser,
     fmt_seconds,
     load_average,
+    load_warning,
     other_ray_nodes,
     package_versions,
     peak_rss_mib,
@@ -440,13 +441,6 @@ def format_targets(targets: Sequence[Target]) -> str:
     return "\n".join(out)
 
 
-def load_warning(load: float | None, raylets: int | None) -> str:
-    """A line about other work on the machine: it skews every timing here."""
-    text = f"before the run: 1-min load average {load}, other Ray nodes running {raylets}"
-    busy = (load or 0.0) > 0.5 * RAY_CPUS or bool(raylets)
-    return text + ("  WARNING: the machine was busy; timings are unreliable" if busy else "")
-
-
 def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -595,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(format_targets(targets))
     print()
-    print(load_warning(before["load_before"], before["other_ray_nodes"]))
+    print(load_warning(before["load_before"], before["other_ray_nodes"], RAY_CPUS))
     if args.json:
         write_json(args.json, results_doc(args, rows, targets, before))
         print(f"\nresults written to {args.json}")

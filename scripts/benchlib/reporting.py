@@ -191,3 +191,11 @@ def write_json(path: str | os.PathLike[str], doc: Any, *, indent: int | None = 2
 def argument_parser(doc: str | None) -> argparse.ArgumentParser:
     """A parser described by the first paragraph of a benchmark's docstring."""
     return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def load_warning(load: float | None, raylets: int | None, cpus: float) -> str:
+    """A line about other work on the machine (``cpus``: what the benchmark's Ray has): it
+    skews every timing."""
+    text = f"before the run: 1-min load average {load}, other Ray nodes running {raylets}"
+    busy = (load or 0.0) > 0.5 * cpus or bool(raylets)
+    return text + ("  WARNING: the machine was busy; timings are unreliable" if busy else "")

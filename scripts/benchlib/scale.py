@@ -94,6 +94,7 @@ from .reporting import (
     argument_parser,
     fmt_seconds,
     load_average,
+    load_warning,
     log,
     machine_facts,
     other_ray_nodes,
@@ -592,12 +593,6 @@ def format_targets(targets: Sequence[Target]) -> str:
     return "\n".join(out)
 
 
-def load_line(load: float | None, raylets: int | None) -> str:
-    text = f"before the run: 1-min load average {load}, other Ray nodes running {raylets}"
-    busy = (load or 0.0) > 0.5 * RAY_CPUS or bool(raylets)
-    return text + ("  WARNING: the machine was busy; timings are unreliable" if busy else "")
-
-
 # -- command line ---------------------------------------------------------------------------
 
 
@@ -770,7 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     print(format_targets(targets))
     print()
-    print(load_line(before["load_before"], before["other_ray_nodes"]))
+    print(load_warning(before["load_before"], before["other_ray_nodes"], RAY_CPUS))
     if args.json:
         write_json(args.json, results_doc(args, runs, targets, before))
         print(f"\nresults written to {args.json}")
