@@ -347,6 +347,37 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(
     assert code == 0 and "already finished" in out
 
 
+@pytest.fixture(scope="module")
+def overlap_reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("overlapref")
+    (d / "c.yaml").write_text(CONFIG + "overlap: 2\n")  # up to three rounds out at once
+    code, _, err = sweep("run", d / "c.yaml", "--run-dir", d / "run")
+    assert code == 0, err
+    return TuneResult.load(d / "run"), d / "c.yaml"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("crash_at", ["round:2", "partial:6"])
+def test_a_crash_with_rounds_overlapping_resumes_to_the_uninterrupted_run(
+    overlap_reference, tmp_path, crash_at
+):
+    # round:2 dies right after round 1 is committed, with rounds 2 and 3 already out
+    reference, config = overlap_reference
+    run = tmp_path / "run"
+    env = {"SWEEP_CRASH_AT": crash_at, "SWEEP_COMMIT_EVERY_S": "0.1"}
+    code, _, _ = sweep("run", config, "--run-dir", run, env=env)
+    assert code == 137
+    committed = committed_rows(run, 30)
+    assert committed
+    code, _, err = sweep("resume", run)
+    assert code == 0, err
+    result = TuneResult.load(run)
+    assert json.loads((run / "run.json").read_text())["overlap"] == 2
+    one_row_each(result, 30)
+    same_run(result, reference)
+    not_run_again(result, committed)
+
+
 @contextmanager
 def running_sweep(config, run, env=None, follow_stderr=False):
     """A `sweep run` in the background (own process group, output captured), cleaned up.
