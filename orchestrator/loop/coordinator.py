@@ -74,28 +74,6 @@ class Executor(Protocol):
     def dispatch(self, should_stop: Callable[[], bool] | None = None) -> Dispatch: ...
 
 
-def run_round(
-    executor: Executor,
-    work: RoundWork,
-    on_batch: Callable[[pa.RecordBatch], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[pa.RecordBatch]:
-    """Evaluate one round's work on its own (no other round beside it); its batches."""
-    batches: list[pa.RecordBatch] = []
-
-    def keep(batch: pa.RecordBatch) -> None:
-        batches.append(batch)
-        if on_batch is not None:
-            on_batch(batch)
-
-    if not work.finished():
-        dispatch = executor.dispatch(should_stop)
-        dispatch.add(0, work, keep)
-        while not dispatch.wait():
-            pass
-    return batches
-
-
 def resolve_overlap(setting: int | str, workers: int, samples_per_round: int) -> int:
     """The rounds that run beside the oldest unfinished one: ``setting`` if it is a number.
 
@@ -735,6 +713,5 @@ __all__ = [
     "SweepPlan",
     "resolve_overlap",
     "restore_state",
-    "run_round",
     "run_sweep",
 ]
