@@ -19,6 +19,8 @@ samples_per_round: 8
 workers: 2
 seed: 5
 """
+# one round at a time: with overlap, round 1 can finish beside round 0 before its progress
+# is reported, and the stop would land after its commit
 BUDGET_CONFIG = """\
 objective: "tests.objectives:echo_x_budget"
 mode: min
@@ -29,6 +31,7 @@ samples_per_round: 9
 budget: {min: 1, max: 9}
 workers: 2
 seed: 6
+overlap: 0
 """
 
 
