@@ -344,7 +344,7 @@ def _run_overlap(
     recorded = meta.get("overlap")
     if recorded is not None:
         return int(recorded)
-    if store.load_rounds() or store.has_partials(0):
+    if store.has_rounds() or store.has_partials(0):
         return 0
     return resolve_overlap(setting, workers, plan.samples_per_round)
 

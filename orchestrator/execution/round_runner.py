@@ -115,7 +115,6 @@ class RoundRunner:
         Retries after a worker death go one configuration at a time to an idle worker, and
         nothing is queued behind them, so a second death is known to be theirs.
         """
-        self._grown()
         up = [w for w in range(len(self.queues)) if w not in self.ex.starting]
         for worker in sorted(up, key=lambda w: len(self.queues[w])):
             queue = self.queues[worker]

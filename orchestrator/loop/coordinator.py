@@ -550,7 +550,6 @@ def run_sweep(
     state = restore_state(plan, store)
     started = time.monotonic()
     opened: dict[int, _OpenRound] = {}
-    finished: set[int] = set()
     dispatch = _LazyDispatch(executor, should_stop)
     # Rounds are sampled on a thread of their own (a guided round fits a model), while the
     # workers go on with the rounds already out; one at a time, so in round order.
@@ -565,19 +564,17 @@ def run_sweep(
                 if not planning[k].done():
                     break
                 opened[k] = _open_round(ctx, k, planning.pop(k).result(), dispatch)
-                if opened[k].work.finished():
-                    finished.add(k)
             if state.committed not in opened:  # nothing out yet: wait for its sampling
                 planning[state.committed].exception()
                 continue
             oldest = opened[state.committed]
             if not oldest.reporting:
                 oldest.start_reporting()
-            if state.committed not in finished:
+            if not oldest.work.finished():
                 if should_stop is not None and should_stop():
                     raise SweepInterrupted("stopped on request; finished rounds are committed")
                 sampled = (lambda: any(f.done() for f in planning.values())) if planning else None
-                finished.update(dispatch.get().wait(until=sampled))
+                dispatch.get().wait(until=sampled)
                 continue
             opened.pop(state.committed)
             oldest.committer.flush()
