@@ -7,6 +7,7 @@ shuffled order stands in for many workers racing."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pyarrow.compute as pc
 import pytest
@@ -16,6 +17,7 @@ from orchestrator.checks import overlap_setting
 from orchestrator.errors import ConfigError, SweepInterrupted
 from orchestrator.execution.serial import SerialExecutor
 from orchestrator.loop.coordinator import resolve_overlap
+from orchestrator.search.samplers.uniform import RandomSampler
 from tests.objectives import echo_x_budget, shifted_bowl
 
 SPACE = {
@@ -241,3 +243,29 @@ def test_bad_overlap_values_are_clear_errors(tmp_path, value, message):
     with pytest.raises(ConfigError, match=message):
         sweep(tmp_path, "bad", serial(), overlap=value)
     assert not (tmp_path / "bad").exists()
+
+
+class WarmingSampler:
+    """Uniform draws; records when its model code would be loaded (``warm_up``)."""
+
+    name = "warming"
+
+    def __init__(self):
+        self.calls = []
+
+    def warm_up(self):
+        self.calls.append(("warm_up", threading.current_thread().name))
+
+    def sample(self, space, n, rng, history=None):
+        self.calls.append(("sample", threading.current_thread().name))
+        return RandomSampler().sample(space, n, rng)
+
+
+def test_a_sampler_loads_its_model_once_on_the_planning_thread_after_the_first_rounds(tmp_path):
+    sampler = WarmingSampler()
+    sweep(tmp_path, "warm", serial(), sampler=sampler, overlap=2, rounds=5)
+    kinds = [kind for kind, _ in sampler.calls]
+    assert kinds.count("warm_up") == 1
+    # behind the sampling of the rounds that start before any data (0, 1, 2), before the rest
+    assert kinds.index("warm_up") == 3
+    assert all(thread.startswith("sweep-plan") for _, thread in sampler.calls)

@@ -555,11 +555,15 @@ def run_sweep(
     # workers go on with the rounds already out; one at a time, so in round order.
     planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-plan")
     planning: dict[int, Future[RoundWork]] = {}
+    warm_up = getattr(plan.sampler, "warm_up", None)  # e.g. load a model's code early
     try:
         while state.committed < state.planned:
             last = state.planned if stop_after_round is None else stop_after_round + 1
             for k in range(state.committed + len(opened) + len(planning), min(state.planned, last)):
                 planning[k] = planner.submit(plan_round, plan, state, k)
+            if warm_up is not None:  # behind the first rounds' sampling, before the model's
+                planner.submit(warm_up)
+                warm_up = None
             for k in sorted(planning):
                 if not planning[k].done():
                     break

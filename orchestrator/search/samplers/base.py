@@ -43,7 +43,9 @@ class Sampler(Protocol):
     """Draws configurations inside a space.
 
     One method: ``history`` is the sweep's committed trials so far (a :class:`Guide`), or
-    None in the first round; samplers that do not learn from trials ignore it.
+    None in the first round; samplers that do not learn from trials ignore it. A sampler may
+    also have ``warm_up()``: the coordinator calls it once, on its planning thread while the
+    first rounds run, to load what a model needs before its first guided round.
     """
 
     name: str

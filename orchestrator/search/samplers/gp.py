@@ -14,6 +14,12 @@ import warnings
 import numpy as np
 
 
+def load() -> None:
+    """Import the Gaussian-process code now (about 1.5 s the first time), so the first
+    guided round does not pay for it while the workers wait."""
+    import sklearn.gaussian_process  # noqa: F401
+
+
 def posterior_draws(
     x: np.ndarray,
     y: np.ndarray,

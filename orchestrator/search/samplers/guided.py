@@ -38,7 +38,7 @@ import pyarrow as pa
 from orchestrator.checks import whole_number
 from orchestrator.search.features import encode
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
-from orchestrator.search.samplers.gp import posterior_draws
+from orchestrator.search.samplers.gp import load, posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
 from orchestrator.search.space import Choice, Dimension, SearchSpace, encode_choice
 from orchestrator.search.trials import decode_column, ok_scores
@@ -78,6 +78,11 @@ class GuidedSampler:
         self.max_guided = max_guided
         self.max_train = max_train
         self.min_trials = min_trials
+
+    def warm_up(self) -> None:
+        """Load the model's code ahead of the first guided round (the coordinator calls it
+        while the first rounds run)."""
+        load()
 
     def sample(
         self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
