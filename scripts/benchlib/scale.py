@@ -21,6 +21,13 @@ worker:
   ``--sweep-option NAME=VALUE`` as any other keyword (VALUE read as JSON, else as text);
   without them nothing extra is passed. A keyword this checkout's ``tune`` does not take is
   refused before anything runs.
+- ``sweep_pool``: the same call, its W workers started beforehand (untimed) in a
+  ``WorkerPool`` and passed as ``pool=``. Here every simulated worker is a process of its
+  own on 2 CPUs, so Ray starts them a couple at a time (about 0.5 s of CPU each: 4-5 s for
+  16, far more for 64), and the first workers run trials while the rest still start; on a
+  cluster each node starts its own workers side by side. This line measures the scheduling
+  alone, as Optuna's threads (which start nothing) are measured; ``sweep`` measures it with
+  the start-up on this machine.
 - ``optuna``: ``TPESampler(seed=0)``, in-memory storage, ``study.optimize(n_trials=evals,
   n_jobs=W)`` (W threads in this process); the times are trial user attributes.
 - ``raytune``: ``ray.tune.Tuner`` with ``ASHAScheduler(metric="score", mode="min")``,
@@ -48,7 +55,8 @@ A tool that fails at some W (an error, or Ray Tune stopped by a signal) gets a l
 note starts with ``FAILED:``; the other runs go on and are printed.
 
 Targets (issue): sweep's efficiency >= 0.85 at W = 16 and >= 0.7 at W = 64, and sweep's wall
-<= 1.1x Optuna's at W = 16 and 64; each printed as met / NOT met (or not measured).
+<= 1.1x Optuna's at W = 16 and 64; each printed as met / NOT met (or not measured), for
+``sweep`` and (when run) ``sweep_pool``.
 
 ``--fifo`` adds two simulated lines per W (pure Python, no Ray): ``evals`` durations drawn
 the same way for uniformly random configurations (seed 0), dispatched first-in-first-out to
@@ -104,7 +112,8 @@ from .sleep_workload import MEDIAN_S, SIGMA, SleepObjective, duration_s
 
 EVALS = 640
 WORKERS = (4, 16, 64)
-TOOLS = ("sweep", "optuna", "raytune")
+TOOLS = ("sweep", "sweep_pool", "optuna", "raytune")
+SWEEPS = ("sweep", "sweep_pool")  # the lines the targets are about
 QUICK: dict[str, Any] = {"evals": 128, "workers": (4, 16), "tools": ("sweep", "optuna")}
 SAMPLES_PER_ROUND = 32
 FIFO_DRAWS = 20
@@ -113,6 +122,7 @@ TARGET_WALL_RATIO = 1.1  # sweep's wall at most this times Optuna's ...
 TARGET_WALL_RATIO_WORKERS = (16, 64)  # ... at these worker counts
 LABELS = {
     "sweep": "sweep",
+    "sweep_pool": "sweep, pool",
     "optuna": "optuna (TPE)",
     "raytune": "ray tune (ASHA)",
     "fifo": "fifo (simulated)",
@@ -322,12 +332,24 @@ def sweep_run(
     workers: int,
     per_round: int,
     options: dict[str, Any],
+    *,
+    pool: bool = False,
 ) -> Run:
-    """One ``tune`` call over ``evals`` evaluations; times from its trial table."""
-    from orchestrator import Float, tune
+    """One ``tune`` call over ``evals`` evaluations; times from its trial table. ``pool``:
+    the workers are started (untimed) in a ``WorkerPool`` before the call, as on a cluster
+    whose nodes start their workers side by side."""
+    from orchestrator import Float, WorkerPool, tune
 
     rounds = evals // per_round
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as run_dir:
+    resources = {"num_cpus": RAY_CPUS / workers}
+    with contextlib.ExitStack() as stack:
+        run_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-"))
+        if pool:
+            started = time.perf_counter()
+            where = {"pool": stack.enter_context(WorkerPool(workers, worker_resources=resources))}
+            pool_start = time.perf_counter() - started
+        else:
+            where = {"workers": workers, "worker_resources": resources}
         t0 = time.perf_counter()
         result = tune(
             objective,
@@ -337,9 +359,8 @@ def sweep_run(
             samples_per_round=per_round,
             seed=0,
             tolerance=0.0,
-            workers=workers,
-            worker_resources={"num_cpus": RAY_CPUS / workers},
             run_dir=run_dir,
+            **where,
             **options,
         )
         wall = time.perf_counter() - t0
@@ -361,13 +382,18 @@ def sweep_run(
         "best_score": result.best_score,
         "options": options,
     }
-    note = (
-        f"{rounds} rounds x {per_round}, {facts['shards']} shards, "
-        f"incl. {facts['workers_start_s']:.2f} s starting workers"
-    )
+    note = f"{rounds} rounds x {per_round}, {facts['shards']} shards, "
+    if pool:
+        facts["pool_start_s"] = pool_start
+        note += f"workers started before the call in {pool_start:.2f} s"
+    else:
+        note += f"incl. {facts['workers_start_s']:.2f} s starting workers"
+    if meta.get("overlap") is not None and "overlap" not in options:
+        note += f", overlap {meta['overlap']} (auto)"
     if options:
         note += ", " + ", ".join(f"{k}={v!r}" for k, v in options.items())
-    return make_run("sweep", workers, evals, intervals, wall, note=note, facts=facts)
+    tool = "sweep_pool" if pool else "sweep"
+    return make_run(tool, workers, evals, intervals, wall, note=note, facts=facts)
 
 
 def sweep_intervals(table: Any) -> list[Interval]:
@@ -444,8 +470,15 @@ def raytune_run(
 
 
 def run_tool(tool: str, args: argparse.Namespace, objective: SleepObjective, workers: int) -> Run:
-    if tool == "sweep":
-        return sweep_run(objective, args.evals, workers, args.samples_per_round, args.sweep)
+    if tool in SWEEPS:
+        return sweep_run(
+            objective,
+            args.evals,
+            workers,
+            args.samples_per_round,
+            args.sweep,
+            pool=tool == "sweep_pool",
+        )
     if tool == "optuna":
         return optuna_run(objective, args.evals, workers)
     if tool == "raytune":
@@ -457,8 +490,8 @@ def warm_up(tool: str, args: argparse.Namespace) -> None:
     """One small untimed run of ``tool`` (near-zero sleeps): imports and first-call costs."""
     fast = SleepObjective(median=WARM_MEDIAN_S, sigma=0.0)
     workers = min(args.workers)
-    if tool == "sweep":
-        sweep_run(fast, 2 * workers, workers, 2 * workers, args.sweep)
+    if tool in SWEEPS:
+        sweep_run(fast, 2 * workers, workers, 2 * workers, args.sweep, pool=tool == "sweep_pool")
     elif tool == "optuna":
         optuna_run(fast, 2 * workers, workers)
     else:
@@ -489,9 +522,9 @@ def find_run(runs: Sequence[Run], tool: str, workers: int) -> Run | None:
     return next((r for r in runs if r.tool == tool and r.workers == workers), None)
 
 
-def wall_ratio(runs: Sequence[Run], workers: int) -> float | None:
-    """Sweep's wall over Optuna's at ``workers`` (None unless both ran)."""
-    sweep, optuna = find_run(runs, "sweep", workers), find_run(runs, "optuna", workers)
+def wall_ratio(runs: Sequence[Run], workers: int, tool: str = "sweep") -> float | None:
+    """A sweep line's wall over Optuna's at ``workers`` (None unless both ran)."""
+    sweep, optuna = find_run(runs, tool, workers), find_run(runs, "optuna", workers)
     if sweep is None or optuna is None or failed(sweep) or failed(optuna):
         return None
     return sweep.wall_s / optuna.wall_s
@@ -504,22 +537,23 @@ def failed(run: Run) -> bool:
 
 def evaluate_targets(runs: Sequence[Run]) -> list[Target]:
     targets = []
-    for w, goal in TARGET_EFFICIENCY.items():
-        sweep = find_run(runs, "sweep", w)
-        targets.append(
-            Target(
-                f"sweep efficiency at W = {w}", None if sweep is None else sweep.efficiency, goal
+    for tool in SWEEPS:
+        if tool != "sweep" and not any(r.tool == tool for r in runs):
+            continue
+        label = LABELS[tool]
+        for w, goal in TARGET_EFFICIENCY.items():
+            sweep = find_run(runs, tool, w)
+            efficiency = None if sweep is None else sweep.efficiency
+            targets.append(Target(f"{label} efficiency at W = {w}", efficiency, goal))
+        for w in TARGET_WALL_RATIO_WORKERS:
+            targets.append(
+                Target(
+                    f"{label} wall / Optuna wall at W = {w}",
+                    wall_ratio(runs, w, tool),
+                    TARGET_WALL_RATIO,
+                    at_most=True,
+                )
             )
-        )
-    for w in TARGET_WALL_RATIO_WORKERS:
-        targets.append(
-            Target(
-                f"sweep wall / Optuna wall at W = {w}",
-                wall_ratio(runs, w),
-                TARGET_WALL_RATIO,
-                at_most=True,
-            )
-        )
     return targets
 
 
@@ -572,15 +606,16 @@ def format_runs(runs: Sequence[Run], workers: int, args: argparse.Namespace) -> 
         f"(sleep: lognormal, median {args.median:g} s, sigma {args.sigma:g})"
     )
     text = title + "\n" + format_table(header, lines, {1, 2, 3, 4, 5, 6})
-    ratio = wall_ratio(runs, workers)
-    sweep, optuna = find_run(runs, "sweep", workers), find_run(runs, "optuna", workers)
-    if ratio is not None and sweep is not None and optuna is not None:
-        start = sweep.facts.get("workers_start_s", 0.0)
-        rest = (sweep.wall_s - start) / optuna.wall_s
-        text += (
-            f"\nsweep wall / optuna wall: {ratio:.2f}x "
-            f"(without sweep's {start:.2f} s starting its workers: {rest:.2f}x)"
-        )
+    optuna = find_run(runs, "optuna", workers)
+    for tool in SWEEPS:
+        ratio, sweep = wall_ratio(runs, workers, tool), find_run(runs, tool, workers)
+        if ratio is None or sweep is None or optuna is None:
+            continue
+        text += f"\n{LABELS[tool]} wall / optuna wall: {ratio:.2f}x"
+        if tool == "sweep":
+            start = sweep.facts.get("workers_start_s", 0.0)
+            rest = (sweep.wall_s - start) / optuna.wall_s
+            text += f" (without sweep's {start:.2f} s starting its workers: {rest:.2f}x)"
     return text
 
 
@@ -687,7 +722,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--workers must be >= 1")
     if args.median <= 0 or args.sigma < 0:
         p.error("--median must be > 0 and --sigma >= 0")
-    if "sweep" in args.tools and args.evals % args.samples_per_round:
+    sweeping = any(t in SWEEPS for t in args.tools)
+    if sweeping and args.evals % args.samples_per_round:
         p.error(
             f"--evals ({args.evals}) must be a multiple of --samples-per-round "
             f"({args.samples_per_round}) for sweep"
@@ -697,7 +733,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.sweep = dict(args.sweep_option)
     if args.overlap is not None:
         args.sweep["overlap"] = args.overlap
-    if "sweep" in args.tools and args.sweep:
+    if sweeping and args.sweep:
         unknown = sorted(set(args.sweep) - tune_keywords())
         if unknown:
             p.error(f"this checkout's tune() takes no {', '.join(unknown)} keyword")
@@ -718,6 +754,9 @@ def results_doc(
         },
         "runs": list(runs),
         "wall_ratio_sweep_over_optuna": {str(w): wall_ratio(runs, w) for w in args.workers},
+        "wall_ratio_sweep_pool_over_optuna": {
+            str(w): wall_ratio(runs, w, "sweep_pool") for w in args.workers
+        },
         "targets": [{**vars(t), "verdict": t.verdict} for t in targets],
     }
 
