@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 OPT_X = 0.3
 OPT_LR = 1e-3
@@ -195,3 +196,37 @@ class LoadsSlowly:
 
 
 loads_slowly = LoadsSlowly()
+
+
+def continuing_bowl(config, budget, state):
+    """Trains ``budget`` epochs in total, continuing from ``state`` (the epochs done so far):
+    the score depends only on the configuration and the budget, so a continued run and a
+    restarted one score alike; ``trained`` says how many epochs this call trained."""
+    done = 0 if state is None else int(state["epochs"])
+    return {
+        "score": (config["x"] - 0.3) ** 2 + 1.0 / budget,
+        "trained": budget - done,
+        "state": {"epochs": budget, "weights": [config["x"]] * 4},
+    }
+
+
+def restarting_bowl(config, budget):
+    """:func:`continuing_bowl` for an objective that cannot continue: trains from scratch."""
+    return {"score": (config["x"] - 0.3) ** 2 + 1.0 / budget, "trained": float(budget)}
+
+
+@dataclass(frozen=True)
+class DiesOnceContinuing:
+    """:func:`continuing_bowl` whose worker dies (``os._exit``) the first time it is handed a
+    state, as if its node were lost mid-trial; ``marker`` records that it happened."""
+
+    marker: str
+
+    def __call__(self, config, budget, state):
+        import os
+
+        if state is not None and not os.path.exists(self.marker):
+            with open(self.marker, "w") as f:
+                f.write(str(config["x"]))
+            os._exit(1)
+        return continuing_bowl(config, budget, state)

@@ -1,125 +1,196 @@
-"""`sweep continue` / orchestrator.extend: more rounds after hand-made range edits."""
+"""Promoted configurations continue training from the state of the rung below.
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-import pyarrow.parquet as pq
-import pytest
-
-from orchestrator import TuneResult, extend, load_config, run_config
-from orchestrator.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = """\
-objective: "tests.objectives:shifted_bowl"
-mode: min
-space:
-  x:   {type: float, low: 0, high: 1, hard_low: -1, hard_high: 2}
-  lr:  {type: float, low: 1e-5, high: 1e-1, log: true}
-  act: {type: choice, values: [a, b]}
-rounds: 2
-samples_per_round: 10
-workers: 2
-seed: 3
+An objective ``objective(config, budget, state)`` gets None at a configuration's first rung
+and, once promoted, the state it returned at the rung below; ``budget`` is the total to
+reach. The states stay on the coordinator (with the round's work), so the loss of the worker
+that made one costs nothing; they are dropped once their configuration cannot be promoted.
 """
 
+from __future__ import annotations
 
-@pytest.fixture
-def finished(ray_cluster, tmp_path):
-    (tmp_path / "c.yaml").write_text(CONFIG)
-    run_config(load_config(tmp_path / "c.yaml"), run_dir=tmp_path / "run")
-    return tmp_path / "run"
+import json
 
+import pyarrow as pa
+import pytest
 
-def files(run_dir):
-    return {p.name: p.read_bytes() for p in (run_dir / "trials").glob("round-*.parquet")}
+from orchestrator import Float, tune
+from orchestrator.errors import SweepInterrupted
+from orchestrator.execution.serial import SerialExecutor
+from orchestrator.loop.round_work import RoundWork
+from orchestrator.search.fidelity import Budget
+from tests.objectives import DiesOnceContinuing, continuing_bowl, restarting_bowl
+from workers.evaluate import evaluate_shard
+from workers.state import decode_state, encode_state, takes_state
 
-
-@pytest.mark.ray
-def test_continue_with_every_kind_of_edit(finished):
-    before = TuneResult.load(finished)
-    old_files = files(finished)
-    result = extend(finished, rounds=2, ranges={"lr": (1e-4, 1e-2)}, freeze={"act": "b"}).result
-    assert result.rounds_run == 4 and result.table.num_rows == before.table.num_rows + 20
-    assert (
-        result.table.slice(0, 20)
-        .select(["trial_id", "x", "lr", "score"])
-        .equals(before.table.select(["trial_id", "x", "lr", "score"]))
-    )  # earlier rows unchanged
-    assert all(files(finished)[n] == b for n, b in old_files.items())
-    new = [r for r in result.table.to_pylist() if r["round"] >= 2]
-    assert all(r["act"] == "b" for r in new)
-    assert all(1e-4 <= r["lr"] <= 1e-2 for r in new if r["round"] == 2)
-    manual = [
-        (d["round"], d["parameter"]) for d in result.ranges.to_pylist() if d["action"] == "manual"
-    ]
-    assert (2, "lr") in manual and (2, "act") in manual
-    # then release what was frozen, and move a bound
-    result = extend(finished, rounds=1, release=["act"], ranges={"x": (None, 1.5)}).result
-    assert result.rounds_run == 5
-    choices = {
-        d["round"]: json.loads(d["choices"])
-        for d in result.ranges.to_pylist()
-        if d["parameter"] == "act"
-    }
-    assert choices[2] == choices[3] == ["b"]  # frozen for two rounds
-    assert choices[4] == ["a", "b"]  # released: back to both choices, and sampled in them
-    assert {r["act"] for r in result.table.to_pylist() if r["round"] == 4} <= {"a", "b"}
-    manual = [
-        (d["round"], d["parameter"]) for d in result.ranges.to_pylist() if d["action"] == "manual"
-    ]
-    assert (4, "act") in manual and (4, "x") in manual
-    assert json.loads((finished / "run.json").read_text())["state"] == "finished"
+SPACE = {"x": Float(0.0, 1.0)}
+SAME = ["round", "trial_id", "x", "rung", "budget", "score", "status"]
 
 
-@pytest.mark.ray
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"ranges": {"lr": (1e-2, 1e-4)}}, "low.*must be smaller than or equal to"),
-        ({"ranges": {"depth": (1, 2)}}, "unknown parameter 'depth'"),
-        ({"freeze": {"x": 5.0}}, "hard_high"),
-        ({"freeze": {"act": "c"}}, "not one of"),
-        ({"release": ["lr"]}, "'lr' is not frozen"),
-    ],
-)
-def test_invalid_edits_change_nothing(finished, kwargs, message):
-    before = (finished / "run.json").read_text(), files(finished)
-    with pytest.raises(ConfigError, match=message):
-        extend(finished, rounds=1, **kwargs)
-    assert ((finished / "run.json").read_text(), files(finished)) == before
-
-
-@pytest.mark.ray
-def test_the_cli_continues_a_run(finished):
-    exe = Path(sys.executable).with_name("sweep")
-    proc = subprocess.run(
-        [
-            str(exe),
-            "continue",
-            str(finished),
-            "--rounds",
-            "1",
-            "--set",
-            "x.low=0.1",
-            "--set",
-            "act=a",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
+def run(tmp_path, name, objective, **kwargs):
+    kwargs.setdefault("executor", SerialExecutor(objective, param_names=["x"], shard_size=3))
+    return tune(
+        objective,
+        SPACE,
+        mode="min",
+        rounds=3,
+        samples_per_round=9,
+        seed=1,
+        budget=(1, 9),
+        sampler="random",
+        run_dir=tmp_path / name,
+        **kwargs,
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "round 3/3" in proc.stdout
-    bad = subprocess.run(
-        [str(exe), "continue", str(finished), "--rounds", "1", "--set", "x.lo=1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+
+
+def rows(result, columns=SAME):
+    return result.table.select(columns).sort_by("trial_id").to_pylist()
+
+
+def test_a_promoted_configuration_continues_where_its_rung_below_stopped(tmp_path):
+    result = run(tmp_path, "continue", continuing_bowl)
+    table = result.table.to_pylist()
+    by_config = {}
+    for r in table:
+        by_config.setdefault((r["round"], r["config_id"]), []).append(r)
+    promoted = [rs for rs in by_config.values() if len(rs) > 1]
+    assert promoted, "no configuration was promoted: nothing to test"
+    for rs in by_config.values():
+        rs.sort(key=lambda r: r["rung"])
+        assert rs[0]["continued"] is False and rs[0]["trained"] == rs[0]["budget"]
+        for below, above in zip(rs, rs[1:]):
+            assert above["continued"] is True
+            assert above["trained"] == above["budget"] - below["budget"]  # only the missing
+    assert "__state__" not in result.table.column_names  # states are never stored
+
+
+def test_continuing_scores_like_restarting_and_trains_less(tmp_path):
+    cont = run(tmp_path, "continue", continuing_bowl)
+    restart = run(tmp_path, "restart", restarting_bowl)
+    assert rows(cont) == rows(restart)  # the objective is deterministic in (config, budget)
+    assert "continued" not in restart.table.column_names  # a plain objective is unchanged
+    trained_c = sum(cont.table.column("trained").to_pylist())
+    trained_r = sum(restart.table.column("trained").to_pylist())
+    assert trained_c < trained_r
+    meta = json.loads((tmp_path / "continue" / "run.json").read_text())
+    assert meta["state_peak_bytes"] > 0
+    assert "state_peak_bytes" not in json.loads((tmp_path / "restart" / "run.json").read_text())
+
+
+def batch(keys, scores, states):
+    return pa.table(
+        {
+            "trial_id": pa.array(keys, pa.int64()),
+            "status": ["ok"] * len(keys),
+            "score": pa.array(scores, pa.float64()),
+            "__state__": pa.array(states, pa.binary()),
+        }
     )
-    assert bad.returncode == 2 and "only .low and .high" in bad.stderr
-    ranges = pq.read_table(finished / "ranges.parquet").to_pylist()
-    assert any(r["action"] == "manual" and r["parameter"] == "x" for r in ranges)
+
+
+def test_states_are_handed_up_and_dropped_once_no_promotion_can_use_them():
+    configs = [{"x": i / 10} for i in range(9)]
+    work = RoundWork(configs, mode="min", budget=Budget(1, 9), base=1)
+    first = work.take(9)
+    state = [encode_state({"epochs": 1, "i": i}) for i in range(9)]
+    work.record(batch([it.key for it in first[:8]], [float(i) for i in range(8)], state[:8]))
+    assert work.peak_state_bytes >= sum(map(len, state[:8]))
+    work.record(batch([first[8].key], [8.0], [state[8]]))  # rung 0 complete: 3 promoted
+    second = work.take(9)
+    assert [it.index for it in second] == [0, 1, 2]
+    assert [decode_state(it.state)["i"] for it in second] == [0, 1, 2]
+    assert not work._states  # the 6 not promoted were dropped; the 3 travel with their items
+    top = encode_state({"epochs": 3})
+    work.record(batch([it.key for it in second], [0.0, 1.0, 2.0], [top] * 3))
+    third = work.take(9)
+    assert [it.index for it in third] == [0] and decode_state(third[0].state) == {"epochs": 3}
+    assert not work._states
+    work.record(batch([third[0].key], [0.0], [encode_state({"epochs": 9})]))
+    assert work.finished()
+    assert not work._states and all(it.state is None for it in work.items.values())
+
+
+def test_a_state_that_cannot_be_stored_fails_its_row_with_the_reason():
+    def objective(config, budget, state):
+        return {"score": 1.0, "state": {"model": object()}}
+
+    out = evaluate_shard(
+        objective,
+        shard_id=0,
+        trial_ids=[0],
+        configs=[{"x": 0.5}],
+        worker="w",
+        budgets=[1.0],
+        states=[None],
+    ).to_pylist()[0]
+    assert out["status"] == "failed"
+    assert "numpy cannot store without pickle" in out["error"]
+
+
+def test_an_unreadable_state_restarts_the_evaluation_and_says_so():
+    seen = []
+
+    def objective(config, budget, state):
+        seen.append(state)
+        return 1.0
+
+    out = evaluate_shard(
+        objective,
+        shard_id=0,
+        trial_ids=[0, 1],
+        configs=[{"x": 0.5}] * 2,
+        worker="w",
+        budgets=[3.0, 3.0],
+        states=[b"garbage", encode_state(b"weights")],
+    ).to_pylist()
+    assert seen == [None, b"weights"]
+    assert [r["continued"] for r in out] == [False, True]
+
+
+def test_which_objectives_continue():
+    assert takes_state(continuing_bowl)
+    assert takes_state(lambda config, budget, state=None: 0)
+    assert takes_state(DiesOnceContinuing("m"))
+    assert not takes_state(restarting_bowl)
+    assert not takes_state(lambda config, budget=1: 0)
+
+
+def test_a_resumed_run_restarts_what_lost_its_state_and_equals_the_uninterrupted(tmp_path):
+    reference = run(tmp_path, "ref", continuing_bowl)
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) > 7  # inside round 1, after some promotions
+
+    with pytest.raises(SweepInterrupted):
+        run(tmp_path, "run", continuing_bowl, should_stop=should_stop)
+    resumed = run(tmp_path, "run", continuing_bowl, resume=True)
+    assert rows(resumed) == rows(reference)
+    restarted = [r for r in resumed.table.to_pylist() if r["rung"] > 0 and not r["continued"]]
+    assert restarted, "every promotion after the resume found its state: nothing to test"
+    for r in restarted:  # a restart trains the whole budget, and the row says so
+        assert r["trained"] == r["budget"]
+
+
+@pytest.mark.ray
+def test_the_worker_holding_a_continued_trial_dies_and_it_still_continues(ray_cluster, tmp_path):
+    marker = tmp_path / "died"
+    result = tune(
+        DiesOnceContinuing(str(marker)),
+        SPACE,
+        mode="min",
+        rounds=2,
+        samples_per_round=9,
+        seed=1,
+        budget=(1, 9),
+        sampler="random",
+        workers=2,
+        run_dir=tmp_path / "run",
+    )
+    assert marker.exists(), "no worker died: nothing to test"
+    table = result.table.to_pylist()
+    keys = [(r["round"], r["config_id"], r["rung"]) for r in table]
+    assert len(keys) == len(set(keys))  # exactly one row per configuration and rung
+    assert all(r["status"] == "ok" for r in table)
+    # the state lives on the coordinator: the re-run continues, it does not restart
+    assert all(r["continued"] for r in table if r["rung"] > 0)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .evaluate import RESERVED_COLUMNS, batch_to_bytes, bind_data, evaluate_shard
+from .state import takes_state
 
 
 class SweepWorker:
@@ -38,6 +39,7 @@ class SweepWorker:
         data: Any = None,
     ) -> None:
         self._objective: Any = None
+        self._continues = False  # the objective takes a state (continues promoted trials)
         self._name = name
         self._taken: frozenset[str] = frozenset(RESERVED_COLUMNS)
         if objective_payload is not None:
@@ -66,6 +68,7 @@ class SweepWorker:
 
         self._objective = None  # a failed load leaves no objective of an earlier sweep
         self._objective = bind_data(cloudpickle.loads(objective_payload), data)
+        self._continues = takes_state(self._objective)
         self._name = name
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
         return name
@@ -86,8 +89,10 @@ class SweepWorker:
         trial_ids: Sequence[int],
         configs: Sequence[dict[str, Any]],
         budgets: Sequence[float | None] | None = None,
+        states: Sequence[bytes | None] | None = None,
     ) -> bytes:
-        """Evaluates one shard; its result batch comes back as Arrow IPC bytes."""
+        """Evaluates one shard; its result batch comes back as Arrow IPC bytes. ``states``:
+        what each configuration's rung below returned, for an objective that continues."""
         return batch_to_bytes(
             evaluate_shard(
                 self._objective,
@@ -97,5 +102,6 @@ class SweepWorker:
                 worker=self._name,
                 taken_names=self._taken,
                 budgets=budgets,
+                states=states if self._continues else None,
             )
         )

@@ -24,6 +24,8 @@ from typing import Any, Protocol, cast
 import numpy as np
 import pyarrow as pa
 
+from .state import CONTINUED_COLUMN, STATE_COLUMN, decode_state, encode_state
+
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_INVALID = "invalid"
@@ -49,7 +51,16 @@ METRIC_PREFIX = "metric_"
 
 #: Column names an objective's metrics may not take (the coordinator adds the others).
 RESERVED_COLUMNS = frozenset(
-    ["sweep_id", "round", "config_id", "rung", "budget", *RESULT_SCHEMA.names]
+    [
+        "sweep_id",
+        "round",
+        "config_id",
+        "rung",
+        "budget",
+        CONTINUED_COLUMN,
+        STATE_COLUMN,
+        *RESULT_SCHEMA.names,
+    ]
 )
 
 _MAX_ERROR_CHARS = 2000
@@ -290,6 +301,29 @@ def _metric_array(values: list[Any]) -> pa.Array:
     return _strings([None if v is None else _text(v) for v in values])
 
 
+def _load_state(data: bytes | None) -> Any:
+    """The state to continue from; None (start afresh) when there is none or it is
+    unreadable, and the row's ``continued`` says so."""
+    if data is None:
+        return None
+    try:
+        return decode_state(data)
+    except Exception:
+        return None
+
+
+def _keep_state(result: Any, kept: list[bytes | None]) -> Any:
+    """Take the ``state`` out of a dict result (into ``kept[-1]``); the rest is the result.
+
+    A state that cannot be stored raises ``TypeError``: the row fails and says why."""
+    if not isinstance(result, Mapping) or "state" not in result:
+        return result
+    rest = {k: v for k, v in dict(result).items() if k != "state"}
+    if result["state"] is not None:
+        kept[-1] = encode_state(result["state"])
+    return rest
+
+
 def evaluate_shard(
     objective: Callable[..., Any],
     *,
@@ -299,10 +333,14 @@ def evaluate_shard(
     worker: str,
     taken_names: frozenset[str] = RESERVED_COLUMNS,
     budgets: Sequence[float | None] | None = None,
+    states: Sequence[bytes | None] | None = None,
 ) -> pa.RecordBatch:
     """Evaluate ``configs`` one after the other; one row per configuration, in order.
 
-    With ``budgets``, the objective is called as ``objective(config, budget)``.
+    With ``budgets``, the objective is called as ``objective(config, budget)``. With
+    ``states`` too (the objective takes a state, see :mod:`workers.state`), as
+    ``objective(config, budget, state)`` - the decoded state of the rung below, or None -
+    and the batch gets a ``continued`` column and the returned states (as bytes).
     ``taken_names`` are column names metrics must not use (reserved columns and the
     hyperparameter names); the objective never sees anything but its configuration.
     """
@@ -313,12 +351,23 @@ def evaluate_shard(
     started: list[int] = []
     durations: list[float] = []
     metric_rows: list[tuple[int, Mapping[str, Any]]] = []
+    continued: list[bool] = []
+    kept: list[bytes | None] = []
     clock, wall = time.perf_counter, time.time
     for i, config in enumerate(configs):
         started.append(int(wall() * 1e6))
         t0 = clock()
         try:
-            result = objective(config) if budgets is None else objective(config, budgets[i])
+            if states is not None and budgets is not None:
+                state = _load_state(states[i])
+                continued.append(state is not None)
+                kept.append(None)
+                result = objective(config, budgets[i], state)
+                result = _keep_state(result, kept)
+            elif budgets is not None:
+                result = objective(config, budgets[i])
+            else:
+                result = objective(config)
         except (Exception, SystemExit) as exc:  # the objective's failure is data, not a crash
             durations.append(clock() - t0)
             statuses.append(STATUS_FAILED)
@@ -347,6 +396,10 @@ def evaluate_shard(
         for name in sorted(columns):
             array = _metric_array(columns[name])
             extra.append((pa.field(name, array.type), array))
+    if states is not None and budgets is not None:
+        kept = [k if s == STATUS_OK else None for k, s in zip(kept, statuses)]
+        extra.append((pa.field(CONTINUED_COLUMN, pa.bool_()), pa.array(continued, pa.bool_())))
+        extra.append((pa.field(STATE_COLUMN, pa.binary()), pa.array(kept, pa.binary())))
     return _result_batch(
         trial_ids, shard_id, worker, statuses, scores, errors, started, durations, extra
     )

@@ -473,8 +473,9 @@ class RayExecutor(_ActorOwner):
     def submit(self, index: int, shard_id: int, items: list[Any]) -> Any:
         """Send a shard to worker ``index``; returns the reference to its result batch."""
         budgets = None if items[0].budget is None else [it.budget for it in items]
+        states = None if budgets is None else [it.state for it in items]
         ref = self._actors[index].run_shard.remote(
-            shard_id, [it.key for it in items], [it.config for it in items], budgets
+            shard_id, [it.key for it in items], [it.config for it in items], budgets, states
         )
         self._last[index] = ref
         return ref

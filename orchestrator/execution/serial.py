@@ -15,6 +15,7 @@ import pyarrow as pa
 from orchestrator.errors import SweepInterrupted
 from orchestrator.loop.round_work import RoundWork, WorkItem
 from workers.evaluate import RESERVED_COLUMNS, Objective, bind_data, evaluate_shard
+from workers.state import takes_state
 
 
 class SerialExecutor:
@@ -32,6 +33,7 @@ class SerialExecutor:
         data: Any = None,
     ) -> None:
         self._objective = bind_data(objective, data)
+        self._continues = takes_state(self._objective)
         self._taken = frozenset(RESERVED_COLUMNS | set(param_names))
         self.shard_size = shard_size
         self._shards = 0
@@ -55,6 +57,7 @@ class SerialExecutor:
             worker="local",
             taken_names=self._taken,
             budgets=None if items[0].budget is None else [item.budget for item in items],
+            states=[item.state for item in items] if self._continues else None,
         )
         self._shards += 1
         return batch

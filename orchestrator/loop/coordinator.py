@@ -38,6 +38,7 @@ from orchestrator.search.space import SearchSpace
 from orchestrator.search.stages import Stages, apply_stages
 from orchestrator.search.stopping import StopRule, stop_reason
 from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
+from workers.evaluate import STATE_COLUMN
 
 
 class Dispatch(Protocol):
@@ -482,6 +483,8 @@ class _OpenRound:
         self.not_ok += batch.num_rows - ok
 
     def on_batch(self, batch: pa.RecordBatch) -> None:
+        if STATE_COLUMN in batch.schema.names:  # states stay with the round's work, unstored
+            batch = batch.drop_columns([STATE_COLUMN])
         self.batches.append(batch)
         self.committer.add(batch)
         self._count(batch)
@@ -614,6 +617,9 @@ def _commit(
     ctx.store.write_ranges(pa.concat_tables(list(state.ranges)))
     best = _best(plan, state.history, state.original)
     ctx.store.update_metadata(rounds_run=state.committed, best=best, updated_at=utc_now())
+    if done.work.peak_state_bytes:
+        peak = max(done.work.peak_state_bytes, ctx.store.metadata().get("state_peak_bytes", 0))
+        ctx.store.update_metadata(state_peak_bytes=peak)
     if ctx.on_round is not None:
         ctx.on_round(
             RoundReport(

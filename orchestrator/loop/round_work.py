@@ -7,6 +7,13 @@ as results come in. Pure: no Ray, no clock.
 
 Every evaluation has a key, ``rung * n + index`` (``n`` configurations in the round), so the
 round's rows can be ordered the same way whatever order they finished in.
+
+An objective that continues training (:mod:`workers.state`) returns a state with each
+result; the round keeps a configuration's latest state while it may still be promoted and
+hands it to the evaluation at the next rung, so the state lives here, on the coordinator,
+and survives the loss of the worker (or node) that made it. A state is dropped as soon as
+its configuration can no longer be promoted; :attr:`RoundWork.peak_state_bytes` is the most
+held at once.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 
 from orchestrator.search.fidelity import Budget, promotable, rung_sizes
-from workers.evaluate import STATUS_OK
+from workers.evaluate import STATE_COLUMN, STATUS_OK
 
 
 def _rows(batch: pa.RecordBatch | pa.Table) -> list[tuple[int, str, float | None]]:
@@ -48,6 +55,7 @@ class WorkItem:
     rung: int
     budget: float | None
     config: dict[str, Any]
+    state: bytes | None = None  # what the rung below returned, to continue from
 
 
 class RoundWork:
@@ -75,13 +83,21 @@ class RoundWork:
         self.items: dict[int, WorkItem] = {}
         self._recorded: set[int] = set()
         self._ready: deque[WorkItem] = deque()
+        self._states: dict[int, bytes] = {}  # configuration index -> its latest state
+        self._holding: set[int] = set()  # keys of evaluations handed a state
+        self.peak_state_bytes = 0
         for i in range(self.n):
             self._add(i, 0)
 
     def _add(self, index: int, rung: int) -> None:
-        item = WorkItem(rung * self.n + index, index, rung, self.rungs[rung], self._configs[index])
+        state = self._states.pop(index, None) if rung else None
+        item = WorkItem(
+            rung * self.n + index, index, rung, self.rungs[rung], self._configs[index], state
+        )
         self.items[item.key] = item
         self._ready.append(item)
+        if state is not None:
+            self._holding.add(item.key)
 
     def fingerprint(self) -> str:
         """A hash of what this round evaluates: its configurations and its rungs' budgets.
@@ -106,8 +122,32 @@ class RoundWork:
         return len(self.items)
 
     def record(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Take in results (``trial_id`` holds the work key); promote what is now certain."""
+        """Take in results (``trial_id`` holds the work key) and the states they returned;
+        promote what is now certain."""
+        if STATE_COLUMN in batch.schema.names:
+            keys = batch.column("trial_id").to_pylist()
+            for key, state in zip(keys, batch.column(STATE_COLUMN).to_pylist()):
+                item = self.items.get(key)
+                if state is not None and item is not None and item.rung < len(self.rungs) - 1:
+                    self._states[item.index] = state
         self._take_in(_rows(batch))
+        self._free_states()
+
+    def _free_states(self) -> None:
+        """Drop what no evaluation can use any more, and note the most held at once: the
+        states of configurations not promoted from a complete rung, and those handed to an
+        evaluation that has its result."""
+        for rung in range(len(self.rungs) - 1):
+            if self._outstanding(rung) == 0:
+                for index, _ in self._results[rung]:
+                    if index not in self._promoted[rung]:
+                        self._states.pop(index, None)
+        for key in [k for k in self._holding if k in self._recorded]:
+            self._holding.discard(key)
+            self.items[key] = replace(self.items[key], state=None)
+        held = sum(map(len, self._states.values()))
+        held += sum(len(self.items[k].state or b"") for k in self._holding)
+        self.peak_state_bytes = max(self.peak_state_bytes, held)
 
     def _take_in(self, rows: Any) -> None:
         for key, status, score in rows:

@@ -1,0 +1,81 @@
+"""Training states handed from rung to rung: a promoted configuration continues, not restarts.
+
+An objective that takes a third parameter, ``state`` (``objective(config, budget, state)``),
+gets ``None`` at a configuration's first rung and, once promoted, what it returned at the
+rung below: ``{"score": ..., "state": ...}``. ``budget`` is always the total to reach, not
+the increment. A state is ``bytes`` (serialise it yourself: ``torch.save`` into a
+``BytesIO``, say) or a dict of names to numpy arrays and numbers; it travels as bytes,
+``.npz`` for the dict (numpy's format, no pickle: object arrays are refused).
+
+No Ray here; the coordinator keeps the states between rungs (see ``loop.round_work``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+#: The column a result batch carries states in; the coordinator takes it off before storing.
+STATE_COLUMN = "__state__"
+#: Whether an evaluation started from the state of the rung below (False: from scratch).
+CONTINUED_COLUMN = "continued"
+
+_RAW, _ARRAYS = b"B", b"N"  # what follows the first byte: the user's bytes, or an .npz
+
+
+def takes_state(objective: Callable[..., Any]) -> bool:
+    """Whether ``objective`` continues training: a parameter named ``state``, or a third
+    positional parameter (``objective(config, budget, state)``)."""
+    try:
+        params = list(inspect.signature(objective).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): the plain protocol
+        return False
+    if any(p.name == "state" and p.kind != p.VAR_KEYWORD for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3
+
+
+def encode_state(value: Any) -> bytes:
+    """A state as bytes; ``TypeError`` saying what is allowed for anything else."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _RAW + bytes(value)
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        arrays = {}
+        for key, item in value.items():
+            try:
+                array = np.asarray(item)
+            except Exception:  # ragged lists, objects numpy cannot read
+                array = np.asarray(None)
+            if array.dtype.hasobject:
+                raise TypeError(
+                    f"state[{key!r}] is a {type(item).__name__} numpy cannot store without "
+                    "pickle; a state dict holds arrays, numbers and lists of them (or return "
+                    "the state as bytes)"
+                )
+            arrays[key] = array
+        buffer = io.BytesIO()
+        save: Any = np.savez  # (object arrays were refused above: nothing is pickled)
+        save(buffer, **arrays)
+        return _ARRAYS + buffer.getvalue()
+    raise TypeError(
+        f"state must be bytes or a dict of numpy arrays and numbers, got {type(value).__name__}"
+    )
+
+
+def decode_state(data: bytes) -> Any:
+    """The inverse of :func:`encode_state` (a dict's numbers come back as Python numbers)."""
+    kind, body = data[:1], data[1:]
+    if kind == _RAW:
+        return body
+    if kind == _ARRAYS:
+        with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
+            return {k: arrays[k].item() if arrays[k].ndim == 0 else arrays[k] for k in arrays}
+    raise ValueError("not a state written by sweep")
+
+
+__all__ = ["CONTINUED_COLUMN", "STATE_COLUMN", "decode_state", "encode_state", "takes_state"]
