@@ -40,6 +40,7 @@ from orchestrator.search.specs import narrowing_to_dict, space_to_dict
 from orchestrator.search.stages import Stages, parse_stages, stages_to_dict
 from orchestrator.search.stopping import StopRule
 from workers.evaluate import Objective
+from workers.state import takes_state
 
 if TYPE_CHECKING:
     from orchestrator.execution.ray_executor import WorkerPool
@@ -259,10 +260,26 @@ def tune(
                 "versions": _versions(),
                 "address": redact_uri(address),
                 "host": platform.node(),
+                "continues": _continues(objective, plan.budget),
             },
         )
         with store.locked():
             return _run_locked(plan, running, store, *hooks)
+
+
+def _continues(objective: Any, budget: Any) -> str | None:
+    """How a promoted configuration goes on (recorded in run.json; None without a budget)."""
+    if budget is None:
+        return None
+    continuation = getattr(objective, "continuation", None)
+    if callable(continuation):  # an estimator task
+        mode = continuation()
+        if mode is None:
+            return "restarts: this estimator and budget parameter cannot warm-start"
+        return f"continues: warm_start, the budget parameter counting the {mode}"
+    if takes_state(objective):
+        return "continues: from the state the rung below returned"
+    return "restarts: the objective takes no state"
 
 
 def _reopen(run_dir: str | os.PathLike, record: dict[str, Any]) -> RunStore:

@@ -9,7 +9,9 @@ that made one costs nothing; they are dropped once their configuration cannot be
 from __future__ import annotations
 
 import json
+import pickle
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -194,3 +196,99 @@ def test_the_worker_holding_a_continued_trial_dies_and_it_still_continues(ray_cl
     assert all(r["status"] == "ok" for r in table)
     # the state lives on the coordinator: the re-run continues, it does not restart
     assert all(r["continued"] for r in table if r["rung"] > 0)
+
+
+def tuning_data():
+    from sklearn.datasets import load_breast_cancer
+
+    from workers.estimator import TuningData
+
+    X, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    folds = ((order[:300], order[300:]),)
+    return TuningData(X, y, folds, np.arange(len(y)))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "param", "mode"),
+    [
+        ("sklearn.ensemble.RandomForestClassifier", "n_estimators", "total"),
+        ("sklearn.ensemble.HistGradientBoostingClassifier", "max_iter", "total"),
+        ("sklearn.neural_network.MLPClassifier", "max_iter", "increment"),
+        ("sklearn.linear_model.SGDClassifier", "max_iter", "increment"),
+        ("sklearn.svm.SVC", "max_iter", None),  # no warm_start: restarts
+        ("sklearn.ensemble.RandomForestClassifier", "rows", None),
+    ],
+)
+def test_which_estimators_continue(estimator, param, mode):
+    import importlib
+
+    from workers.estimator import continuation
+
+    module, name = estimator.rsplit(".", 1)
+    template = getattr(importlib.import_module(module), name)()
+    assert continuation(template, param) == mode
+
+
+def test_a_pipeline_continues_through_its_last_step():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from workers.estimator import continuation
+
+    pipe = Pipeline([("scale", StandardScaler()), ("model", RandomForestClassifier())])
+    assert continuation(pipe, "n_estimators", "model__") == "total"
+
+
+@pytest.mark.parametrize(
+    ("template", "param"),
+    [
+        ("forest", "n_estimators"),
+        ("boosting", "max_iter"),
+    ],
+)
+def test_a_continued_estimator_scores_as_one_fitted_at_the_total_budget(template, param):
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    from workers.estimator import EstimatorObjective
+
+    model = {
+        "forest": RandomForestClassifier(random_state=0, max_features=3),
+        "boosting": HistGradientBoostingClassifier(random_state=0, early_stopping=False),
+    }[template]
+    objective = EstimatorObjective(model, "neg_log_loss", budget_param=param)
+    bound = objective.bind(tuning_data())
+    assert takes_state(bound)
+    low = bound({}, 5, None)
+    high = bound({}, 15, low["state"])
+    fresh = bound({}, 15, None)
+    assert (low["trained"], high["trained"], fresh["trained"]) == (5, 10, 15)
+    assert high["score"] == pytest.approx(fresh["score"], rel=1e-9)
+
+
+def test_an_mlp_trains_only_the_missing_iterations():
+    from sklearn.neural_network import MLPClassifier
+
+    from workers.estimator import EstimatorObjective
+
+    objective = EstimatorObjective(
+        MLPClassifier(hidden_layer_sizes=(8,), random_state=0), "accuracy", budget_param="max_iter"
+    )
+    bound = objective.bind(tuning_data())
+    low = bound({}, 3, None)
+    high = bound({}, 9, low["state"])
+    fitted = pickle.loads(high["state"])["fitted"][0]
+    assert high["trained"] == 6
+    # the weights went on from the 3 epochs below: 3 + 6 epochs in its loss curve, not 9
+    # from scratch (MLP's n_iter_ counts the last fit's epochs only)
+    assert fitted.n_iter_ == 6 and len(fitted.loss_curve_) == 9
+
+
+def test_an_estimator_that_cannot_warm_start_takes_no_state():
+    from sklearn.svm import SVC
+
+    from workers.estimator import EstimatorObjective
+
+    bound = EstimatorObjective(SVC(), "accuracy", budget_param="max_iter").bind(tuning_data())
+    assert not takes_state(bound)

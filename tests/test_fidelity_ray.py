@@ -1,5 +1,6 @@
 """Multi-fidelity sweeps on a local Ray."""
 
+import json
 import textwrap
 
 import pytest
@@ -87,3 +88,10 @@ def test_estimator_task_with_a_budget_parameter(ray_cluster, tmp_path):
     assert {r["budget"] for r in table} >= {5.0, 45.0}
     best = next(r for r in table if r["trial_id"] == outcome.result.best_trial_id)
     assert best["budget"] == 45.0 and outcome.test is not None and outcome.test["score"] > 0.85
+    # boosting warm-starts: a promoted configuration adds iterations to its fitted models,
+    # handed from worker to worker in memory
+    promoted = [r for r in table if r["rung"] > 0]
+    assert promoted and all(r["continued"] for r in promoted)
+    assert all(r["trained"] < r["budget"] for r in promoted)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["continues"] == "continues: warm_start, the budget parameter counting the total"

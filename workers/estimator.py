@@ -8,10 +8,18 @@ For each configuration the estimator is cloned, given the configuration, fitted 
 fold's training rows and scored on that fold's validation rows. The score is the mean over
 folds; ``score_std``, per-fold scores (``split<k>_score``), ``fit_time`` and ``score_time``
 are kept as metric columns.
+
+With a budget on an iteration count that scikit-learn can continue with ``warm_start``
+(:func:`continuation`), a promoted configuration continues: the fitted models of the rung
+below are fitted further rather than from scratch (the ``trained`` metric says how much of
+the budget this evaluation trained). The fitted models travel between rungs in memory only
+(pickled by Ray as everything it moves is; never written to storage), so a resumed run
+restarts them.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 import warnings
 from collections.abc import Callable
@@ -19,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .state import MemoryOnly
 
 
 @dataclass(frozen=True)
@@ -67,11 +77,17 @@ class EstimatorObjective:
         self.param_prefix = param_prefix
         self.budget_param = budget_param
 
-    def bind(self, data: TuningData) -> Callable[[dict[str, Any]], dict[str, float]]:
+    def bind(self, data: TuningData) -> Callable[..., dict[str, float]]:
         from sklearn.metrics import check_scoring
 
         scorer = check_scoring(self.template, scoring=self.scoring)
+        if self.continuation() is not None:
+            return _ContinuingObjective(self, data, scorer)
         return _BoundObjective(self, data, scorer)
+
+    def continuation(self) -> str | None:
+        """How a promoted configuration continues (see :func:`continuation`)."""
+        return continuation(self.template, self.budget_param, self.param_prefix)
 
     def make_estimator(self, config: dict[str, Any], budget: float | None = None) -> Any:
         """A fresh, unfitted estimator with ``config`` (and the budget's parameter) applied."""
@@ -112,16 +128,90 @@ class _BoundObjective:
             scores.append(scores_k)
             fit_times.append(fit_t)
             score_times.append(score_t)
-        out = {
-            "score": float(np.mean(scores)),
-            "score_std": float(np.std(scores)),
-            "fit_time": float(np.mean(fit_times)),
-            "fit_time_std": float(np.std(fit_times)),
-            "score_time": float(np.mean(score_times)),
-            "score_time_std": float(np.std(score_times)),
-        }
-        if len(scores) > 1:
-            out.update({f"split{k}_score": float(s) for k, s in enumerate(scores)})
+        return _summary(scores, fit_times, score_times)
+
+
+def _summary(
+    scores: list[float], fit_times: list[float], score_times: list[float]
+) -> dict[str, Any]:
+    """A configuration's row: the mean score over folds, its spread, per-fold scores, times."""
+    out = {
+        "score": float(np.mean(scores)),
+        "score_std": float(np.std(scores)),
+        "fit_time": float(np.mean(fit_times)),
+        "fit_time_std": float(np.std(fit_times)),
+        "score_time": float(np.mean(score_times)),
+        "score_time_std": float(np.std(score_times)),
+    }
+    if len(scores) > 1:
+        out.update({f"split{k}_score": float(s) for k, s in enumerate(scores)})
+    return out
+
+
+#: Estimators whose ``max_iter`` with ``warm_start`` counts all iterations so far ("total")
+#: or adds that many to them ("increment"), by class name (scikit-learn's own classes).
+_MAX_ITER = {
+    "HistGradientBoostingClassifier": "total",
+    "HistGradientBoostingRegressor": "total",
+    "MLPClassifier": "increment",
+    "MLPRegressor": "increment",
+    "SGDClassifier": "increment",
+    "SGDRegressor": "increment",
+}
+
+
+def continuation(template: Any, budget_param: str | None, prefix: str = "") -> str | None:
+    """How ``template`` continues to a larger budget: ``"total"`` when its budget parameter,
+    with ``warm_start``, counts what all fits built (``n_estimators`` of forests and
+    gradient boosting, ``max_iter`` of HistGradientBoosting), ``"increment"`` when each fit
+    adds that many (``max_iter`` of MLP and SGD), None when it restarts (any other estimator
+    or budget parameter, and a budget on rows)."""
+    if budget_param in (None, "rows"):
+        return None
+    try:
+        params = template.get_params(deep=True)
+    except Exception:
+        return None
+    if f"{prefix}warm_start" not in params or f"{prefix}{budget_param}" not in params:
+        return None
+    final = params.get(prefix[:-2]) if prefix.endswith("__") else template
+    if budget_param == "n_estimators":
+        return "total"
+    if budget_param == "max_iter":
+        return _MAX_ITER.get(type(final).__name__)
+    return None
+
+
+class _ContinuingObjective(_BoundObjective):
+    """Fits each fold's model further from the rung below (``state``: the fitted models and
+    the budget they reached), or from scratch at a configuration's first rung."""
+
+    def __call__(
+        self, config: dict[str, Any], budget: float | None = None, state: Any = None
+    ) -> dict[str, Any]:
+        objective = self._objective
+        mode = objective.continuation()
+        # A state is what this objective returned at the rung below, handed on in memory.
+        earlier = pickle.loads(state) if isinstance(state, MemoryOnly) else None
+        scores, fit_times, score_times, fitted = [], [], [], []
+        reached = 0.0 if earlier is None else float(earlier["budget"])
+        for k, (train, val) in enumerate(self._data.folds):
+            if earlier is None:
+                estimator = objective.make_estimator(config, budget)
+            else:
+                estimator = earlier["fitted"][k]
+                step = budget if mode == "total" else float(budget or 0) - reached
+                name = f"{objective.param_prefix}{objective.budget_param}"
+                value = max(1, int(round(float(step or 0))))
+                estimator.set_params(**{name: value, f"{objective.param_prefix}warm_start": True})
+            score, fit_t, score_t = fit_and_score(estimator, self._scorer, self._data, train, val)
+            scores.append(score)
+            fit_times.append(fit_t)
+            score_times.append(score_t)
+            fitted.append(estimator)
+        out: dict[str, Any] = _summary(scores, fit_times, score_times)
+        out["trained"] = float(budget or 0) - reached
+        out["state"] = MemoryOnly(pickle.dumps({"budget": budget, "fitted": fitted}))
         return out
 
 

@@ -24,7 +24,19 @@ STATE_COLUMN = "__state__"
 #: Whether an evaluation started from the state of the rung below (False: from scratch).
 CONTINUED_COLUMN = "continued"
 
-_RAW, _ARRAYS = b"B", b"N"  # what follows the first byte: the user's bytes, or an .npz
+# What follows the first byte: the user's bytes, an .npz, or bytes kept in memory only.
+_RAW, _ARRAYS, _MEMORY = b"B", b"N", b"M"
+
+
+class MemoryOnly(bytes):
+    """A state that is never written to storage (an estimator task's fitted models, which
+    only pickle can serialise): it is handed from rung to rung in memory, and a resumed
+    run restarts what it held."""
+
+
+def persistable(data: bytes) -> bool:
+    """Whether an encoded state may be written to the run's storage."""
+    return data[:1] != _MEMORY
 
 
 def takes_state(objective: Callable[..., Any]) -> bool:
@@ -42,6 +54,8 @@ def takes_state(objective: Callable[..., Any]) -> bool:
 
 def encode_state(value: Any) -> bytes:
     """A state as bytes; ``TypeError`` saying what is allowed for anything else."""
+    if isinstance(value, MemoryOnly):
+        return _MEMORY + bytes(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _RAW + bytes(value)
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
@@ -72,10 +86,20 @@ def decode_state(data: bytes) -> Any:
     kind, body = data[:1], data[1:]
     if kind == _RAW:
         return body
+    if kind == _MEMORY:
+        return MemoryOnly(body)
     if kind == _ARRAYS:
         with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
             return {k: arrays[k].item() if arrays[k].ndim == 0 else arrays[k] for k in arrays}
     raise ValueError("not a state written by sweep")
 
 
-__all__ = ["CONTINUED_COLUMN", "STATE_COLUMN", "decode_state", "encode_state", "takes_state"]
+__all__ = [
+    "CONTINUED_COLUMN",
+    "STATE_COLUMN",
+    "MemoryOnly",
+    "decode_state",
+    "encode_state",
+    "persistable",
+    "takes_state",
+]
