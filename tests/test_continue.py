@@ -101,11 +101,16 @@ def test_states_are_handed_up_and_dropped_once_no_promotion_can_use_them():
     assert [it.index for it in second] == [0, 1, 2]
     assert [decode_state(it.state)["i"] for it in second] == [0, 1, 2]
     assert not work._states  # the 6 not promoted were dropped; the 3 travel with their items
+    assert sorted(work.take_released()) == [it.key for it in first[3:]]  # their files can go
     top = encode_state({"epochs": 3})
     work.record(batch([it.key for it in second], [0.0, 1.0, 2.0], [top] * 3))
     third = work.take(9)
     assert [it.index for it in third] == [0] and decode_state(third[0].state) == {"epochs": 3}
     assert not work._states
+    assert sorted(work.take_released()) == [it.key for it in first[:3]] + [
+        second[1].key,
+        second[2].key,
+    ]
     work.record(batch([third[0].key], [0.0], [encode_state({"epochs": 9})]))
     assert work.finished()
     assert not work._states and all(it.state is None for it in work.items.values())
@@ -156,18 +161,37 @@ def test_which_objectives_continue():
     assert not takes_state(lambda config, budget=1: 0)
 
 
-def test_a_resumed_run_restarts_what_lost_its_state_and_equals_the_uninterrupted(tmp_path):
-    reference = run(tmp_path, "ref", continuing_bowl)
+def interrupted(tmp_path, name):
+    """A run stopped inside round 1, after some promotions: its partial commits and states
+    are on disk."""
     polls = []
 
     def should_stop():
         polls.append(1)
-        return len(polls) > 7  # inside round 1, after some promotions
+        return len(polls) > 7
 
     with pytest.raises(SweepInterrupted):
-        run(tmp_path, "run", continuing_bowl, should_stop=should_stop)
+        run(tmp_path, name, continuing_bowl, should_stop=should_stop)
+    states = list((tmp_path / name / "trials" / "_states").glob("round-*/*.state"))
+    assert states, "the stop came before any state was kept: nothing to test"
+    return states
+
+
+def test_a_resumed_run_continues_from_the_kept_states_and_equals_the_uninterrupted(tmp_path):
+    reference = run(tmp_path, "ref", continuing_bowl)
+    interrupted(tmp_path, "run")
     resumed = run(tmp_path, "run", continuing_bowl, resume=True)
-    assert rows(resumed) == rows(reference)
+    full = [*SAME, "continued", "trained"]
+    assert rows(resumed, full) == rows(reference, full)
+    assert not list((tmp_path / "run" / "trials" / "_states").glob("round-*/*"))  # all freed
+
+
+def test_a_resumed_run_restarts_what_lost_its_state_and_says_so(tmp_path):
+    reference = run(tmp_path, "ref", continuing_bowl)
+    for path in interrupted(tmp_path, "run"):
+        path.unlink()  # lost with the disk they were on
+    resumed = run(tmp_path, "run", continuing_bowl, resume=True)
+    assert rows(resumed) == rows(reference)  # the scores depend on (config, budget) only
     restarted = [r for r in resumed.table.to_pylist() if r["rung"] > 0 and not r["continued"]]
     assert restarted, "every promotion after the resume found its state: nothing to test"
     for r in restarted:  # a restart trains the whole budget, and the row says so

@@ -24,7 +24,9 @@ from typing import Any, Protocol, cast
 import numpy as np
 import pyarrow as pa
 
-from .state import CONTINUED_COLUMN, STATE_COLUMN, decode_state, encode_state
+from .state import CONTINUED_COLUMN, STATE_COLUMN, decode_state, encode_state, persistable
+
+__all__ = ["CONTINUED_COLUMN", "STATE_COLUMN", "persistable"]  # re-exported: the row contract
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

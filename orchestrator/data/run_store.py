@@ -7,6 +7,9 @@ Layout::
       config.json                the same as first written (a fallback if run.json is damaged)
       trials/round-00000.parquet one file per finished round (load all with pyarrow.dataset)
       trials/_partial/round-N/   evaluations of a running round, committed every few seconds
+      trials/_states/round-N/    training states of a running round's promotable
+                                 configurations (bytes or .npz, never pickles), so a resumed
+                                 round continues them; removed as they stop being needed
       ranges.parquet             the ranges of every round, with each decision and reason
       .lock                      who runs the sweep: host, pid, start, token (see run_lock)
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ METADATA_FILE = "run.json"
 CONFIG_FILE = "config.json"  # the run's first record, never rewritten
 TRIALS_DIR = "trials"
 PARTIAL_DIR = "_partial"  # '_' keeps it out of pyarrow's dataset discovery
+STATES_DIR = "_states"
 RANGES_FILE = "ranges.parquet"
 WORK_KEY = b"sweep.work"  # partial commits: the fingerprint of the round's work they belong to
 LOCK_FILE = ".lock"
@@ -233,6 +237,7 @@ class RunStore:
                     _write_parquet(loc, conform(earlier, schema))
         _write_parquet(target, conform(table, schema))
         self.clear_partials(round_index)
+        self.clear_states(round_index)
         crash_point("round")
         return target.as_path()
 
@@ -304,6 +309,39 @@ class RunStore:
 
     def clear_partials(self, round_index: int) -> None:
         folder = self._partial_dir(round_index)
+        if folder.exists() or not folder.local:
+            folder.remove_tree()
+
+    # -- training states of a running round ---------------------------------------------
+    def _states_dir(self, round_index: int) -> Location:
+        return self.loc.child(TRIALS_DIR, STATES_DIR, f"round-{round_index:05d}")
+
+    def _state_loc(self, round_index: int, work: str, key: int) -> Location:
+        return self._states_dir(round_index).child(f"{work[:16]}-{key:08d}.state")
+
+    def write_state(self, round_index: int, work: str, key: int, data: bytes) -> None:
+        """Keep the state evaluation ``key`` of the round's work (fingerprint ``work``)
+        returned; written before the partial commit that holds its row."""
+        self._state_loc(round_index, work, key).write_atomic(lambda fh: fh.write(data))
+
+    def load_states(self, round_index: int, work: str) -> dict[int, bytes]:
+        """The kept states of the round's work by evaluation key (unreadable ones skipped:
+        their configurations restart)."""
+        states = {}
+        for loc in self._states_dir(round_index).list(f"{work[:16]}-*.state"):
+            try:
+                states[int(loc.name.split("-")[1].split(".")[0])] = loc.read_bytes()
+            except (OSError, ValueError):
+                continue
+        return states
+
+    def remove_states(self, round_index: int, work: str, keys: Iterable[int]) -> None:
+        """Drop states no evaluation will continue from."""
+        for key in keys:
+            self._state_loc(round_index, work, key).remove()
+
+    def clear_states(self, round_index: int) -> None:
+        folder = self._states_dir(round_index)
         if folder.exists() or not folder.local:
             folder.remove_tree()
 

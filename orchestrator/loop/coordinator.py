@@ -38,7 +38,7 @@ from orchestrator.search.space import SearchSpace
 from orchestrator.search.stages import Stages, apply_stages
 from orchestrator.search.stopping import StopRule, stop_reason
 from orchestrator.search.trials import best_trial, config_at, ok_scores, ranked
-from workers.evaluate import STATE_COLUMN
+from workers.evaluate import STATE_COLUMN, persistable
 
 
 class Dispatch(Protocol):
@@ -189,34 +189,45 @@ class _SweepState:
 
 
 class _RoundCommitter:
-    """Commits a running round's finished evaluations every ``every_s`` seconds."""
+    """Commits a running round's finished evaluations every ``every_s`` seconds, with the
+    training states they returned (written first, so a committed row's state is there on
+    resume), and removes the states ``released()`` says no evaluation needs any more."""
 
     def __init__(
         self,
         store: RunStore,
         round_index: int,
-        work: str | None = None,
+        work: str,
         every_s: float | None = None,
+        released: Callable[[], list[int]] | None = None,
     ):
         if every_s is None:
             every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
         self.work = work
+        self.released = released
         self.seq = store.partial_count(round_index)
         self.buffer: list[pa.RecordBatch] = []
+        self.states: dict[int, bytes] = {}
         self.last = time.monotonic()
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch, states: dict[int, bytes] | None = None) -> None:
         self.buffer.append(batch)
+        self.states.update(states or {})
         if time.monotonic() - self.last >= self.every_s:
             self.flush()
 
     def flush(self) -> None:
+        for key, data in self.states.items():
+            self.store.write_state(self.round_index, self.work, key, data)
+        self.states = {}
         if self.buffer:
             tables = [pa.Table.from_batches([b]) for b in self.buffer]
             self.store.write_partial(self.round_index, self.seq, concat_trials(tables), self.work)
             self.seq += 1
             self.buffer = []
+        if self.released is not None:
+            self.store.remove_states(self.round_index, self.work, self.released())
         self.last = time.monotonic()
 
 
@@ -260,6 +271,7 @@ def _replay_partials(store: RunStore, round_index: int, work: RoundWork) -> list
     """
     batches: list[Any] = []
     expected = work.fingerprint().encode()
+    states = store.load_states(round_index, work.fingerprint()) if work.continues else {}
     for table in store.load_partials(round_index):
         recorded = (table.schema.metadata or {}).get(WORK_KEY)
         if recorded is not None and recorded != expected:
@@ -272,7 +284,7 @@ def _replay_partials(store: RunStore, round_index: int, work: RoundWork) -> list
             )
             continue
         try:
-            work.replay(table)
+            work.replay(table, states)
         except ReplayMismatch as exc:
             raise StoreError(
                 f"{store.run_dir}: the committed evaluations of round {round_index} "
@@ -471,7 +483,9 @@ class _OpenRound:
     def __init__(self, ctx: _RunContext, round_index: int, work: RoundWork, batches: list[Any]):
         self.round_index, self.work, self.batches = round_index, work, batches
         self.ctx = ctx
-        self.committer = _RoundCommitter(ctx.store, round_index, work.fingerprint())
+        self.committer = _RoundCommitter(
+            ctx.store, round_index, work.fingerprint(), released=work.take_released
+        )
         self.done = self.not_ok = 0
         self.reporting = False  # progress is shown for the oldest open round only
         for batch in batches:  # committed before a restart
@@ -483,10 +497,15 @@ class _OpenRound:
         self.not_ok += batch.num_rows - ok
 
     def on_batch(self, batch: pa.RecordBatch) -> None:
-        if STATE_COLUMN in batch.schema.names:  # states stay with the round's work, unstored
+        states = {}
+        if STATE_COLUMN in batch.schema.names:  # kept apart from the rows (never in Parquet)
+            keys = batch.column("trial_id").to_pylist()
+            for key, data in zip(keys, batch.column(STATE_COLUMN).to_pylist()):
+                if data is not None and persistable(data):
+                    states[key] = data
             batch = batch.drop_columns([STATE_COLUMN])
         self.batches.append(batch)
-        self.committer.add(batch)
+        self.committer.add(batch, states)
         self._count(batch)
         if self.reporting:
             self.report()

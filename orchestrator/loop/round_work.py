@@ -83,21 +83,27 @@ class RoundWork:
         self.items: dict[int, WorkItem] = {}
         self._recorded: set[int] = set()
         self._ready: deque[WorkItem] = deque()
-        self._states: dict[int, bytes] = {}  # configuration index -> its latest state
-        self._holding: set[int] = set()  # keys of evaluations handed a state
+        self._states: dict[int, tuple[int, bytes]] = {}  # index -> (key that made it, state)
+        self._holding: dict[int, int] = {}  # key handed a state -> the key that made it
+        self.released: list[int] = []  # keys whose states are no longer needed (to delete)
         self.peak_state_bytes = 0
         for i in range(self.n):
             self._add(i, 0)
 
     def _add(self, index: int, rung: int) -> None:
-        state = self._states.pop(index, None) if rung else None
+        made_by, state = self._states.pop(index, (None, None)) if rung else (None, None)
         item = WorkItem(
             rung * self.n + index, index, rung, self.rungs[rung], self._configs[index], state
         )
         self.items[item.key] = item
         self._ready.append(item)
-        if state is not None:
-            self._holding.add(item.key)
+        if made_by is not None:
+            self._holding[item.key] = made_by
+
+    @property
+    def continues(self) -> bool:
+        """Whether evaluations of this work can go on from a lower rung's state."""
+        return len(self.rungs) > 1
 
     def fingerprint(self) -> str:
         """A hash of what this round evaluates: its configurations and its rungs' budgets.
@@ -127,11 +133,19 @@ class RoundWork:
         if STATE_COLUMN in batch.schema.names:
             keys = batch.column("trial_id").to_pylist()
             for key, state in zip(keys, batch.column(STATE_COLUMN).to_pylist()):
-                item = self.items.get(key)
-                if state is not None and item is not None and item.rung < len(self.rungs) - 1:
-                    self._states[item.index] = state
+                self._keep_state(key, state)
         self._take_in(_rows(batch))
         self._free_states()
+
+    def _keep_state(self, key: int, state: bytes | None) -> None:
+        item = self.items.get(key)
+        if state is not None and item is not None and item.rung < len(self.rungs) - 1:
+            self._states[item.index] = (key, state)
+
+    def take_released(self) -> list[int]:
+        """The keys whose states were dropped since the last call."""
+        released, self.released = self.released, []
+        return released
 
     def _free_states(self) -> None:
         """Drop what no evaluation can use any more, and note the most held at once: the
@@ -140,12 +154,12 @@ class RoundWork:
         for rung in range(len(self.rungs) - 1):
             if self._outstanding(rung) == 0:
                 for index, _ in self._results[rung]:
-                    if index not in self._promoted[rung]:
-                        self._states.pop(index, None)
+                    if index not in self._promoted[rung] and index in self._states:
+                        self.released.append(self._states.pop(index)[0])
         for key in [k for k in self._holding if k in self._recorded]:
-            self._holding.discard(key)
+            self.released.append(self._holding.pop(key))
             self.items[key] = replace(self.items[key], state=None)
-        held = sum(map(len, self._states.values()))
+        held = sum(len(state) for _, state in self._states.values())
         held += sum(len(self.items[k].state or b"") for k in self._holding)
         self.peak_state_bytes = max(self.peak_state_bytes, held)
 
@@ -158,9 +172,13 @@ class RoundWork:
             self._results[item.rung].append((item.index, score if status == STATUS_OK else None))
         self._promote()
 
-    def replay(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def replay(
+        self, batch: pa.RecordBatch | pa.Table, states: dict[int, bytes] | None = None
+    ) -> None:
         """Take in results committed before a restart: those evaluations are not handed out
         again. Batches must come in the order they first arrived (promotions replay too).
+        ``states``: the states kept for evaluations (by key), so that a configuration
+        promoted again continues.
 
         One commit can hold a rung's results and the result of a promotion they caused, so
         rows are taken in one at a time; a row whose evaluation does not exist yet waits
@@ -173,6 +191,8 @@ class RoundWork:
             later = []
             for row in waiting:
                 if row[0] in self.items:
+                    if states and row[1] == STATUS_OK:
+                        self._keep_state(row[0], states.get(row[0]))
                     self._take_in([row])
                 else:
                     later.append(row)
@@ -183,6 +203,7 @@ class RoundWork:
                 )
             waiting = later
         self._ready = deque(item for item in self._ready if item.key not in done)
+        self._free_states()
 
     def _outstanding(self, rung: int) -> int:
         return self._expected[rung] - len(self._results[rung])
