@@ -105,3 +105,37 @@ def test_medians_count_missing_values_as_the_worst():
     assert reporting.md_row(["a", "b"]) == "| a | b |"
     assert reporting.md_rule(3, numeric=True) == "| --- | ---: | ---: |"
     assert reporting.md_rule(2, numeric=False) == "| --- | --- |"
+
+
+def test_a_continued_evaluation_costs_what_it_trained():
+    import pyarrow as pa
+    from benchlib.methods import trace_from_table
+
+    table = pa.table(
+        {
+            "trial_id": [0, 1, 2],
+            "started_at": pa.array([1, 2, 3], pa.timestamp("us", tz="UTC")),
+            "budget": [3.0, 9.0, 9.0],
+            "status": ["ok"] * 3,
+            "score": [0.5, 0.2, 0.1],
+            "trained": [3.0, 6.0, 9.0],  # the second continued from budget 3, the third not
+            "round": [0, 0, 0],
+            "config_id": [0, 0, 1],
+        }
+    )
+    trace = trace_from_table(table, 9.0, 1.0, {})
+    assert list(trace.costs) == [3.0, 6.0, 9.0]
+    assert trace.reach(0.2, "min") == 9.0 and trace.total == 18.0
+
+
+def test_the_numpy_example_continues_to_exactly_what_a_fresh_run_reaches():
+    from workers.examples import numpy_mlp
+
+    config = {"hidden": 16, "lr": 0.05, "alpha": 1e-4}
+    low = numpy_mlp(config, 3)
+    high = numpy_mlp(config, 6, low["state"])
+    fresh = numpy_mlp(config, 6)
+    assert (low["trained"], high["trained"], fresh["trained"]) == (3.0, 3.0, 6.0)
+    assert high["score"] == fresh["score"]
+    for key in ("w1", "w2", "m_w1"):
+        assert (high["state"][key] == fresh["state"][key]).all()

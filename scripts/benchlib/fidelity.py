@@ -1,6 +1,6 @@
 """Multi-fidelity benchmark: compute to reach full-budget random search's score.
 
-Two tasks, each over several seeds, every method run in one process and printed side by side:
+Three tasks, each over several seeds, every method run in one process and printed side by side:
 
 - ``synthetic``: a 3-D loss ``f(x, b)`` (mode min) whose low budgets are correlated with the
   full budget but biased away from its optimum (the optimum slides from ``Z_LOW`` at
@@ -10,6 +10,10 @@ Two tasks, each over several seeds, every method run in one process and printed 
   standardised features), tuning ``learning_rate_init``, ``alpha`` and the hidden layer size;
   the budget is ``max_iter`` (epochs, 3..81; early stopping off so a budget of b is b epochs).
   Score: validation accuracy (mode max).
+- ``numpy_mlp``: the PyTorch-style example objective ``workers.examples.numpy_mlp`` (an MLP
+  in numpy on the digits, minibatch SGD with momentum; it saves and loads its weights and
+  momenta as its state), tuning ``lr``, ``alpha`` and the hidden width, budget = epochs
+  3..81, validation accuracy (mode max). No halving lines (no scikit-learn estimator).
 
 Methods (per task and seed):
 
@@ -21,6 +25,11 @@ Methods (per task and seed):
   their ends, like the baselines; the ``may grow`` row is the product default, where
   narrowing may grow a range past its declared end. The synthetic task also runs other
   rounds x samples_per_round settings with the same N and the ``fixed`` base budget schedule.
+  ``continues`` rows: the primary setting with an objective that continues a promoted
+  configuration from the state of its rung below (synthetic: the same losses, only the
+  missing budget counted; mlp: ``warm_start`` as the product's estimator tasks do it, the
+  fitted model handed on in memory; numpy_mlp: its own state). Their compute is what each
+  evaluation trained (the ``trained`` metric), not its budget.
 - ``halving``: scikit-learn's ``HalvingRandomSearchCV`` (factor 3, resource = the budget,
   min/max resources = bmin/bmax, one fixed train/validation split). Two sizes: N candidates
   (the same configurations as random search), and as many candidates as fit into the
@@ -38,7 +47,10 @@ once before anything is timed; sweeps and random search use 2 Ray workers (each 
 call starts its own worker actors), halving uses ``n_jobs=2``, Optuna runs sequentially
 (``n_jobs=1``, TPE is sequential; one BLAS thread). Targets (issue): (a) the sweep reaches
 S_rs with at least 3x less compute than random search's N * bmax (median over seeds); (b) its
-median best score at equal compute is no worse than every other method's.
+median best score at equal compute is no worse than every other method's; (c) the continuing
+sweep reaches S_rs with at least 1.25x less compute than the same sweep restarting, with a
+final best no worse; (d) at the continuing sweep's own total compute, its median best is no
+worse than Optuna TPE + Hyperband's within that compute.
 
 Run from the repository root (needs the ``bench`` extra: optuna)::
 
@@ -55,7 +67,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .methods import (
@@ -69,7 +81,7 @@ from .methods import (
     random_search_trace,
     sweep_trace,
 )
-from .problems import FidelityProblem, digits_problem, synthetic_problem
+from .problems import FidelityProblem, digits_problem, numpy_mlp_problem, synthetic_problem
 from .reporting import (
     argument_parser,
     fmt_count,
@@ -85,6 +97,7 @@ from .reporting import (
 
 ETA = 3
 TARGET_RATIO = 3.0
+CONTINUE_RATIO = 1.25  # a continuing sweep's compute to S_rs, at least this much below restarting
 VERSIONS = ("sweep-orchestrator", "ray", "numpy", "scipy", "scikit-learn", "optuna", "pyarrow")
 
 
@@ -99,11 +112,15 @@ class Setting:
     samples: int
     schedule: str = "geometric"
     bounded: bool = True  # hard limits at the declared ranges (False: ranges may grow past)
+    continues: bool = False  # promoted configurations continue from their state
 
     @property
     def label(self) -> str:
         extra = "" if self.schedule == "geometric" else f", {self.schedule}"
-        return f"sweep {self.rounds}x{self.samples}{extra}" + ("" if self.bounded else ", may grow")
+        extra += "" if self.bounded else ", may grow"
+        return f"sweep {self.rounds}x{self.samples}{extra}" + (
+            ", continues" if self.continues else ""
+        )
 
 
 @dataclass
@@ -163,6 +180,7 @@ def run_sweep(problem: FidelityProblem, seed: int, setting: Setting, run_root: s
         bounded_ranges=setting.bounded,
         eta=ETA,
         run_root=run_root,
+        continues=setting.continues,
     )
 
 
@@ -178,9 +196,12 @@ def seed_results(
     for setting in task.settings:
         traces[setting.label] = run_sweep(problem, seed, setting, run_root)
     equal = traces[task.settings[0].label].total
-    traces[f"halving, {task.n_configs} cands"] = halving_trace(problem, seed, task.n_configs, ETA)
-    n_eq = halving_candidates(equal, task.bmin, task.bmax, ETA)
-    traces["halving, equal compute"] = halving_trace(problem, seed, n_eq, ETA)
+    if problem.halving is not None:
+        traces[f"halving, {task.n_configs} cands"] = halving_trace(
+            problem, seed, task.n_configs, ETA
+        )
+        n_eq = halving_candidates(equal, task.bmin, task.bmax, ETA)
+        traces["halving, equal compute"] = halving_trace(problem, seed, n_eq, ETA)
     traces["optuna TPE+Hyperband"] = hyperband_trace(problem, seed, equal, ETA)
     out = {
         name: SeedResult(
@@ -195,6 +216,12 @@ def seed_results(
         )
         for name, t in traces.items()
     }
+    for setting in task.settings:  # Optuna within what a continuing sweep spent
+        if setting.continues:
+            own = traces[setting.label].total
+            out[setting.label].info["optuna_at_own_compute"] = traces[
+                "optuna TPE+Hyperband"
+            ].best_within(own, task.mode)
     log(
         f"  seed {seed}: S_rs={s_rs:.4f}, equal compute={equal:g}, "
         + ", ".join(
@@ -208,7 +235,8 @@ def seed_results(
 def warm_up(task: Task, run_root: str) -> None:
     """Untimed small runs: first imports, loky's worker pool, Ray worker processes."""
     run_sweep(task.problem, 0, Setting(2, 6), run_root)
-    halving_trace(task.problem, 0, 9, ETA)
+    if task.problem.halving is not None:
+        halving_trace(task.problem, 0, 9, ETA)
     random_search_trace(task.problem, 0, 4, run_root)
 
 
@@ -308,6 +336,7 @@ def targets(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]])
         f"{primary['seeds']} seeds)"
     ]
     sign = 1.0 if task.mode == "max" else -1.0
+    out += continuing_targets(task, by, seeds)
     ours = primary["best_at_equal"]
     for name, r in by.items():
         if name == primary["method"] or name.startswith("sweep"):
@@ -322,6 +351,49 @@ def targets(task: Task, rows: list[dict[str, Any]], seeds: list[dict[str, Any]])
     return out
 
 
+def continuing_targets(
+    task: Task, by: dict[str, dict[str, Any]], seeds: list[dict[str, Any]]
+) -> list[str]:
+    """(c) a continuing sweep reaches S_rs with >= 1.25x less compute than the same sweep
+    restarting, its final best no worse (medians); (d) at its own total compute it is at
+    least as good as TPE + Hyperband (median of the per-seed bests)."""
+    out = []
+    sign = 1.0 if task.mode == "max" else -1.0
+    for setting in task.settings:
+        if not setting.continues:
+            continue
+        cont = by[setting.label]
+        restart = by.get(replace(setting, continues=False).label)
+        if restart is not None:
+            ratio = (
+                None
+                if cont["reach"] is None or restart["reach"] is None
+                else restart["reach"] / cont["reach"]
+            )
+            same = (
+                cont["final_best"] is not None
+                and restart["final_best"] is not None
+                and sign * cont["final_best"] >= sign * restart["final_best"] - 1e-12
+            )
+            total = restart["total"] / cont["total"] if cont["total"] else None
+            ok = ratio is not None and ratio >= CONTINUE_RATIO and same
+            out.append(
+                f"{task.name} (c) {'PASS' if ok else 'MISS'}: {setting.label} reaches S_rs with "
+                f"{'-' if ratio is None else f'{ratio:.2f}x'} less compute than restarting "
+                f"(target >= {CONTINUE_RATIO:g}x; total compute {total:.2f}x less), final best "
+                f"{fmt_score(cont['final_best'])} vs {fmt_score(restart['final_best'])}"
+            )
+        results = [s["methods"][setting.label] for s in seeds]
+        theirs = median_or_none([r.info.get("optuna_at_own_compute") for r in results], task.mode)
+        ours = median_or_none([r.final_best for r in results], task.mode)
+        ok = ours is not None and (theirs is None or sign * ours >= sign * theirs)
+        out.append(
+            f"{task.name} (d) {'PASS' if ok else 'MISS'}: at the continuing sweep's own compute "
+            f"{fmt_score(ours)} vs optuna TPE+Hyperband {fmt_score(theirs)} (median)"
+        )
+    return out
+
+
 # -- command line --------------------------------------------------------------------------
 
 
@@ -329,10 +401,11 @@ def build_tasks(args: argparse.Namespace) -> list[Task]:
     """The tasks to run, at full or --quick size."""
     q = args.quick
     synth_settings = (
-        [Setting(6, 27), Setting(18, 9)]
+        [Setting(6, 27), Setting(6, 27, continues=True), Setting(18, 9)]
         if q
         else [
             Setting(6, 27),
+            Setting(6, 27, continues=True),
             Setting(3, 54),
             Setting(9, 18),
             Setting(18, 9),
@@ -345,9 +418,18 @@ def build_tasks(args: argparse.Namespace) -> list[Task]:
     mlp = Task(
         digits_problem(27 if q else 81, n_jobs=WORKERS),
         list(range(args.seeds or (1 if q else 3))),
-        [Setting(4, 9)] if q else [Setting(6, 27), Setting(6, 27, bounded=False)],
+        [Setting(4, 9), Setting(4, 9, continues=True)]
+        if q
+        else [Setting(6, 27), Setting(6, 27, continues=True), Setting(6, 27, bounded=False)],
     )
-    return [t for t in (synth, mlp) if t.name in args.tasks]
+    numpy_mlp = Task(
+        numpy_mlp_problem(27 if q else 81),
+        list(range(args.seeds or (1 if q else 3))),
+        [Setting(4, 9), Setting(4, 9, continues=True)]
+        if q
+        else [Setting(6, 27), Setting(6, 27, continues=True)],
+    )
+    return [t for t in (synth, mlp, numpy_mlp) if t.name in args.tasks]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -359,7 +441,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seeds per task (default: synthetic 10, mlp 3; --quick: 2 and 1)",
     )
-    p.add_argument("--tasks", default="synthetic,mlp", help="comma-separated: synthetic,mlp")
+    p.add_argument(
+        "--tasks",
+        default="synthetic,mlp,numpy_mlp",
+        help="comma-separated: synthetic,mlp,numpy_mlp",
+    )
     p.add_argument("--json", default=None, help="write every per-seed number to this file")
     args = p.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -230,10 +230,21 @@ class AtFullBudget:
 
 
 def trace_from_table(table: Any, bmax: float, wall_s: float, info: dict[str, Any]) -> Trace:
-    """A sweep's rows ordered by start time (then trial id)."""
-    rows = table.select(["trial_id", "started_at", "budget", "status", "score"]).to_pylist()
+    """A sweep's rows ordered by start time (then trial id); an evaluation costs its budget,
+    or what it trained (``trained``) when it continued from a lower rung."""
+    names = ["trial_id", "started_at", "budget", "status", "score"]
+    names += [n for n in ("trained",) if n in table.column_names]
+    rows = table.select(names).to_pylist()
     rows.sort(key=lambda r: (r["started_at"], r["trial_id"]))
-    costs = np.array([bmax if r["budget"] is None else r["budget"] for r in rows], float)
+    costs = np.array(
+        [
+            r["trained"]
+            if r.get("trained") is not None
+            else (bmax if r["budget"] is None else r["budget"])
+            for r in rows
+        ],
+        float,
+    )
     full = np.array(
         [
             r["score"]
@@ -288,16 +299,22 @@ def sweep_trace(
     bounded_ranges: bool,
     eta: int,
     run_root: str,
+    continues: bool = False,
 ) -> Trace:
     """The product: ``tune`` with the budget, default narrowing and stopping.
 
-    ``bounded_ranges`` puts hard limits at the declared ends (see :func:`bounded`).
+    ``bounded_ranges`` puts hard limits at the declared ends (see :func:`bounded`);
+    ``continues``: the problem's continuing objective, so a promoted configuration trains
+    only what its state lacks (the compute is then what each evaluation trained).
     """
     run_dir = tempfile.mkdtemp(prefix=f"sweep-{problem.name}-{seed}-", dir=run_root)
     budget = {"min": problem.bmin, "max": problem.bmax, "eta": eta, "schedule": schedule}
     space = bounded(problem.space) if bounded_ranges else problem.space
+    objective = problem.continuing if continues else problem.objective
+    if objective is None:
+        raise ValueError(f"{problem.name} has no continuing objective")
     result, wall = timed_tune(
-        problem.objective,
+        objective,
         space,
         mode=problem.mode,
         rounds=rounds,
@@ -346,6 +363,8 @@ def halving_trace(problem: FidelityProblem, seed: int, n_candidates: int, eta: i
     from sklearn.model_selection import HalvingRandomSearchCV
 
     view = problem.halving
+    if view is None:
+        raise ValueError(f"{problem.name} has no scikit-learn estimator to halve")
     search = HalvingRandomSearchCV(
         view.estimator,
         view.distributions,

@@ -533,8 +533,10 @@ class FidelityProblem:
     """An objective evaluated at a budget, in the shapes the multi-fidelity methods need.
 
     ``objective(config, budget)`` is the product's view, ``steps(config, bmax)`` Optuna's
-    (one value per unit of budget), ``halving`` scikit-learn's; halving maximises, so its
-    scores times ``halving_sign`` are the problem's own.
+    (one value per unit of budget), ``halving`` scikit-learn's (None: no scikit-learn
+    estimator to halve); halving maximises, so its scores times ``halving_sign`` are the
+    problem's own. ``continuing(config, budget, state)`` trains only what the state lacks
+    and says so in its ``trained`` metric (the sweep's compute is then the sum of those).
     """
 
     name: str
@@ -544,8 +546,9 @@ class FidelityProblem:
     params: tuple[Param, ...]  # the declared ranges, as every baseline searches them
     objective: BudgetObjective
     steps: Callable[[dict[str, Any], int], Iterator[float]]
-    halving: HalvingView
+    halving: HalvingView | None
     halving_sign: float
+    continuing: Callable[..., dict[str, Any]] | None = None
 
     @property
     def space(self) -> dict[str, Any]:
@@ -593,6 +596,17 @@ def synth_steps(config: dict[str, Any], bmax: int) -> Iterator[float]:
         yield synth_loss(config, step)
 
 
+def synth_continuing(config: dict[str, Any], budget: float, state: Any) -> dict[str, Any]:
+    """The loss as a training that continues: the same value as :func:`synth_objective`,
+    and ``trained``: the budget beyond what ``state`` (the budget reached) already had."""
+    done = 0.0 if state is None else float(state["budget"])
+    return {
+        "score": synth_loss(config, budget),
+        "trained": budget - done,
+        "state": {"budget": budget},
+    }
+
+
 def synth_at_budget(config: dict[str, Any]) -> float:
     """The halving estimator's view: the budget is one more key of the configuration."""
     return synth_loss(config, config["budget"])
@@ -619,6 +633,7 @@ def synthetic_problem() -> FidelityProblem:
         synth_steps,
         halving,
         -1.0,
+        synth_continuing,
     )
 
 
@@ -658,6 +673,27 @@ class MLPObjective:
         with quiet_fits():
             model = make_mlp(config, int(budget)).fit(self.X_tr, self.y_tr)
         return float(model.score(self.X_va, self.y_va))
+
+    def continuing(self, config: dict[str, Any], budget: float, state: Any) -> dict[str, Any]:
+        """What an estimator task of the product does with ``warm_start``: the MLP of the
+        rung below (in ``state``, in memory) is fitted for the missing epochs only."""
+        import pickle
+
+        from workers.state import MemoryOnly
+
+        earlier = pickle.loads(state) if isinstance(state, MemoryOnly) else None
+        done = 0 if earlier is None else earlier.n_epochs
+        model = make_mlp(config, int(budget)) if earlier is None else earlier
+        if earlier is not None:
+            model.set_params(max_iter=int(budget) - done, warm_start=True)
+        with quiet_fits():
+            model.fit(self.X_tr, self.y_tr)
+        model.n_epochs = int(budget)
+        return {
+            "score": float(model.score(self.X_va, self.y_va)),
+            "trained": float(int(budget) - done),
+            "state": MemoryOnly(pickle.dumps(model)),
+        }
 
     def steps(self, config: dict[str, Any], bmax: int) -> Iterator[float]:
         """Optuna's view: one ``partial_fit`` epoch per step, then validation accuracy."""
@@ -720,7 +756,61 @@ def digits_problem(bmax: int, n_jobs: int) -> FidelityProblem:
     )
     objective = MLPObjective(data)
     return FidelityProblem(
-        "mlp", "max", 3, bmax, MLP_PARAMS, objective, objective.steps, halving, 1.0
+        "mlp",
+        "max",
+        3,
+        bmax,
+        MLP_PARAMS,
+        objective,
+        objective.steps,
+        halving,
+        1.0,
+        objective.continuing,
+    )
+
+
+NUMPY_MLP_PARAMS = (
+    real("lr", 1e-3, 0.3, log=True, hard=False),
+    real("alpha", 1e-6, 1e-1, log=True, hard=False),
+    integer("hidden", 16, 128, log=True, hard=False),
+)
+
+
+def numpy_mlp_restarting(config: dict[str, Any], budget: float) -> float:
+    """:func:`workers.examples.numpy_mlp` trained from scratch at every rung."""
+    from workers.examples import numpy_mlp
+
+    return numpy_mlp(config, budget)["score"]
+
+
+def numpy_mlp_steps(config: dict[str, Any], bmax: int) -> Iterator[float]:
+    """Optuna's view: one epoch per step, continuing the same model."""
+    from workers.examples import numpy_mlp
+
+    state = None
+    for epoch in range(1, bmax + 1):
+        out = numpy_mlp(config, epoch, state)
+        state = out["state"]
+        yield out["score"]
+
+
+def numpy_mlp_problem(bmax: int) -> FidelityProblem:
+    """The PyTorch-style example (``workers.examples.numpy_mlp``): an MLP on the digits in
+    numpy, budget = epochs 3..bmax, validation accuracy (mode max); it saves and loads its
+    weights and momenta as its state. No scikit-learn estimator: no halving line."""
+    from workers.examples import numpy_mlp
+
+    return FidelityProblem(
+        "numpy_mlp",
+        "max",
+        3,
+        bmax,
+        NUMPY_MLP_PARAMS,
+        numpy_mlp_restarting,
+        numpy_mlp_steps,
+        None,
+        1.0,
+        numpy_mlp,
     )
 
 
