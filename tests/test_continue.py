@@ -316,3 +316,16 @@ def test_an_estimator_that_cannot_warm_start_takes_no_state():
 
     bound = EstimatorObjective(SVC(), "accuracy", budget_param="max_iter").bind(tuning_data())
     assert not takes_state(bound)
+
+
+def test_sweep_show_says_how_promotions_went_on(tmp_path, capsys):
+    from orchestrator.cli.commands import main
+
+    result = run(tmp_path, "continue", continuing_bowl)
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "continue")]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("promotions"))
+    promoted = sum(1 for r in result.table.column("rung").to_pylist() if r)
+    assert promoted and f"{promoted} of {promoted} promoted evaluations continued" in line
+    assert "from the state the rung below returned" in line

@@ -259,6 +259,19 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"overlap {meta['overlap']}: round k was sampled once round k-{meta['overlap'] + 1} "
             f"was committed ({meta.get('workers')} workers)"
         )
+    if meta.get("continues"):
+        line = f"promotions {meta['continues']}"
+        if "continued" in table.column_names:
+            flags = [
+                c
+                for c, r in zip(
+                    table.column("continued").to_pylist(), table.column("rung").to_pylist()
+                )
+                if r
+            ]
+            line += f" ({sum(map(bool, flags))} of {len(flags)} promoted evaluations continued"
+            line += f"; at most {meta.get('state_peak_bytes', 0) / 1e6:.1f} MB of states held)"
+        print(line)
     names = list(result.final_space)
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
