@@ -279,6 +279,8 @@ def _continues(objective: Any, budget: Any) -> str | None:
         return f"continues: warm_start, the budget parameter counting the {mode}"
     if takes_state(objective):
         return "continues: from the state the rung below returned"
+    if callable(getattr(objective, "bind", None)):  # what it binds to data decides
+        return "continues if the objective bound to the data takes a state"
     return "restarts: the objective takes no state"
 
 

@@ -95,13 +95,16 @@ def test_states_are_handed_up_and_dropped_once_no_promotion_can_use_them():
     first = work.take(9)
     state = [encode_state({"epochs": 1, "i": i}) for i in range(9)]
     work.record(batch([it.key for it in first[:8]], [float(i) for i in range(8)], state[:8]))
-    assert work.peak_state_bytes >= sum(map(len, state[:8]))
-    work.record(batch([first[8].key], [8.0], [state[8]]))  # rung 0 complete: 3 promoted
+    # 0 and 1 are promoted already (one result outstanding); 3..7 have 3 ahead of them and
+    # can never be: their states go now, not when the rung completes
+    assert sorted(work.take_released()) == [it.key for it in first[3:8]]
+    assert work.peak_state_bytes == sum(map(len, state[:3]))
+    work.record(batch([first[8].key], [8.0], [state[8]]))  # rung 0 complete: 2 promoted too
+    assert work.take_released() == [first[8].key]
     second = work.take(9)
     assert [it.index for it in second] == [0, 1, 2]
     assert [decode_state(it.state)["i"] for it in second] == [0, 1, 2]
-    assert not work._states  # the 6 not promoted were dropped; the 3 travel with their items
-    assert sorted(work.take_released()) == [it.key for it in first[3:]]  # their files can go
+    assert not work._states  # the 3 promoted states travel with their items
     top = encode_state({"epochs": 3})
     work.record(batch([it.key for it in second], [0.0, 1.0, 2.0], [top] * 3))
     third = work.take(9)
@@ -329,3 +332,79 @@ def test_sweep_show_says_how_promotions_went_on(tmp_path, capsys):
     promoted = sum(1 for r in result.table.column("rung").to_pylist() if r)
     assert promoted and f"{promoted} of {promoted} promoted evaluations continued" in line
     assert "from the state the rung below returned" in line
+
+
+def test_any_name_survives_a_state_dict():
+    state = {"file": np.arange(3), "allow_pickle": 1.5, "weights": [[1.0, 2.0]]}
+    back = decode_state(encode_state(state))
+    assert set(back) == set(state) and back["allow_pickle"] == 1.5
+    assert back["file"].tolist() == [0, 1, 2] and back["weights"].tolist() == [[1.0, 2.0]]
+
+
+def test_only_states_something_can_continue_from_are_written(tmp_path, monkeypatch):
+    from orchestrator.data.run_store import RunStore
+
+    written = []
+    original = RunStore.write_state
+
+    def spy(self, round_index, work, key, data):
+        written.append((round_index, key))
+        original(self, round_index, work, key, data)
+
+    monkeypatch.setattr(RunStore, "write_state", spy)
+    monkeypatch.setenv("SWEEP_COMMIT_EVERY_S", "0")  # a commit after every shard
+    result = run(tmp_path, "run", continuing_bowl)
+    table = result.table.to_pylist()
+    rungs = {r["round"]: max(x["rung"] for x in table if x["round"] == r["round"]) for r in table}
+    n = 9
+    assert written
+    for round_index, key in written:  # never a state of a round's top rung
+        assert key // n < rungs[round_index]
+    # fewer than every lower-rung evaluation: most were known to be out before a commit
+    lower = sum(1 for r in table if r["rung"] < rungs[r["round"]])
+    assert len(written) < lower
+
+
+def test_a_pickle_in_the_state_folder_is_never_loaded(tmp_path):
+    from orchestrator.data.run_store import RunStore
+    from workers.state import MemoryOnly
+
+    store = RunStore.create(tmp_path / "run", {"name": "x"})
+    store.write_state(0, "f" * 32, 3, encode_state(b"weights"))
+    store.write_state(0, "f" * 32, 4, encode_state(MemoryOnly(pickle.dumps(object()))))
+    assert store.load_states(0, "f" * 32) == {3: encode_state(b"weights")}
+
+
+def test_a_round_keeps_no_reference_to_the_message_that_brought_its_states(tmp_path):
+    import gc
+    import weakref
+
+    from orchestrator.data.run_store import RunStore
+    from orchestrator.loop.coordinator import _OpenRound, _RunContext
+    from workers.evaluate import batch_from_bytes, batch_to_bytes
+
+    def objective(config, budget, state):
+        return {"score": 1.0, "state": b"x" * 5_000_000}
+
+    shard = evaluate_shard(
+        objective,
+        shard_id=0,
+        trial_ids=[0],
+        configs=[{"x": 0.5}],
+        worker="w",
+        budgets=[1.0],
+        states=[None],
+    )
+    message = np.frombuffer(batch_to_bytes(shard), dtype=np.uint8).copy()  # as Ray hands it
+    alive = weakref.ref(message)
+    work = RoundWork([{"x": 0.5}] * 3, mode="min", budget=Budget(1, 9), base=1)
+    store = RunStore.create(tmp_path / "run", {"name": "x"})
+    opened = _OpenRound(_RunContext(store, "s"), 0, work, [])
+    batch = batch_from_bytes(message)
+    del message
+    work.record(batch)
+    opened.on_batch(batch)
+    del batch
+    gc.collect()
+    assert alive() is None  # the rows kept for the commit are copies
+    assert opened.batches[0].num_rows == 1 and "__state__" not in opened.batches[0].schema.names

@@ -194,15 +194,16 @@ class _ContinuingObjective(_BoundObjective):
         # A state is what this objective returned at the rung below, handed on in memory.
         earlier = pickle.loads(state) if isinstance(state, MemoryOnly) else None
         scores, fit_times, score_times, fitted = [], [], [], []
-        reached = 0.0 if earlier is None else float(earlier["budget"])
+        total = int(round(float(budget or 0)))
+        reached = 0 if earlier is None else int(earlier["budget"])
+        more = max(1, total - reached)  # what this evaluation trains
         for k, (train, val) in enumerate(self._data.folds):
             if earlier is None:
                 estimator = objective.make_estimator(config, budget)
             else:
                 estimator = earlier["fitted"][k]
-                step = budget if mode == "total" else float(budget or 0) - reached
                 name = f"{objective.param_prefix}{objective.budget_param}"
-                value = max(1, int(round(float(step or 0))))
+                value = reached + more if mode == "total" else more
                 estimator.set_params(**{name: value, f"{objective.param_prefix}warm_start": True})
             score, fit_t, score_t = fit_and_score(estimator, self._scorer, self._data, train, val)
             scores.append(score)
@@ -210,8 +211,8 @@ class _ContinuingObjective(_BoundObjective):
             score_times.append(score_t)
             fitted.append(estimator)
         out: dict[str, Any] = _summary(scores, fit_times, score_times)
-        out["trained"] = float(budget or 0) - reached
-        out["state"] = MemoryOnly(pickle.dumps({"budget": budget, "fitted": fitted}))
+        out["trained"] = float(more if earlier is not None else total)
+        out["state"] = MemoryOnly(pickle.dumps({"budget": reached + more, "fitted": fitted}))
         return out
 
 

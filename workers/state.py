@@ -26,6 +26,7 @@ CONTINUED_COLUMN = "continued"
 
 # What follows the first byte: the user's bytes, an .npz, or bytes kept in memory only.
 _RAW, _ARRAYS, _MEMORY = b"B", b"N", b"M"
+_KEY = "k_"  # before each name in an .npz, so no name clashes with np.savez's own arguments
 
 
 class MemoryOnly(bytes):
@@ -74,7 +75,7 @@ def encode_state(value: Any) -> bytes:
             arrays[key] = array
         buffer = io.BytesIO()
         save: Any = np.savez  # (object arrays were refused above: nothing is pickled)
-        save(buffer, **arrays)
+        save(buffer, **{_KEY + k: v for k, v in arrays.items()})  # any name, even "file"
         return _ARRAYS + buffer.getvalue()
     raise TypeError(
         f"state must be bytes or a dict of numpy arrays and numbers, got {type(value).__name__}"
@@ -90,7 +91,10 @@ def decode_state(data: bytes) -> Any:
         return MemoryOnly(body)
     if kind == _ARRAYS:
         with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
-            return {k: arrays[k].item() if arrays[k].ndim == 0 else arrays[k] for k in arrays}
+            return {
+                k[len(_KEY) :]: arrays[k].item() if arrays[k].ndim == 0 else arrays[k]
+                for k in arrays
+            }
     raise ValueError("not a state written by sweep")
 
 

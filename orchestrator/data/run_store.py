@@ -42,6 +42,7 @@ from orchestrator.data.run_lock import acquire_lock, release_lock
 from orchestrator.data.trials import concat_trials, conform, unified_schema
 from orchestrator.errors import StoreError, first_line
 from orchestrator.faults import crash_point
+from workers.evaluate import persistable
 
 __all__ = ["RunStore", "StoreWarning", "acquire_lock", "atomic_write", "reaching", "release_lock"]
 
@@ -326,13 +327,17 @@ class RunStore:
 
     def load_states(self, round_index: int, work: str) -> dict[int, bytes]:
         """The kept states of the round's work by evaluation key (unreadable ones skipped:
-        their configurations restart)."""
+        their configurations restart). Only states a sweep may store are taken: a file that
+        claims to hold one kept in memory only (a pickle) is ignored, never loaded."""
         states = {}
         for loc in self._states_dir(round_index).list(f"{work[:16]}-*.state"):
             try:
-                states[int(loc.name.split("-")[1].split(".")[0])] = loc.read_bytes()
+                data = loc.read_bytes()
+                key = int(loc.name.split("-")[1].split(".")[0])
             except (OSError, ValueError):
                 continue
+            if persistable(data):
+                states[key] = data
         return states
 
     def remove_states(self, round_index: int, work: str, keys: Iterable[int]) -> None:

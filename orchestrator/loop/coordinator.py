@@ -200,12 +200,13 @@ class _RoundCommitter:
         work: str,
         every_s: float | None = None,
         released: Callable[[], list[int]] | None = None,
+        needed: Callable[[int], bool] | None = None,
     ):
         if every_s is None:
             every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
         self.work = work
-        self.released = released
+        self.released, self.needed = released, needed
         self.seq = store.partial_count(round_index)
         self.buffer: list[pa.RecordBatch] = []
         self.states: dict[int, bytes] = {}
@@ -219,7 +220,8 @@ class _RoundCommitter:
 
     def flush(self) -> None:
         for key, data in self.states.items():
-            self.store.write_state(self.round_index, self.work, key, data)
+            if self.needed is None or self.needed(key):  # not the top rung's, nor dropped ones
+                self.store.write_state(self.round_index, self.work, key, data)
         self.states = {}
         if self.buffer:
             tables = [pa.Table.from_batches([b]) for b in self.buffer]
@@ -484,7 +486,11 @@ class _OpenRound:
         self.round_index, self.work, self.batches = round_index, work, batches
         self.ctx = ctx
         self.committer = _RoundCommitter(
-            ctx.store, round_index, work.fingerprint(), released=work.take_released
+            ctx.store,
+            round_index,
+            work.fingerprint(),
+            released=work.take_released,
+            needed=work.holds,
         )
         self.done = self.not_ok = 0
         self.reporting = False  # progress is shown for the oldest open round only
@@ -503,7 +509,9 @@ class _OpenRound:
             for key, data in zip(keys, batch.column(STATE_COLUMN).to_pylist()):
                 if data is not None and persistable(data):
                     states[key] = data
-            batch = batch.drop_columns([STATE_COLUMN])
+            # The rows are slices of the message that brought the states: copy them out, or
+            # the whole message (every state in it) would live as long as the round.
+            batch = batch.drop_columns([STATE_COLUMN]).take(pa.array(range(batch.num_rows)))
         self.batches.append(batch)
         self.committer.add(batch, states)
         self._count(batch)

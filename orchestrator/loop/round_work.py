@@ -142,6 +142,22 @@ class RoundWork:
         if state is not None and item is not None and item.rung < len(self.rungs) - 1:
             self._states[item.index] = (key, state)
 
+    def _may_rise(self, rung: int) -> set[int]:
+        """The configurations of ``rung`` that may still be promoted: ok, and fewer than the
+        next rung's quota already ahead of them (in promotion order: score, then index)."""
+        sign = -1.0 if self.mode == "max" else 1.0
+        ok = sorted(
+            (sign * score, index) for index, score in self._results[rung] if score is not None
+        )
+        quota = self.quotas[rung + 1]
+        return {index for _, index in ok[:quota] if index not in self._promoted[rung]}
+
+    def holds(self, key: int) -> bool:
+        """Whether the state evaluation ``key`` returned may still be continued from."""
+        return any(made_by == key for made_by, _ in self._states.values()) or (
+            key in self._holding.values()
+        )
+
     def take_released(self) -> list[int]:
         """The keys whose states were dropped since the last call."""
         released, self.released = self.released, []
@@ -151,11 +167,11 @@ class RoundWork:
         """Drop what no evaluation can use any more, and note the most held at once: the
         states of configurations not promoted from a complete rung, and those handed to an
         evaluation that has its result."""
-        for rung in range(len(self.rungs) - 1):
-            if self._outstanding(rung) == 0:
-                for index, _ in self._results[rung]:
-                    if index not in self._promoted[rung] and index in self._states:
-                        self.released.append(self._states.pop(index)[0])
+        if self._states:
+            rising = [self._may_rise(rung) for rung in range(len(self.rungs) - 1)]
+            for index, (key, _) in list(self._states.items()):
+                if index not in rising[key // self.n]:
+                    self.released.append(self._states.pop(index)[0])
         for key in [k for k in self._holding if k in self._recorded]:
             self.released.append(self._holding.pop(key))
             self.items[key] = replace(self.items[key], state=None)
