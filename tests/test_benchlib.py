@@ -139,3 +139,13 @@ def test_the_numpy_example_continues_to_exactly_what_a_fresh_run_reaches():
     assert high["score"] == fresh["score"]
     for key in ("w1", "w2", "m_w1"):
         assert (high["state"][key] == fresh["state"][key]).all()
+
+
+def test_the_forest_task_continues_to_what_a_forest_fitted_at_once_scores():
+    objective = problems.ForestObjective(problems.digits_split())
+    config = {"max_features": 0.3, "min_samples_leaf": 2, "max_depth": 8}
+    low = objective.continuing(config, 3, None)
+    high = objective.continuing(config, 6, low["state"])
+    assert (low["trained"], high["trained"]) == (3.0, 3.0)
+    assert high["score"] == objective(config, 6)
+    assert list(objective.steps(config, 6))[-1] == objective(config, 6)

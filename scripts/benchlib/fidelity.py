@@ -1,6 +1,6 @@
 """Multi-fidelity benchmark: compute to reach full-budget random search's score.
 
-Three tasks, each over several seeds, every method run in one process and printed side by side:
+Four tasks, each over several seeds, every method run in one process and printed side by side:
 
 - ``synthetic``: a 3-D loss ``f(x, b)`` (mode min) whose low budgets are correlated with the
   full budget but biased away from its optimum (the optimum slides from ``Z_LOW`` at
@@ -10,6 +10,9 @@ Three tasks, each over several seeds, every method run in one process and printe
   standardised features), tuning ``learning_rate_init``, ``alpha`` and the hidden layer size;
   the budget is ``max_iter`` (epochs, 3..81; early stopping off so a budget of b is b epochs).
   Score: validation accuracy (mode max).
+- ``forest``: ``RandomForestClassifier`` on the same digits split, tuning ``max_features``,
+  ``min_samples_leaf`` and ``max_depth``; the budget is ``n_estimators`` (3..81 trees),
+  validation accuracy (mode max); Optuna adds one tree per step with ``warm_start``.
 - ``numpy_mlp``: the PyTorch-style example objective ``workers.examples.numpy_mlp`` (an MLP
   in numpy on the digits, minibatch SGD with momentum; it saves and loads its weights and
   momenta as its state), tuning ``lr``, ``alpha`` and the hidden width, budget = epochs
@@ -27,8 +30,8 @@ Methods (per task and seed):
   rounds x samples_per_round settings with the same N and the ``fixed`` base budget schedule.
   ``continues`` rows: the primary setting with an objective that continues a promoted
   configuration from the state of its rung below (synthetic: the same losses, only the
-  missing budget counted; mlp: ``warm_start`` as the product's estimator tasks do it, the
-  fitted model handed on in memory; numpy_mlp: its own state). Their compute is what each
+  missing budget counted; mlp and forest: ``warm_start`` as the product's estimator tasks do
+  it, the fitted model handed on in memory; numpy_mlp: its own state). Their compute is what each
   evaluation trained (the ``trained`` metric), not its budget.
 - ``halving``: scikit-learn's ``HalvingRandomSearchCV`` (factor 3, resource = the budget,
   min/max resources = bmin/bmax, one fixed train/validation split). Two sizes: N candidates
@@ -81,7 +84,13 @@ from .methods import (
     random_search_trace,
     sweep_trace,
 )
-from .problems import FidelityProblem, digits_problem, numpy_mlp_problem, synthetic_problem
+from .problems import (
+    FidelityProblem,
+    digits_problem,
+    forest_problem,
+    numpy_mlp_problem,
+    synthetic_problem,
+)
 from .reporting import (
     argument_parser,
     fmt_count,
@@ -429,7 +438,14 @@ def build_tasks(args: argparse.Namespace) -> list[Task]:
         if q
         else [Setting(6, 27), Setting(6, 27, continues=True)],
     )
-    return [t for t in (synth, mlp, numpy_mlp) if t.name in args.tasks]
+    forest = Task(
+        forest_problem(27 if q else 81, n_jobs=WORKERS),
+        list(range(args.seeds or (1 if q else 3))),
+        [Setting(4, 9), Setting(4, 9, continues=True)]
+        if q
+        else [Setting(6, 27), Setting(6, 27, continues=True)],
+    )
+    return [t for t in (synth, mlp, forest, numpy_mlp) if t.name in args.tasks]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -443,8 +459,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--tasks",
-        default="synthetic,mlp,numpy_mlp",
-        help="comma-separated: synthetic,mlp,numpy_mlp",
+        default="synthetic,mlp,forest,numpy_mlp",
+        help="comma-separated: synthetic,mlp,forest,numpy_mlp",
     )
     p.add_argument("--json", default=None, help="write every per-seed number to this file")
     args = p.parse_args(argv)
