@@ -119,11 +119,9 @@ def test_states_are_handed_up_and_dropped_once_no_promotion_can_use_them():
     assert not work._states and all(it.state is None for it in work.items.values())
 
 
-def test_a_state_that_cannot_be_stored_fails_its_row_with_the_reason():
-    def objective(config, budget, state):
-        return {"score": 1.0, "state": {"model": object()}}
-
-    out = evaluate_shard(
+def first_rung(objective):
+    """One evaluation of a continuing objective at its first rung (no state yet)."""
+    return evaluate_shard(
         objective,
         shard_id=0,
         trial_ids=[0],
@@ -131,7 +129,14 @@ def test_a_state_that_cannot_be_stored_fails_its_row_with_the_reason():
         worker="w",
         budgets=[1.0],
         states=[None],
-    ).to_pylist()[0]
+    )
+
+
+def test_a_state_that_cannot_be_stored_fails_its_row_with_the_reason():
+    def objective(config, budget, state):
+        return {"score": 1.0, "state": {"model": object()}}
+
+    out = first_rung(objective).to_pylist()[0]
     assert out["status"] == "failed"
     assert "numpy cannot store without pickle" in out["error"]
 
@@ -386,15 +391,7 @@ def test_a_round_keeps_no_reference_to_the_message_that_brought_its_states(tmp_p
     def objective(config, budget, state):
         return {"score": 1.0, "state": b"x" * 5_000_000}
 
-    shard = evaluate_shard(
-        objective,
-        shard_id=0,
-        trial_ids=[0],
-        configs=[{"x": 0.5}],
-        worker="w",
-        budgets=[1.0],
-        states=[None],
-    )
+    shard = first_rung(objective)
     message = np.frombuffer(batch_to_bytes(shard), dtype=np.uint8).copy()  # as Ray hands it
     alive = weakref.ref(message)
     work = RoundWork([{"x": 0.5}] * 3, mode="min", budget=Budget(1, 9), base=1)
