@@ -238,3 +238,47 @@ def test_every_delegated_method_uses_the_refit_best_estimator_and_result_is_the_
     assert result.best_score == search.best_score_ and result.best_config == search.best_params_
     assert sorted(set(result.ranges.column("round").to_pylist())) == [0, 1, 2]
     assert result.table.column("score").to_pylist() == list(search.cv_results_["mean_test_score"])
+
+
+def test_choices_come_back_as_the_values_given_not_their_text(tmp_path):
+    from orchestrator import tune
+    from orchestrator.execution.serial import SerialExecutor
+    from orchestrator.sklearn.search_cv import cv_results, given_choices
+
+    dist = {"C": [0.1, 1, 10], "weight": [None, "balanced"], "layers": [(8,), (16, 8)]}
+    space = space_from_distributions(dist)
+    seen = []
+
+    def objective(config):
+        seen.append(dict(config))
+        return 1.0
+
+    result = tune(
+        objective,
+        space,
+        mode="max",
+        rounds=1,
+        samples_per_round=12,
+        sampler="random",
+        run_dir=tmp_path / "run",
+        executor=SerialExecutor(objective, param_names=list(space)),
+    )
+    params = cv_results(result, space, 1, given_choices(dist))["params"]
+    assert [{**p, "layers": list(p["layers"])} for p in params] == seen  # row for row
+    for p in params:
+        assert p["C"] in (0.1, 1, 10) and type(p["C"]) is not str
+        assert p["weight"] in (None, "balanced")
+        assert p["layers"] in [(8,), (16, 8)] and isinstance(p["layers"], tuple)
+    assert {type(p["C"]) for p in params} == {float, int}
+
+
+def test_the_estimator_gets_the_choices_as_given():
+    from sklearn.neural_network import MLPClassifier
+
+    from orchestrator.sklearn.search_cv import given_choices
+    from workers.estimator import EstimatorObjective
+
+    dist = {"hidden_layer_sizes": [(8,), (16, 8)], "alpha": [1e-4, 1]}
+    objective = EstimatorObjective(MLPClassifier(), None, given=given_choices(dist))
+    model = objective.make_estimator({"hidden_layer_sizes": [16, 8], "alpha": 1})
+    assert model.hidden_layer_sizes == (16, 8) and model.alpha == 1

@@ -19,10 +19,11 @@ restarts them.
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,11 +72,15 @@ class EstimatorObjective:
         *,
         param_prefix: str = "",
         budget_param: str | None = None,
+        given: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.template = template
         self.scoring = scoring
         self.param_prefix = param_prefix
         self.budget_param = budget_param
+        # Choices as the user listed them, by their stored (JSON) text: a tuple is stored
+        # as a list, and the estimator gets the tuple back.
+        self.given = {k: dict(v) for k, v in (given or {}).items()}
 
     def bind(self, data: TuningData) -> Callable[..., dict[str, float]]:
         from sklearn.metrics import check_scoring
@@ -93,11 +98,20 @@ class EstimatorObjective:
         """A fresh, unfitted estimator with ``config`` (and the budget's parameter) applied."""
         from sklearn.base import clone
 
-        params = {f"{self.param_prefix}{k}": v for k, v in config.items()}
+        params = {f"{self.param_prefix}{k}": self._given(k, v) for k, v in config.items()}
         if budget is not None and self.budget_param not in (None, "rows"):
             value = int(budget) if float(budget).is_integer() else budget
             params[f"{self.param_prefix}{self.budget_param}"] = value
         return clone(self.template).set_params(**params)
+
+    def _given(self, name: str, value: Any) -> Any:
+        originals = self.given.get(name)
+        if not originals:
+            return value
+        try:
+            return originals.get(json.dumps(value, sort_keys=True), value)
+        except (TypeError, ValueError):
+            return value
 
     def train_rows(self, train: np.ndarray, budget: float | None, fold: int) -> np.ndarray:
         """The training rows a budget allows: all, or a fixed random fraction (``rows``)."""

@@ -32,7 +32,16 @@ from sklearn.utils.metaestimators import available_if
 from orchestrator.api import tune
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER
-from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace, native_value
+from orchestrator.search.space import (
+    Choice,
+    Dimension,
+    Float,
+    Int,
+    SearchSpace,
+    encode_choice,
+    native_value,
+)
+from orchestrator.search.trials import decode_column
 from workers.estimator import EstimatorObjective, TuningData
 
 
@@ -80,6 +89,20 @@ def space_from_distributions(param_distributions: Any) -> SearchSpace:
                 f"Float/Int/Choice, got {value!r}"
             )
     return SearchSpace(dims)
+
+
+def given_choices(param_distributions: Any) -> dict[str, dict[str, Any]]:
+    """Per list-valued parameter, its values as given, by their stored text: a sweep stores
+    choices as plain JSON values (a tuple as a list, a number among strings as text), and the
+    estimator and ``cv_results_`` get back exactly what the user listed."""
+    if not isinstance(param_distributions, Mapping):
+        return {}
+    out = {}
+    for name, value in param_distributions.items():
+        values = value.values if isinstance(value, Choice) else value
+        if isinstance(values, (list, tuple, np.ndarray)):
+            out[name] = {encode_choice(native_value(v)): v for v in values}
+    return out
 
 
 def _estimator_has(attr: str):
@@ -160,12 +183,13 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        given = given_choices(self.param_distributions)
         self.result_ = self._run(
-            EstimatorObjective(self.estimator, self.scoring), space, data, seed
+            EstimatorObjective(self.estimator, self.scoring, given=given), space, data, seed
         )
         self.n_splits_ = len(folds)
         self.multimetric_ = False
-        self.cv_results_ = cv_results(self.result_, space, self.n_splits_)
+        self.cv_results_ = cv_results(self.result_, space, self.n_splits_, given)
         self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
@@ -261,9 +285,23 @@ def _rank(scores: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
-def cv_results(result: TuneResult, space: SearchSpace, n_splits: int) -> dict[str, Any]:
-    """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format."""
-    rows = result.table.sort_by("trial_id").to_pylist()
+def cv_results(
+    result: TuneResult,
+    space: SearchSpace,
+    n_splits: int,
+    given: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format; choices
+    decoded back to the values given (``given``: see :func:`given_choices`)."""
+    table = result.table.sort_by("trial_id")
+    rows = table.to_pylist()
+    for name, dim in space.items():
+        originals = (given or {}).get(name) or (
+            {encode_choice(v): v for v in dim.values} if isinstance(dim, Choice) else {}
+        )
+        decoded = decode_column(dim, table.column(name))
+        for row, value in zip(rows, decoded):
+            row[name] = originals.get(encode_choice(value), value) if originals else value
     nan = float("nan")
 
     def col(key: str) -> np.ndarray:
