@@ -282,3 +282,27 @@ def test_the_estimator_gets_the_choices_as_given():
     objective = EstimatorObjective(MLPClassifier(), None, given=given_choices(dist))
     model = objective.make_estimator({"hidden_layer_sizes": [16, 8], "alpha": 1})
     assert model.hidden_layer_sizes == (16, 8) and model.alpha == 1
+
+
+def test_a_search_space_survives_pickling():
+    import pickle
+
+    space = space_from_distributions({"C": loguniform(1e-2, 1e2), "k": ["rbf", "linear"]})
+    back = pickle.loads(pickle.dumps(space))
+    assert back == space and list(back) == list(space)
+    with pytest.raises(AttributeError, match="immutable"):
+        back.x = 1
+
+
+@pytest.mark.ray
+def test_a_fitted_search_is_saved_and_loaded_with_joblib(ray_cluster, tmp_path):
+    import joblib
+
+    X, y = load_iris(return_X_y=True)
+    search = SweepSearchCV(
+        SVC(), {"C": loguniform(1e-2, 1e2)}, rounds=2, samples_per_round=4, cv=3, random_state=0
+    ).fit(X, y)
+    joblib.dump(search, tmp_path / "search.joblib")
+    loaded = joblib.load(tmp_path / "search.joblib")
+    assert loaded.best_params_ == search.best_params_
+    assert (loaded.predict(X) == search.predict(X)).all()

@@ -325,6 +325,11 @@ class SearchSpace(Mapping):
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("SearchSpace is immutable; use replace()")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through __init__ (checked again), so a pickled space - a fitted
+        # SweepSearchCV saved with joblib, say - loads.
+        return (SearchSpace, (dict(self._params),))
+
     def __getitem__(self, name: str) -> Dimension:
         return self._params[name]
 
