@@ -306,3 +306,62 @@ def test_a_fitted_search_is_saved_and_loaded_with_joblib(ray_cluster, tmp_path):
     loaded = joblib.load(tmp_path / "search.joblib")
     assert loaded.best_params_ == search.best_params_
     assert (loaded.predict(X) == search.predict(X)).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scoring": ("accuracy", "f1_macro")}, "multimetric scoring"),
+        ({"scoring": {"a": "accuracy"}}, "multimetric scoring"),
+        ({"cv": []}, "No fits were performed"),
+        ({"refit": 3}, "refit must be"),
+    ],
+)
+def test_options_it_cannot_honour_are_refused_before_anything_runs(options, message):
+    X, y = load_iris(return_X_y=True)
+    search = SweepSearchCV(SVC(), {"C": [1, 10]}, rounds=1, samples_per_round=2, **options)
+    with pytest.raises(ValueError, match=message):
+        search.fit(X, y)
+
+
+class FailsAboveC(SVC):
+    """An SVC whose fit raises for C above a threshold (a candidate that cannot be fitted)."""
+
+    def __init__(self, C=1.0, limit=5.0):
+        super().__init__(C=C)
+        self.limit = limit
+
+    def fit(self, X, y, sample_weight=None):
+        if self.C > self.limit:
+            raise ValueError(f"C={self.C} is too large")
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.mark.ray
+def test_failed_fits_warn_and_all_failed_is_an_error(ray_cluster):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = load_iris(return_X_y=True)
+    some = SweepSearchCV(FailsAboveC(), {"C": [1, 10]}, rounds=1, samples_per_round=6, cv=3)
+    with pytest.warns(FitFailedWarning, match="candidates failed"):
+        some.fit(X, y)
+    assert some.best_params_ == {"C": 1}
+    every = SweepSearchCV(
+        FailsAboveC(limit=0.5), {"C": [1, 10]}, rounds=1, samples_per_round=4, cv=3
+    )
+    with pytest.raises(ValueError, match="All the 4 candidates failed.*too large"):
+        every.fit(X, y)
+
+
+@pytest.mark.ray
+def test_a_callable_refit_picks_the_best_index(ray_cluster):
+    X, y = load_iris(return_X_y=True)
+
+    def smallest_c(results):
+        return int(np.argmin([p["C"] for p in results["params"]]))
+
+    search = SweepSearchCV(
+        SVC(), {"C": [0.01, 1, 10]}, rounds=1, samples_per_round=6, cv=3, refit=smallest_c
+    ).fit(X, y)
+    assert search.best_params_ == {"C": 0.01}
+    assert search.best_estimator_.C == 0.01

@@ -18,7 +18,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         samples_per_round: int = 16,
         scoring: Any = None,
         cv: Any = 5,
-        refit: bool = True,
+        refit: bool | str | Callable[[dict[str, Any]], int] = True,
         random_state: Any = None,
         address: str | None = None,
         workers: int | None = None,
@@ -175,9 +176,18 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> SweepSearchCV:
         """Run the sweep on (X, y) with cross-validation, then refit the best on all of it."""
+        if isinstance(self.scoring, (list, tuple, set, dict)):
+            raise ValueError(
+                "SweepSearchCV scores one metric: multimetric scoring (a list, tuple or dict "
+                f"of scorers) is not supported yet, got {self.scoring!r}; pass one scorer"
+            )
+        if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
+            raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
         space = space_from_distributions(self.param_distributions)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, groups))
+        if not folds:
+            raise ValueError("No fits were performed: the cross-validation iterator gave no split")
         y_arr = np.asarray(y) if y is not None else None
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
@@ -190,7 +200,13 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_ = len(folds)
         self.multimetric_ = False
         self.cv_results_ = cv_results(self.result_, space, self.n_splits_, given)
-        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
+        _check_failures(self.result_, self.n_splits_)
+        if callable(self.refit):  # picks the best index itself, as scikit-learn's does
+            self.best_index_ = int(self.refit(self.cv_results_))
+            if not 0 <= self.best_index_ < len(self.cv_results_["params"]):
+                raise IndexError(f"refit returned {self.best_index_}, not a candidate's index")
+        else:
+            self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         if self.refit:
@@ -283,6 +299,27 @@ def _rank(scores: np.ndarray) -> np.ndarray:
 
     filled = np.where(np.isnan(scores), -np.inf, scores)
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
+
+
+def _check_failures(result: TuneResult, n_splits: int) -> None:
+    """Every candidate failed: an error (as scikit-learn's); some did: a FitFailedWarning."""
+    from sklearn.exceptions import FitFailedWarning
+
+    statuses = result.table.column("status").to_pylist()
+    errors = [e for e in result.table.column("error").to_pylist() if e]
+    failed = sum(s != "ok" for s in statuses)
+    if not failed:
+        return
+    detail = f"; the first error: {errors[0]}" if errors else ""
+    if failed == len(statuses):
+        raise ValueError(
+            f"All the {len(statuses)} candidates failed ({len(statuses) * n_splits} fits){detail}"
+        )
+    warnings.warn(
+        f"{failed} of {len(statuses)} candidates failed; their score is NaN{detail}",
+        FitFailedWarning,
+        stacklevel=3,
+    )
 
 
 def cv_results(
