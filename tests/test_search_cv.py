@@ -365,3 +365,20 @@ def test_a_callable_refit_picks_the_best_index(ray_cluster):
     ).fit(X, y)
     assert search.best_params_ == {"C": 0.01}
     assert search.best_estimator_.C == 0.01
+
+
+@pytest.mark.ray
+def test_score_samples_and_inverse_transform_reach_the_best_estimator(ray_cluster):
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KernelDensity
+
+    X, _ = load_iris(return_X_y=True)
+    density = SweepSearchCV(
+        KernelDensity(), {"bandwidth": [0.2, 1.0]}, rounds=1, samples_per_round=2, cv=3
+    ).fit(X.tolist())  # a list of rows, as scikit-learn's searches take
+    assert np.allclose(density.score_samples(X), density.best_estimator_.score_samples(X))
+    pca = SweepSearchCV(PCA(), {"n_components": [1, 2]}, rounds=1, samples_per_round=2, cv=3).fit(X)
+    reduced = pca.transform(X)
+    assert np.allclose(
+        pca.inverse_transform(reduced), pca.best_estimator_.inverse_transform(reduced)
+    )

@@ -52,9 +52,10 @@ class TuningData:
 
 
 def _rows(data: Any, idx: np.ndarray) -> Any:
-    if hasattr(data, "iloc"):
-        return data.iloc[idx]
-    return data[idx]
+    """Rows of arrays, sparse matrices, data frames and lists alike (scikit-learn's way)."""
+    from sklearn.utils import _safe_indexing
+
+    return _safe_indexing(data, idx)
 
 
 class EstimatorObjective:

@@ -27,8 +27,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, indexable
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
 
 from orchestrator.api import tune
 from orchestrator.data.tune_result import TuneResult
@@ -184,12 +185,13 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
             raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
         space = space_from_distributions(self.param_distributions)
+        X, y, groups = indexable(X, y, groups)  # lists, sparse matrices, frames alike
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, groups))
         if not folds:
             raise ValueError("No fits were performed: the cross-validation iterator gave no split")
         y_arr = np.asarray(y) if y is not None else None
-        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        n_rows = _num_samples(X)
         data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -286,6 +288,16 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
     def transform(self, X: Any) -> Any:
         self._check_refit("transform")
         return self.best_estimator_.transform(X)
+
+    @available_if(_estimator_has("inverse_transform"))
+    def inverse_transform(self, X: Any) -> Any:
+        self._check_refit("inverse_transform")
+        return self.best_estimator_.inverse_transform(X)
+
+    @available_if(_estimator_has("score_samples"))
+    def score_samples(self, X: Any) -> Any:
+        self._check_refit("score_samples")
+        return self.best_estimator_.score_samples(X)
 
     def score(self, X: Any, y: Any = None) -> float:
         """The search's scorer on (X, y), with the refit best estimator."""
