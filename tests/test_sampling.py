@@ -91,3 +91,20 @@ def test_floats_always_inside(low, ratio, seed, log, n):
     dim = Float(low, low * ratio, log=log)
     values = sample_round(SearchSpace({"p": dim}), n, seed=seed, round_index=0)["p"]
     assert all(dim.low <= v <= dim.high for v in values)
+
+
+def test_lists_alone_are_drawn_without_replacement_as_scikit_learn_does():
+    from orchestrator.search.samplers.uniform import RandomSampler
+
+    sampler = RandomSampler()
+    one = SearchSpace({"C": Choice([1, 10])})
+    two = SearchSpace({"a": Choice(["x", "y"]), "b": Choice([1, 2, 3])})
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        assert sorted(sampler.sample(one, 2, rng)["C"]) == [1, 10]  # never [10, 10]
+        both = sampler.sample(two, 6, rng)
+        assert len(set(zip(both["a"], both["b"]))) == 6  # the whole grid, each once
+        more = sampler.sample(one, 5, rng)["C"]  # larger than the grid: as even as can be
+        assert sorted(more.count(v) for v in (1, 10)) == [2, 3]
+    mixed = SearchSpace({"C": Choice([1, 10]), "x": Float(0.0, 1.0)})  # not all lists
+    assert len(sampler.sample(mixed, 8, np.random.default_rng(0))["x"]) == 8

@@ -3,22 +3,39 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
-from orchestrator.search.space import SearchSpace
+from orchestrator.search.space import Choice, SearchSpace
+
+#: The most combinations an all-choice space may have to be drawn without replacement.
+MAX_GRID = 1_000_000
 
 
 class RandomSampler:
-    """Independent uniform draws in each parameter's scale (log-uniform on log ranges)."""
+    """Independent uniform draws in each parameter's scale (log-uniform on log ranges).
+
+    When every parameter is a choice (and the combinations are at most :data:`MAX_GRID`),
+    the round's combinations are drawn without replacement, as scikit-learn's
+    ``ParameterSampler`` does for lists: all different while the grid holds enough, then
+    each as evenly as the round's size allows (a round keeps its size; scikit-learn's
+    search would run fewer candidates instead).
+    """
 
     name = "random"
 
     def sample(
         self, space: SearchSpace, n: int, rng: np.random.Generator, history: Guide | None = None
     ) -> Columns:
+        sizes = [len(d.values) if isinstance(d, Choice) else 0 for d in space.values()]
+        total = math.prod(sizes)
+        if 0 < total <= MAX_GRID:
+            picks = np.concatenate([rng.permutation(total) for _ in range(-(-n // total))])[:n]
+            cells = np.stack(np.unravel_index(picks, sizes), axis=1)
+            return from_unit(space, (cells + 0.5) / np.asarray(sizes))
         return from_unit(space, rng.random((n, len(space))))
 
 
