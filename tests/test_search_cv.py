@@ -382,3 +382,39 @@ def test_score_samples_and_inverse_transform_reach_the_best_estimator(ray_cluste
     assert np.allclose(
         pca.inverse_transform(reduced), pca.best_estimator_.inverse_transform(reduced)
     )
+
+
+def test_scikit_learns_constructor_arguments_are_taken():
+    from orchestrator.sklearn.search_cv import _workers
+
+    search = SweepSearchCV(
+        SVC(), {"C": [1, 10]}, n_jobs=2, verbose=1, error_score=0.0, pre_dispatch="2*n_jobs"
+    )
+    params = clone(search).get_params()
+    assert (params["n_jobs"], params["verbose"], params["error_score"]) == (2, 1, 0.0)
+    assert params["pre_dispatch"] == "2*n_jobs"
+    assert (_workers(None), _workers(-1), _workers(3)) == (None, None, 3)
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        _workers(0)
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="error_score must be"):
+        SweepSearchCV(SVC(), {"C": [1, 10]}, error_score="ignore").fit(X, y)
+
+
+@pytest.mark.ray
+def test_error_score_and_verbose(ray_cluster, capsys):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = load_iris(return_X_y=True)
+    options = {"rounds": 2, "samples_per_round": 4, "cv": 3, "n_jobs": 2}
+    with pytest.warns(FitFailedWarning):
+        search = SweepSearchCV(
+            FailsAboveC(), {"C": [1, 10]}, error_score=-1.0, verbose=1, **options
+        ).fit(X, y)
+    results = search.cv_results_
+    failed = [p["C"] == 10 for p in results["params"]]
+    assert any(failed) and all(s == -1.0 for s, f in zip(results["mean_test_score"], failed) if f)
+    assert results["split0_test_score"][failed.index(True)] == -1.0
+    assert "[SweepSearchCV] round 2/2: 4 candidates" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="candidates failed.*too large"):
+        SweepSearchCV(FailsAboveC(), {"C": [1, 10]}, error_score="raise", **options).fit(X, y)

@@ -141,6 +141,10 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         narrowing: Any = None,
         sampler: str = DEFAULT_SAMPLER,
         run_dir: str | None = None,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+        error_score: Any = np.nan,
+        pre_dispatch: Any = None,
     ) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
@@ -155,6 +159,10 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.narrowing = narrowing
         self.sampler = sampler
         self.run_dir = run_dir
+        self.n_jobs = n_jobs  # the workers, when ``workers`` is not given (-1: one per CPU)
+        self.verbose = verbose  # 1 or more: a line per round
+        self.error_score = error_score  # a failed candidate's score, or "raise"
+        self.pre_dispatch = pre_dispatch  # accepted for scikit-learn's signature: workers pull
 
     def __sklearn_tags__(self) -> Any:
         # A search is a classifier when its estimator is (is_classifier, stratified CV, ...).
@@ -182,6 +190,8 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "SweepSearchCV scores one metric: multimetric scoring (a list, tuple or dict "
                 f"of scorers) is not supported yet, got {self.scoring!r}; pass one scorer"
             )
+        if isinstance(self.error_score, str) and self.error_score != "raise":
+            raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}")
         if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
             raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
         space = space_from_distributions(self.param_distributions)
@@ -202,7 +212,8 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_ = len(folds)
         self.multimetric_ = False
         self.cv_results_ = cv_results(self.result_, space, self.n_splits_, given)
-        _check_failures(self.result_, self.n_splits_)
+        _check_failures(self.result_, self.n_splits_, self.error_score)
+        _score_failures(self.cv_results_, self.result_, self.error_score, self.n_splits_)
         if callable(self.refit):  # picks the best index itself, as scikit-learn's does
             self.best_index_ = int(self.refit(self.cv_results_))
             if not 0 <= self.best_index_ < len(self.cv_results_["params"]):
@@ -238,8 +249,9 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
                 rounds=self.rounds,
                 samples_per_round=self.samples_per_round,
                 seed=seed,
-                workers=self.workers,
+                workers=self.workers if self.workers is not None else _workers(self.n_jobs),
                 address=self.address,
+                on_round=_round_line if self.verbose else None,
                 run_dir=run_dir,
                 sampler=self.sampler,
                 narrowing=self.narrowing,
@@ -305,6 +317,34 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         return float(self.scorer_(self.best_estimator_, X, y))
 
 
+def _workers(n_jobs: int | None) -> int | None:
+    """scikit-learn's ``n_jobs`` as a worker count: None or -1 mean one per CPU."""
+    if n_jobs is None or n_jobs == -1:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of workers or -1, got {n_jobs!r}")
+    return n_jobs
+
+
+def _round_line(report: Any) -> None:
+    best = "-" if report.best_score is None else f"{report.best_score:.6g}"
+    done = f"round {report.round_index + 1}/{report.rounds}: {report.trials} candidates"
+    print(f"[SweepSearchCV] {done}, best {best}")
+
+
+def _score_failures(
+    results: dict[str, Any], result: TuneResult, error_score: Any, n_splits: int
+) -> None:
+    """A numeric ``error_score`` becomes the failed candidates' test scores (and ranks)."""
+    if isinstance(error_score, str) or not np.isfinite(float(error_score)):
+        return
+    statuses = result.table.sort_by("trial_id").column("status").to_pylist()
+    failed = np.array([s != "ok" for s in statuses])
+    for key in ("mean_test_score", *(f"split{k}_test_score" for k in range(n_splits))):
+        results[key] = np.where(failed, float(error_score), results[key])
+    results["rank_test_score"] = _rank(results["mean_test_score"])
+
+
 def _rank(scores: np.ndarray) -> np.ndarray:
     """Rank 1 = best (highest); ties share the lowest rank; NaN ranks last."""
     from scipy.stats import rankdata
@@ -313,8 +353,9 @@ def _rank(scores: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
-def _check_failures(result: TuneResult, n_splits: int) -> None:
-    """Every candidate failed: an error (as scikit-learn's); some did: a FitFailedWarning."""
+def _check_failures(result: TuneResult, n_splits: int, error_score: Any = np.nan) -> None:
+    """Every candidate failed: an error (as scikit-learn's); some did: a FitFailedWarning,
+    or with ``error_score="raise"`` an error naming the first failure."""
     from sklearn.exceptions import FitFailedWarning
 
     statuses = result.table.column("status").to_pylist()
@@ -323,6 +364,8 @@ def _check_failures(result: TuneResult, n_splits: int) -> None:
     if not failed:
         return
     detail = f"; the first error: {errors[0]}" if errors else ""
+    if isinstance(error_score, str) and error_score == "raise":
+        raise ValueError(f"{failed} of {len(statuses)} candidates failed{detail}")
     if failed == len(statuses):
         raise ValueError(
             f"All the {len(statuses)} candidates failed ({len(statuses) * n_splits} fits){detail}"
