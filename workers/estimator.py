@@ -130,20 +130,30 @@ class _BoundObjective:
         self._scorer = scorer
 
     def __call__(self, config: dict[str, Any], budget: float | None = None) -> dict[str, float]:
-        scores, fit_times, score_times = [], [], []
-        objective = self._objective
+        summary, _ = self._fit_folds(
+            budget, lambda k: self._objective.make_estimator(config, budget)
+        )
+        return summary
+
+    def _fit_folds(
+        self, budget: float | None, estimator_for: Callable[[int], Any]
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Fit ``estimator_for(k)`` on each fold ``k`` and score it: the row, and the models."""
+        scores, fit_times, score_times, fitted = [], [], [], []
         for k, (train, val) in enumerate(self._data.folds):
-            scores_k, fit_t, score_t = fit_and_score(
-                objective.make_estimator(config, budget),
+            estimator = estimator_for(k)
+            score, fit_t, score_t = fit_and_score(
+                estimator,
                 self._scorer,
                 self._data,
-                objective.train_rows(train, budget, k),
+                self._objective.train_rows(train, budget, k),
                 val,
             )
-            scores.append(scores_k)
+            scores.append(score)
             fit_times.append(fit_t)
             score_times.append(score_t)
-        return _summary(scores, fit_times, score_times)
+            fitted.append(estimator)
+        return _summary(scores, fit_times, score_times), fitted
 
 
 def _summary(
@@ -208,24 +218,21 @@ class _ContinuingObjective(_BoundObjective):
         mode = objective.continuation()
         # A state is what this objective returned at the rung below, handed on in memory.
         earlier = pickle.loads(state) if isinstance(state, MemoryOnly) else None
-        scores, fit_times, score_times, fitted = [], [], [], []
         total = int(round(float(budget or 0)))
         reached = 0 if earlier is None else int(earlier["budget"])
         more = max(1, total - reached)  # what this evaluation trains
-        for k, (train, val) in enumerate(self._data.folds):
+
+        def estimator_for(k: int) -> Any:
             if earlier is None:
-                estimator = objective.make_estimator(config, budget)
-            else:
-                estimator = earlier["fitted"][k]
-                name = f"{objective.param_prefix}{objective.budget_param}"
-                value = reached + more if mode == "total" else more
-                estimator.set_params(**{name: value, f"{objective.param_prefix}warm_start": True})
-            score, fit_t, score_t = fit_and_score(estimator, self._scorer, self._data, train, val)
-            scores.append(score)
-            fit_times.append(fit_t)
-            score_times.append(score_t)
-            fitted.append(estimator)
-        out: dict[str, Any] = _summary(scores, fit_times, score_times)
+                return objective.make_estimator(config, budget)
+            estimator = earlier["fitted"][k]
+            name = f"{objective.param_prefix}{objective.budget_param}"
+            value = reached + more if mode == "total" else more
+            return estimator.set_params(
+                **{name: value, f"{objective.param_prefix}warm_start": True}
+            )
+
+        out, fitted = self._fit_folds(budget, estimator_for)
         out["trained"] = float(more if earlier is not None else total)
         out["state"] = MemoryOnly(pickle.dumps({"budget": reached + more, "fitted": fitted}))
         return out

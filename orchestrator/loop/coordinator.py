@@ -190,8 +190,9 @@ class _SweepState:
 
 class _RoundCommitter:
     """Commits a running round's finished evaluations every ``every_s`` seconds, with the
-    training states they returned (written first, so a committed row's state is there on
-    resume), and removes the states ``released()`` says no evaluation needs any more."""
+    training states ``held()`` still holds (written once, before the rows, so a committed
+    row's state is there on resume), and removes the states ``released()`` says no
+    evaluation needs any more."""
 
     def __init__(
         self,
@@ -200,36 +201,38 @@ class _RoundCommitter:
         work: str,
         every_s: float | None = None,
         released: Callable[[], list[int]] | None = None,
-        needed: Callable[[int], bool] | None = None,
+        held: Callable[[], dict[int, bytes]] | None = None,
     ):
         if every_s is None:
             every_s = float(os.environ.get("SWEEP_COMMIT_EVERY_S", COMMIT_EVERY_S))
         self.store, self.round_index, self.every_s = store, round_index, every_s
         self.work = work
-        self.released, self.needed = released, needed
+        self.released, self.held = released, held
+        # what is held when the round opens came from the store (a resumed round)
+        self.written: set[int] = set(held()) if held is not None else set()
         self.seq = store.partial_count(round_index)
         self.buffer: list[pa.RecordBatch] = []
-        self.states: dict[int, bytes] = {}
         self.last = time.monotonic()
 
-    def add(self, batch: pa.RecordBatch, states: dict[int, bytes] | None = None) -> None:
+    def add(self, batch: pa.RecordBatch) -> None:
         self.buffer.append(batch)
-        self.states.update(states or {})
         if time.monotonic() - self.last >= self.every_s:
             self.flush()
 
     def flush(self) -> None:
-        for key, data in self.states.items():
-            if self.needed is None or self.needed(key):  # not the top rung's, nor dropped ones
+        for key, data in (self.held() if self.held is not None else {}).items():
+            if key not in self.written and persistable(data):
                 self.store.write_state(self.round_index, self.work, key, data)
-        self.states = {}
+                self.written.add(key)
         if self.buffer:
             tables = [pa.Table.from_batches([b]) for b in self.buffer]
             self.store.write_partial(self.round_index, self.seq, concat_trials(tables), self.work)
             self.seq += 1
             self.buffer = []
         if self.released is not None:
-            self.store.remove_states(self.round_index, self.work, self.released())
+            released = self.released()
+            self.store.remove_states(self.round_index, self.work, released)
+            self.written.difference_update(released)
         self.last = time.monotonic()
 
 
@@ -490,7 +493,7 @@ class _OpenRound:
             round_index,
             work.fingerprint(),
             released=work.take_released,
-            needed=work.holds,
+            held=work.held_states,
         )
         self.done = self.not_ok = 0
         self.reporting = False  # progress is shown for the oldest open round only
@@ -503,17 +506,12 @@ class _OpenRound:
         self.not_ok += batch.num_rows - ok
 
     def on_batch(self, batch: pa.RecordBatch) -> None:
-        states = {}
-        if STATE_COLUMN in batch.schema.names:  # kept apart from the rows (never in Parquet)
-            keys = batch.column("trial_id").to_pylist()
-            for key, data in zip(keys, batch.column(STATE_COLUMN).to_pylist()):
-                if data is not None and persistable(data):
-                    states[key] = data
+        if STATE_COLUMN in batch.schema.names:  # the round's work took the states: not stored
             # The rows are slices of the message that brought the states: copy them out, or
             # the whole message (every state in it) would live as long as the round.
             batch = batch.drop_columns([STATE_COLUMN]).take(pa.array(range(batch.num_rows)))
         self.batches.append(batch)
-        self.committer.add(batch, states)
+        self.committer.add(batch)
         self._count(batch)
         if self.reporting:
             self.report()

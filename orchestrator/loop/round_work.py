@@ -143,20 +143,24 @@ class RoundWork:
             self._states[item.index] = (key, state)
 
     def _may_rise(self, rung: int) -> set[int]:
-        """The configurations of ``rung`` that may still be promoted: ok, and fewer than the
-        next rung's quota already ahead of them (in promotion order: score, then index)."""
-        sign = -1.0 if self.mode == "max" else 1.0
-        ok = sorted(
-            (sign * score, index) for index, score in self._results[rung] if score is not None
+        """The configurations of ``rung`` that may still be promoted: those the promotion
+        rule would pick were no result outstanding (fewer than the quota ahead of them)."""
+        return set(
+            promotable(
+                self._results[rung],
+                outstanding=0,
+                quota=self.quotas[rung + 1],
+                promoted=self._promoted[rung],
+                mode=self.mode,
+            )
         )
-        quota = self.quotas[rung + 1]
-        return {index for _, index in ok[:quota] if index not in self._promoted[rung]}
 
-    def holds(self, key: int) -> bool:
-        """Whether the state evaluation ``key`` returned may still be continued from."""
-        return any(made_by == key for made_by, _ in self._states.values()) or (
-            key in self._holding.values()
-        )
+    def held_states(self) -> dict[int, bytes]:
+        """The states that may still be continued from, by the key of the evaluation that
+        returned them: kept for a promotion, or handed to an evaluation still running."""
+        held = dict(self._states.values())
+        held.update((made_by, self.items[k].state or b"") for k, made_by in self._holding.items())
+        return held
 
     def take_released(self) -> list[int]:
         """The keys whose states were dropped since the last call."""
@@ -175,8 +179,7 @@ class RoundWork:
         for key in [k for k in self._holding if k in self._recorded]:
             self.released.append(self._holding.pop(key))
             self.items[key] = replace(self.items[key], state=None)
-        held = sum(len(state) for _, state in self._states.values())
-        held += sum(len(self.items[k].state or b"") for k in self._holding)
+        held = sum(map(len, self.held_states().values()))
         self.peak_state_bytes = max(self.peak_state_bytes, held)
 
     def _take_in(self, rows: Any) -> None:
