@@ -230,3 +230,30 @@ class DiesOnceContinuing:
                 f.write(str(config["x"]))
             os._exit(1)
         return continuing_bowl(config, budget, state)
+
+
+def conditional_bowl(config):
+    """A space with conditions: ``degree`` only for kernel 'poly', ``gamma`` for 'rbf' and
+    'poly', ``coef`` only where ``degree`` is 3 (a nested condition). Raises if a
+    configuration carries a parameter that is inactive, or lacks an active one."""
+    kernel = config["kernel"]
+    expected = {"kernel", "c"}
+    if kernel in ("rbf", "poly"):
+        expected.add("gamma")
+    if kernel == "poly":
+        expected.add("degree")
+        if config.get("degree") == 3:
+            expected.add("coef")
+    if set(config) != expected:
+        raise ValueError(
+            f"kernel {kernel}: got parameters {sorted(config)}, want {sorted(expected)}"
+        )
+    loss = (config["c"] - 0.5) ** 2
+    if kernel == "rbf":
+        loss += (math.log10(config["gamma"]) + 2) ** 2
+    elif kernel == "poly":
+        loss += 0.1 + (math.log10(config["gamma"]) + 1) ** 2 + 0.05 * abs(config["degree"] - 3)
+        loss += (config.get("coef", 0.5) - 0.5) ** 2
+    else:
+        loss += 0.5
+    return loss

@@ -75,7 +75,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{config.samples_per_round} samples, mode={config.mode}, {what}"
     )
     for name, dim in config.space.items():
-        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}")
+        when = f"  when {dim.condition()}" if dim.when else ""
+        print(f"  {name:<16} {dim.kind:<6} {dim.describe()}{when}")
     return 0
 
 
@@ -273,12 +274,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             line += f"; at most {meta.get('state_peak_bytes', 0) / 1e6:.1f} MB of states held)"
         print(line)
     names = list(result.final_space)
+    conditional = [n for n, d in result.final_space.items() if d.when]
+    if conditional:
+        listed = "; ".join(f"{n} when {result.final_space[n].condition()}" for n in conditional)
+        print(f"conditions: {listed} (- marks an inactive parameter)")
     top = result.top(args.top).to_pylist()
     print(f"\ntop {len(top)} trials:")
     print(
         format_table(
             [
-                [r["round"], r["trial_id"], fmt(r["score"])] + [fmt(r[n]) for n in names]
+                [r["round"], r["trial_id"], fmt(r["score"])]
+                + ["-" if n in conditional and r[n] is None else fmt(r[n]) for n in names]
                 for r in top
             ],
             ["round", "trial", "score", *names],

@@ -31,8 +31,12 @@ def fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def describe_space(space: SearchSpace) -> str:
-    return "  ".join(f"{name}={dim.describe()}" for name, dim in space.items())
+def describe_space(space: SearchSpace, conditions: bool = False) -> str:
+    """``name=range`` per parameter; with ``conditions``, each condition too."""
+    return "  ".join(
+        f"{name}={dim.describe()}" + (f" when {dim.condition()}" if conditions and dim.when else "")
+        for name, dim in space.items()
+    )
 
 
 def _statuses(report: Any) -> str:
@@ -75,7 +79,7 @@ class PlainReporter:
             f"{verb} {config.name}: {config.rounds} rounds x {config.samples_per_round} "
             f"samples, mode={config.mode}, results in {run_dir}"
         )
-        self.say(f"  start: {describe_space(config.space)}")
+        self.say(f"  start: {describe_space(config.space, conditions=True)}")
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
         now = time.monotonic()

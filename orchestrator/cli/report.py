@@ -133,6 +133,10 @@ def plot_score_vs(result: TuneResult, name: str) -> bytes:
     fig, ax = _figure(3.4, 2.8)
     column = result.table.column(name).to_pylist()
     values = [column[i] for i in rows]
+    if dim.when:  # only the trials where it was active
+        keep = [i for i, v in enumerate(values) if v is not None]
+        values, scores = [values[i] for i in keep], scores[keep]
+        ax.set_title(f"active when {dim.condition()}", fontsize=7)
     if isinstance(dim, Choice):
         labels = [json.dumps(v) if not isinstance(v, str) else v for v in dim.values]
         keyed = [json.dumps(v) if not isinstance(v, str) else v for v in values]
@@ -278,9 +282,11 @@ def _decisions_table(result: TuneResult) -> str:
 
 
 def _top_table(result: TuneResult, k: int = 10) -> str:
-    names = list(_space(result))
+    space = _space(result)
+    names = list(space)
     rows = [
-        [r["round"] + 1, r["trial_id"], r["score"], *[r[n] for n in names]]
+        [r["round"] + 1, r["trial_id"], r["score"]]
+        + ["-" if space[n].when and r[n] is None else r[n] for n in names]
         for r in result.top(k).to_pylist()
     ]
     return _table(rows, ["round", "trial", "score", *names])

@@ -52,7 +52,7 @@ def warm_start(config: SweepConfig, run_dir: str | os.PathLike) -> SweepConfig:
             dims[name] = dim.with_bounds(theirs.low, theirs.high)
         taken.append(name)
     record = {"run": where, "parameters": taken}
-    return dataclasses.replace(config, space=SearchSpace(dims), warm_start=record)
+    return dataclasses.replace(config, space=SearchSpace.narrowed(dims), warm_start=record)
 
 
 def warm_decisions(record: dict[str, Any] | None, space: SearchSpace) -> tuple[Decision, ...]:

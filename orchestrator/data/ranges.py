@@ -91,4 +91,4 @@ def space_at(template: SearchSpace, ranges: pa.Table, round_index: int) -> Searc
             dims[row["parameter"]] = dim.with_values(json.loads(row["choices"]))
         else:
             dims[row["parameter"]] = dim.with_bounds(row["low"], row["high"])
-    return SearchSpace(dims)
+    return SearchSpace.narrowed(dims)

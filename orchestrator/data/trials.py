@@ -12,7 +12,8 @@ Columns, in order::
     worker     string     the worker actor that ran it
     status     string     ok | failed | invalid | timeout
     score      float64    the objective's score (null unless ok)
-    <param>    one column per hyperparameter (float64, int64, or the choice's type)
+    <param>    one column per hyperparameter (float64, int64, or the choice's type; null
+               where a conditional parameter is inactive)
     <metric>   extra metrics of a dict return (float64 or string)
     error      string     why a trial is not ok
     started_at timestamp  UTC, microseconds
@@ -31,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.search.space import SearchSpace
+from orchestrator.search.space import INACTIVE, SearchSpace
 from orchestrator.search.trials import arrow_type, encode_column
 from workers.evaluate import RESULT_SCHEMA
 
@@ -100,7 +101,7 @@ def build_round_table(
         budget=pa.array([it.budget for it in ordered], type=pa.float64()),
     )
     for name, dim in space.items():
-        columns[name] = encode_column(dim, [it.config[name] for it in ordered])
+        columns[name] = encode_column(dim, [it.config.get(name, INACTIVE) for it in ordered])
     metric_schema = pa.schema([f for f in results.schema if f.name not in RESULT_SCHEMA.names])
     schema = trial_schema(space, metric_schema)
     return pa.table([columns[f.name] for f in schema], schema=schema)

@@ -61,7 +61,7 @@ class TuneResult:
         store = RunStore.open(run_dir)
         meta = store.metadata()
         try:
-            space = parse_space(meta["config"]["space"])
+            space = parse_space(meta["config"]["space"], check_values=False)
             mode = meta["config"]["mode"]
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{store.run_dir}: run.json lacks the run's config ({exc})") from None

@@ -75,7 +75,7 @@ def apply_edit(edit: Edit | None, proposal: Proposal, held: Held) -> tuple[Propo
     for name, value in frozen.items():  # what is frozen stays fixed, whatever narrowing said
         dims[name] = fixed_at(saved.get(name, dims[name]), value)
     return (
-        Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions)),
+        Proposal(SearchSpace.narrowed(dims), tuple(decisions[n] for n in dims if n in decisions)),
         Held(frozen, saved),
     )
 
@@ -126,6 +126,25 @@ def _check_freeze(edit: Edit, original: SearchSpace) -> None:
             raise ConfigError(f"--set {name}={value!r}: {exc}") from None
 
 
+def _check_reachable(edit: Edit, space: SearchSpace) -> None:
+    """Refuse setting a conditional parameter whose condition the ranges (with the edit's
+    own choices frozen) can no longer meet: the value would never be used."""
+    if not space.conditional:
+        return
+    dims = dict(space.items())
+    for name, value in edit.freeze.items():
+        if isinstance(dims[name], Choice):
+            dims[name] = fixed_at(dims[name], value)
+    reachable = SearchSpace.narrowed(dims).reachable()
+    for name in [*edit.bounds, *edit.freeze]:
+        if name not in reachable:
+            condition = space[name].condition()
+            raise ConfigError(
+                f"--set {name}: {name!r} is used only when {condition}, which the ranges no "
+                "longer allow; set that first, or leave it"
+            )
+
+
 def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
     """Refuse an edit that does not fit the run (one clear line, nothing changed)."""
     _check_names(edit, space, "the run")
@@ -140,6 +159,7 @@ def check_edit(edit: Edit, space: SearchSpace, original: SearchSpace) -> None:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"--set {name}: {exc}") from None
     _check_freeze(edit, original)
+    _check_reachable(edit, space)
     for name in edit.release:
         dim = space[name]
         single = dim.values if isinstance(dim, Choice) else {dim.low, dim.high}

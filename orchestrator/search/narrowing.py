@@ -18,6 +18,9 @@ small rounds (see DESIGN.md): per numeric parameter, in its own scale (log10 for
    within ``edge_fraction`` of it and that side did not move inward at the previous
    narrowing - the user's coarse range may simply be wrong - within hard limits.
 
+A conditional parameter is decided only from the trials where it was active (its elite is
+the best of those, sized in proportion), and held while fewer than ``min_ok`` were.
+
 Integers are rounded outward. Choices that had at least ``prune_after`` ok trials and never
 reached the elite are dropped (the incumbent's choice always stays). The prototypes used 6;
 the default is 12 because an elite of three cannot tell choices apart after six trials each
@@ -39,6 +42,7 @@ import pyarrow as pa
 
 from orchestrator.checks import whole_number
 from orchestrator.search.space import (
+    INACTIVE,
     Choice,
     Dimension,
     Float,
@@ -47,7 +51,7 @@ from orchestrator.search.space import (
     encode_choice,
     format_number,
 )
-from orchestrator.search.trials import decode_column, ranked
+from orchestrator.search.trials import active_rows, decode_column, ranked
 
 ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "freeze", "release")
 
@@ -172,14 +176,37 @@ class EliteBox:
         elite = _Elite(rows=order[: min(k, order.size)], n_ok=int(order.size))
         dims: dict[str, Dimension] = {}
         decisions = []
+        reachable = current.reachable()
         for name, dim in current.items():
+            rows, top = order, elite
+            if dim.when and name not in reachable:
+                dims[name] = dim
+                condition = dim.condition()
+                reason = f"unused: it is active only when {condition}, no longer offered"
+                decisions.append(Decision(name, "hold", reason))
+                continue
+            if dim.when:  # decided only by the trials where it was active
+                rows = order[active_rows(dim, history.column(name))[order]]
+                if rows.size < self.min_ok:
+                    dims[name] = dim
+                    decisions.append(
+                        Decision(
+                            name,
+                            "hold",
+                            f"active in only {rows.size} ok trials so far (need "
+                            f"{self.min_ok}); range kept",
+                        )
+                    )
+                    continue
+                k_active = max(self.min_elite, math.ceil(k * rows.size / order.size))
+                top = _Elite(rows=rows[: min(k_active, rows.size)], n_ok=int(rows.size))
             if isinstance(dim, Choice):
-                new, decision = self._prune(name, dim, history, order, elite)
+                new, decision = self._prune(name, dim, history, rows, top)
             else:
-                new, decision = self._numeric(name, dim, history, elite, context)
+                new, decision = self._numeric(name, dim, history, top, context)
             dims[name] = new
             decisions.append(decision)
-        return Proposal(SearchSpace(dims), tuple(decisions))
+        return Proposal(SearchSpace.narrowed(dims), tuple(decisions))
 
     # -- numeric -------------------------------------------------------------------------
     def _numeric(
@@ -260,7 +287,10 @@ class EliteBox:
     def _prune(
         self, name: str, dim: Choice, history: pa.Table, order: np.ndarray, elite: _Elite
     ) -> tuple[Dimension, Decision]:
-        values = [encode_choice(v) for v in decode_column(dim, history.column(name))]
+        values = [
+            "" if v is INACTIVE else encode_choice(v)
+            for v in decode_column(dim, history.column(name))
+        ]
         ok_counts: dict[str, int] = {}
         for row in order:
             ok_counts[values[row]] = ok_counts.get(values[row], 0) + 1

@@ -12,6 +12,13 @@ values > 0 (log integers to >= 1).
 
 A :class:`SearchSpace` maps parameter names to dimensions, in the order given. Narrowing
 returns a new space with the same dimensions and new bounds (``with_bounds``/``with_values``).
+
+Conditional parameters: any dimension may carry ``when={"kernel": "poly"}`` (or a list of
+values: ``when={"kernel": ["poly", "rbf"]}``; several keys must all hold). It is then active
+only in configurations whose ``kernel`` choice is one of those values (and whose ``kernel``
+is active itself, so conditions nest). An inactive parameter is absent from the
+configuration the objective receives and null in the trial table. Conditions name choice
+parameters of the same space and may not form a cycle.
 """
 
 from __future__ import annotations
@@ -26,7 +33,32 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from orchestrator.checks import suggest
 from workers.evaluate import METRIC_PREFIX, RESERVED_COLUMNS
+
+
+class _Inactive:
+    """The value of a parameter whose condition does not hold (one instance: ``INACTIVE``)."""
+
+    _instance: _Inactive | None = None
+
+    def __new__(cls) -> _Inactive:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "INACTIVE"
+
+    def __reduce__(self) -> str:
+        return "INACTIVE"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: Stands for an inactive parameter in sampled columns (configurations leave it out).
+INACTIVE = _Inactive()
 
 
 def _label(name: str | None, kind: str) -> str:
@@ -45,6 +77,57 @@ def _check_number(value: Any, field: str, name: str | None, kind: str) -> float:
     return value
 
 
+def choice_key(value: Any) -> str:
+    """The text a choice value is compared by (1 and 1.0 are the same choice)."""
+    return encode_choice(float(value) if _is_plain_number(value) else value)
+
+
+Condition = tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+def _normalise_when(when: Any, name: str | None, kind: str) -> Condition:
+    """``{"kernel": "poly"}`` / ``{"kernel": ["poly", "rbf"]}`` -> ``(("kernel", ("poly",
+    "rbf")),)``, sorted by parent; a tuple already in that form passes through."""
+    label = _label(name, kind)
+    if when is None or (isinstance(when, (tuple, list, Mapping)) and len(when) == 0):
+        return ()
+    if isinstance(when, tuple) and all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], tuple) for item in when
+    ):
+        when = dict(when)
+    if not isinstance(when, Mapping):
+        raise ValueError(
+            f"{label}: `when` must map a choice parameter to its value(s), like "
+            f"{{kernel: poly}} or {{kernel: [poly, rbf]}}; got {when!r}"
+        )
+    out = []
+    for parent, values in when.items():
+        if not isinstance(parent, str) or not parent:
+            raise ValueError(f"{label}: `when` names a parameter by its name, got {parent!r}")
+        given = tuple(values) if isinstance(values, (list, tuple)) else (values,)
+        if not given:
+            raise ValueError(f"{label}: `when: {{{parent}: []}}` lists no value")
+        for value in given:
+            try:
+                choice_key(value)
+            except ValueError as exc:
+                raise ValueError(f"{label}: `when`: {exc}") from None
+        out.append((parent, tuple(native_value(v) for v in given)))
+    return tuple(sorted(out, key=lambda item: item[0]))
+
+
+def _describe_when(when: Condition) -> str:
+    if not when:
+        return ""
+    parts = [
+        f"{parent}={values[0]}"
+        if len(values) == 1
+        else f"{parent} in {{{', '.join(map(str, values))}}}"
+        for parent, values in when
+    ]
+    return " and ".join(parts)
+
+
 _N = TypeVar("_N", bound="_Numeric")
 
 
@@ -58,6 +141,7 @@ class _Numeric:
     hard_low: float | None = None
     hard_high: float | None = None
     name: str | None = dataclasses.field(default=None, compare=False)
+    when: Any = ()  # {"kernel": "poly"} given; kept as a Condition (see _normalise_when)
 
     kind = "numeric"
     _cell = 0  # integers own [v, v + 1) in the search scale
@@ -97,6 +181,7 @@ class _Numeric:
             raise ValueError(
                 f"{label}: a log range needs `hard_low` > 0 (hard_low={self.hard_low!r})"
             )
+        object.__setattr__(self, "when", _normalise_when(self.when, self.name, self.kind))
 
     # -- scale ---------------------------------------------------------------------------
     def to_scaled(self, values: Any) -> np.ndarray:
@@ -152,6 +237,10 @@ class _Numeric:
         return f"[{format_number(self.low)}, {format_number(self.high)}]" + (
             " log" if self.log else ""
         )
+
+    def condition(self) -> str:
+        """When it is active, in words (``"kernel=poly"``); empty without a condition."""
+        return _describe_when(self.when)
 
 
 @dataclass(frozen=True)
@@ -226,6 +315,7 @@ class Choice:
 
     values: Sequence[Any]  # any sequence given; kept as a tuple
     name: str | None = dataclasses.field(default=None, compare=False)
+    when: Any = ()  # {"kernel": "poly"} given; kept as a Condition (see _normalise_when)
 
     kind = "choice"
     log = False
@@ -242,13 +332,14 @@ class Choice:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{label}: choice {value!r} is not a finite number")
             try:
-                key = encode_choice(float(value) if _is_plain_number(value) else value)
+                key = choice_key(value)
             except ValueError as exc:
                 raise ValueError(f"{label}: {exc}") from None
             if key in seen:
                 raise ValueError(f"{label}: duplicate choice {value!r} in values={list(values)!r}")
             seen[key] = value
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "when", _normalise_when(self.when, self.name, self.kind))
 
     def with_values(self, values: Sequence) -> Choice:
         return dataclasses.replace(self, values=tuple(values))
@@ -259,6 +350,10 @@ class Choice:
 
     def describe(self) -> str:
         return "{" + ", ".join(str(v) for v in self.values) + "}"
+
+    def condition(self) -> str:
+        """When it is active, in words (``"kernel=poly"``); empty without a condition."""
+        return _describe_when(self.when)
 
 
 Dimension = Float | Int | Choice
@@ -293,10 +388,15 @@ class SearchSpace(Mapping):
     ('lr', 'act')
     """
 
-    __slots__ = ("_params",)
+    __slots__ = ("_keys", "_order", "_params")
     _params: dict[str, Dimension]
+    _order: tuple[str, ...]
+    _keys: dict[str, list[tuple[str, frozenset[str]]]]
 
-    def __init__(self, params: Mapping[str, Dimension]) -> None:
+    def __init__(self, params: Mapping[str, Dimension], *, check_values: bool = True) -> None:
+        """``check_values=False`` lets a condition name values its parent no longer offers
+        (a narrowed space, where ``kernel: poly`` was pruned but ``degree`` keeps its
+        condition); a space the user writes is checked."""
         if isinstance(params, SearchSpace):
             params = dict(params.items())
         if not isinstance(params, Mapping) or not params:
@@ -321,6 +421,8 @@ class SearchSpace(Mapping):
                 raise ValueError(f"parameter {name!r}: expected Float, Int or Choice, got {dim!r}")
             bound[name] = dim if dim.name == name else dataclasses.replace(dim, name=name)
         object.__setattr__(self, "_params", bound)
+        object.__setattr__(self, "_order", _condition_order(bound, check_values))
+        object.__setattr__(self, "_keys", {n: _condition_keys(d) for n, d in bound.items()})
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("SearchSpace is immutable; use replace()")
@@ -328,7 +430,7 @@ class SearchSpace(Mapping):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt through __init__ (checked again), so a pickled space - a fitted
         # SweepSearchCV saved with joblib, say - loads.
-        return (SearchSpace, (dict(self._params),))
+        return (_rebuild, (dict(self._params),))
 
     def __getitem__(self, name: str) -> Dimension:
         return self._params[name]
@@ -348,7 +450,10 @@ class SearchSpace(Mapping):
         return hash(tuple(self._params.items()))
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v.describe()}" for k, v in self._params.items())
+        inner = ", ".join(
+            f"{k}={v.describe()}" + (f" when {v.condition()}" if v.when else "")
+            for k, v in self._params.items()
+        )
         return f"SearchSpace({inner})"
 
     @property
@@ -360,11 +465,80 @@ class SearchSpace(Mapping):
         unknown = set(dims) - set(self._params)
         if unknown:
             raise KeyError(f"unknown parameters {sorted(unknown)}")
-        return SearchSpace({**self._params, **dims})
+        return SearchSpace({**self._params, **dims}, check_values=False)
+
+    @classmethod
+    def narrowed(cls, params: Mapping[str, Dimension]) -> SearchSpace:
+        """A space derived from a checked one (its conditions may name pruned values)."""
+        return cls(params, check_values=False)
+
+    # -- conditions ----------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        """Whether any parameter has a condition."""
+        return any(dim.when for dim in self._params.values())
+
+    def active(self, config: Mapping[str, Any]) -> dict[str, bool]:
+        """Which parameters are active in ``config`` (parents before children)."""
+        out: dict[str, bool] = {}
+        for name in self._order:
+            out[name] = all(
+                out[parent]
+                and config.get(parent, INACTIVE) is not INACTIVE
+                and choice_key(config[parent]) in keys
+                for parent, keys in self._keys[name]
+            )
+        return out
+
+    def reachable(self) -> set[str]:
+        """The parameters that can still be active: each condition names a value its parent
+        (itself reachable) still offers. Narrowing can prune the value a condition needs."""
+        out: set[str] = set()
+        for name in self._order:
+            if all(
+                parent in out and any(choice_key(v) in keys for v in self._params[parent].values)  # type: ignore[union-attr]
+                for parent, keys in self._keys[name]
+            ):
+                out.add(name)
+        return out
+
+    def mask(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        """Sampled columns with :data:`INACTIVE` where a parameter's condition fails."""
+        out = {name: list(values) for name, values in columns.items()}
+        if not self.conditional:
+            return out
+        names = list(self._params)
+        n = len(out[names[0]]) if names else 0
+        for i in range(n):
+            active = self.active({name: out[name][i] for name in names})
+            for name in names:
+                if not active[name]:
+                    out[name][i] = INACTIVE
+        return out
+
+    def prune(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` without its inactive parameters, in the space's order."""
+        if not self.conditional:
+            return {name: config[name] for name in self._params if name in config}
+        # (an inactive value, present or not, is dropped)
+        active = self.active(config)
+        return {
+            name: config[name]
+            for name in self._params
+            if active[name] and config.get(name, INACTIVE) is not INACTIVE
+        }
 
     def contains(self, config: Mapping[str, Any]) -> bool:
-        """Whether every value of ``config`` lies inside this space."""
+        """Whether every value of ``config`` lies inside this space (an inactive parameter
+        must be absent)."""
+        active = self.active(config)
         for name, dim in self._params.items():
+            if not active[name]:
+                if name in config:
+                    return False
+                continue
+            if name not in config:
+                return False
             value = config[name]
             if isinstance(dim, Choice):
                 if encode_choice(value) not in {encode_choice(v) for v in dim.values}:
@@ -372,6 +546,64 @@ class SearchSpace(Mapping):
             elif not dim.low <= value <= dim.high:
                 return False
         return True
+
+
+def _rebuild(params: dict[str, Dimension]) -> SearchSpace:
+    return SearchSpace(params, check_values=False)
+
+
+def _condition_keys(dim: Dimension) -> list[tuple[str, frozenset[str]]]:
+    return [(parent, frozenset(choice_key(v) for v in values)) for parent, values in dim.when]
+
+
+def _condition_order(params: Mapping[str, Dimension], check_values: bool) -> tuple[str, ...]:
+    """The parameters with every parent before its children; conditions checked: a parent
+    exists, is a choice, offers the values named (``check_values``), and no cycle."""
+    for name, dim in params.items():
+        for parent, values in dim.when:
+            if parent == name:
+                raise ValueError(f"parameter {name!r}: its `when` names itself")
+            if parent not in params:
+                raise ValueError(
+                    f"parameter {name!r}: `when` names {parent!r}, which is not a parameter"
+                    f"{suggest(parent, list(params))}"
+                )
+            parent_dim = params[parent]
+            if not isinstance(parent_dim, Choice):
+                raise ValueError(
+                    f"parameter {name!r}: `when` names {parent!r}, which is a {parent_dim.kind} "
+                    "range; a condition must name a choice parameter"
+                )
+            if check_values:
+                offered = {choice_key(v) for v in parent_dim.values}
+                missing = [v for v in values if choice_key(v) not in offered]
+                if missing:
+                    raise ValueError(
+                        f"parameter {name!r}: `when: {{{parent}: ...}}` names "
+                        f"{', '.join(map(repr, missing))}, not among {parent!r}'s choices "
+                        f"{list(parent_dim.values)!r}"
+                    )
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = being visited, 2 = placed
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name) :] + [name]
+            raise ValueError(
+                "the conditions form a cycle: " + " -> ".join(cycle) + " (each `when` names "
+                "the parameter it depends on; one of them must not depend on the others)"
+            )
+        state[name] = 1
+        for parent, _ in params[name].when:
+            visit(parent, [*path, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in params:
+        visit(name, [])
+    return tuple(order)
 
 
 def fixed_at(dim: Dimension, value: Any) -> Dimension:

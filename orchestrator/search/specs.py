@@ -11,11 +11,11 @@ from typing import Any
 from orchestrator.checks import check_keys, suggest, where_of
 from orchestrator.errors import ConfigError
 from orchestrator.search.narrowing import EliteBox, NarrowingRule, NoNarrowing
-from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace
+from orchestrator.search.space import Choice, Condition, Dimension, Float, Int, SearchSpace
 
 # -- the space ------------------------------------------------------------------------
-_NUMERIC_KEYS = ("type", "low", "high", "log", "hard_low", "hard_high")
-_CHOICE_KEYS = ("type", "values")
+_NUMERIC_KEYS = ("type", "low", "high", "log", "hard_low", "hard_high", "when")
+_CHOICE_KEYS = ("type", "values", "when")
 _TYPES = ("float", "int", "choice")
 
 
@@ -36,7 +36,7 @@ def parse_dimension(name: str, spec: Any, where: str = "space") -> Dimension:
             check_keys(here, spec, _CHOICE_KEYS)
             if "values" not in spec:
                 raise ConfigError(f"{here}: missing key 'values' (the list of choices)")
-            return Choice(spec["values"], name=name)
+            return Choice(spec["values"], name=name, when=spec.get("when"))
         check_keys(here, spec, _NUMERIC_KEYS)
         for key in ("low", "high"):
             if key not in spec:
@@ -49,6 +49,7 @@ def parse_dimension(name: str, spec: Any, where: str = "space") -> Dimension:
             hard_low=spec.get("hard_low"),
             hard_high=spec.get("hard_high"),
             name=name,
+            when=spec.get("when"),
         )
     except ConfigError:
         raise
@@ -56,24 +57,37 @@ def parse_dimension(name: str, spec: Any, where: str = "space") -> Dimension:
         raise ConfigError(f"{here}: {exc}") from None
 
 
-def parse_space(spec: Any, where: str = "space") -> SearchSpace:
+def parse_space(spec: Any, where: str = "space", *, check_values: bool = True) -> SearchSpace:
     if not isinstance(spec, Mapping) or not spec:
         raise ConfigError(f"{where}: expected a mapping of parameter names to specs, got {spec!r}")
     dims = {str(name): parse_dimension(str(name), s, where) for name, s in spec.items()}
     try:
-        return SearchSpace(dims)
+        return SearchSpace(dims, check_values=check_values)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
 def dimension_to_dict(dim: Dimension) -> dict[str, Any]:
+    out: dict[str, Any]
     if isinstance(dim, Choice):
-        return {"type": "choice", "values": list(dim.values)}
-    out: dict[str, Any] = {"type": dim.kind, "low": dim.low, "high": dim.high, "log": dim.log}
-    for key in ("hard_low", "hard_high"):
-        if getattr(dim, key) is not None:
-            out[key] = getattr(dim, key)
+        out = {"type": "choice", "values": list(dim.values)}
+    else:
+        out = {"type": dim.kind, "low": dim.low, "high": dim.high, "log": dim.log}
+        for key in ("hard_low", "hard_high"):
+            if getattr(dim, key) is not None:
+                out[key] = getattr(dim, key)
+    if dim.when:
+        out["when"] = when_to_dict(dim.when)
     return out
+
+
+def when_to_dict(when: Condition) -> dict[str, Any]:
+    """A condition as written in a config: one value alone, several (or a list value) as a
+    list, so reading it back gives the same condition."""
+    return {
+        parent: values[0] if len(values) == 1 and not isinstance(values[0], list) else list(values)
+        for parent, values in when
+    }
 
 
 def space_to_dict(space: SearchSpace) -> dict[str, dict[str, Any]]:
@@ -126,4 +140,5 @@ __all__ = [
     "parse_narrowing",
     "parse_space",
     "space_to_dict",
+    "when_to_dict",
 ]

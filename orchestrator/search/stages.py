@@ -208,4 +208,4 @@ def _fix(
         if reason is not None or name not in frozen:
             decisions[name] = Decision(name, "freeze", f"fixed at {value!r}: {reason or 'stage'}")
         frozen[name] = value
-    return Proposal(SearchSpace(dims), tuple(decisions[n] for n in dims if n in decisions))
+    return Proposal(SearchSpace.narrowed(dims), tuple(decisions[n] for n in dims if n in decisions))

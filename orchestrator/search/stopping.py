@@ -35,10 +35,16 @@ def converged(space: SearchSpace, original: SearchSpace, tolerance: float) -> bo
 
     Parameters fixed from the start (``low == high``) do not count. An integer range that
     has narrowed to at most three values counts as converged (rounding outward keeps it
-    from shrinking further). Choices never block convergence; a space without a numeric
-    range to narrow never converges.
+    from shrinking further). Choices never block convergence, nor does a conditional range
+    whose condition the current choices can no longer meet; a space without a numeric range
+    to narrow never converges.
     """
-    numeric = [n for n, d in original.items() if not isinstance(d, Choice) and d.low != d.high]
+    reachable = space.reachable()
+    numeric = [
+        n
+        for n, d in original.items()
+        if not isinstance(d, Choice) and d.low != d.high and n in reachable
+    ]
     if not numeric:
         return False
     for name in numeric:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.search.space import Choice, Dimension, Float, Int, SearchSpace
+from orchestrator.search.space import INACTIVE, Choice, Dimension, Float, Int, SearchSpace
 from workers.evaluate import STATUS_OK
 
 
@@ -53,18 +53,33 @@ def arrow_type(dim: Dimension) -> pa.DataType:
 
 
 def encode_column(dim: Dimension, values: Sequence[Any]) -> pa.Array:
-    """Native configuration values -> the parameter's Arrow column."""
+    """Native configuration values -> the parameter's Arrow column (null where
+    :data:`~orchestrator.search.space.INACTIVE`)."""
     if isinstance(dim, Choice) and _choice_encoding(dim) == "json":
-        return pa.array([json.dumps(v, sort_keys=True) for v in values], type=pa.string())
-    return pa.array(list(values), type=arrow_type(dim))
+        return pa.array(
+            [None if v is INACTIVE else json.dumps(v, sort_keys=True) for v in values],
+            type=pa.string(),
+        )
+    return pa.array([None if v is INACTIVE else v for v in values], type=arrow_type(dim))
 
 
 def decode_column(dim: Dimension, column: pa.Array | pa.ChunkedArray) -> list[Any]:
-    """The parameter's Arrow column -> native Python values (inverse of ``encode_column``)."""
+    """The parameter's Arrow column -> native Python values (inverse of ``encode_column``);
+    a conditional parameter's null is :data:`~orchestrator.search.space.INACTIVE`."""
     values = column.to_pylist()
+    missing = INACTIVE if dim.when else None
     if isinstance(dim, Choice) and _choice_encoding(dim) == "json":
-        return [None if v is None else json.loads(v) for v in values]
+        return [missing if v is None else json.loads(v) for v in values]
+    if dim.when:
+        return [INACTIVE if v is None else v for v in values]
     return values
+
+
+def active_rows(dim: Dimension, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Which rows have the parameter active (every row unless it has a condition)."""
+    if not dim.when:
+        return np.ones(len(column), dtype=bool)
+    return column.is_valid().to_numpy(zero_copy_only=False)
 
 
 def ok_scores(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +102,11 @@ def ranked(table: pa.Table, mode: str) -> np.ndarray:
 
 
 def config_at(table: pa.Table, space: SearchSpace, row: int) -> dict[str, Any]:
-    """The configuration of one row, as native Python values."""
-    return {
+    """The configuration of one row, as native Python values (inactive parameters left out)."""
+    config = {
         name: decode_column(dim, table.column(name).slice(row, 1))[0] for name, dim in space.items()
     }
+    return {name: value for name, value in config.items() if value is not INACTIVE}
 
 
 def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any] | None:

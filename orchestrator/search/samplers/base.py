@@ -9,13 +9,15 @@ ranges) - never on the number of workers or the order in which results arrive.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.search.space import SearchSpace
+from orchestrator.search.space import INACTIVE, SearchSpace, choice_key
 
 Columns = dict[str, list[Any]]
 
@@ -63,6 +65,28 @@ def from_unit(space: SearchSpace, unit: np.ndarray) -> Columns:
 
 
 def columns_to_rows(columns: Columns) -> list[dict[str, Any]]:
-    """``{name: [v0, v1]}`` -> ``[{name: v0}, {name: v1}]``."""
+    """``{name: [v0, v1]}`` -> ``[{name: v0}, {name: v1}]``; an :data:`INACTIVE` value is
+    left out of its configuration."""
     names = list(columns)
-    return [dict(zip(names, row)) for row in zip(*(columns[n] for n in names))]
+    return [
+        {name: value for name, value in zip(names, row) if value is not INACTIVE}
+        for row in zip(*(columns[n] for n in names))
+    ]
+
+
+def combinations(space: SearchSpace, axes: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """The valid combinations of one value per parameter (``axes`` in the space's order): in a
+    conditional space an inactive parameter's value is :data:`INACTIVE` and combinations that
+    differ only there are the same configuration, given once."""
+    names = list(space)
+    if not space.conditional:
+        yield from itertools.product(*axes)
+        return
+    seen: set[tuple[str, ...]] = set()
+    for combo in itertools.product(*axes):
+        active = space.active(dict(zip(names, combo)))
+        valid = tuple(v if active[n] else INACTIVE for n, v in zip(names, combo))
+        key = tuple("-" if v is INACTIVE else choice_key(v) for v in valid)
+        if key not in seen:
+            seen.add(key)
+            yield valid

@@ -10,16 +10,20 @@ from typing import Any
 import numpy as np
 
 from orchestrator.checks import whole_number
-from orchestrator.search.samplers.base import Columns, Guide
+from orchestrator.search.samplers.base import Columns, Guide, combinations
 from orchestrator.search.space import Dimension, SearchSpace
+
+#: The most combinations of a conditional grid enumerated to drop the invalid ones.
+_ENUMERATE = 1_000_000
 
 
 class GridSampler:
     """Every choice and ``points`` values per numeric parameter, laid over the current ranges.
 
     Values are evenly spaced in each parameter's scale (log-spaced on log ranges); integers
-    are rounded and deduplicated. The grid is the whole round: it must not exceed the round's
-    ``n`` samples (:func:`grid_size` says how large it is). Random draws are not used.
+    are rounded and deduplicated. In a conditional space only valid combinations are laid
+    (an inactive parameter takes no values). The grid is the whole round: it must not exceed
+    the round's ``n`` samples (:func:`grid_size` says how large it is). Random draws are not used.
     """
 
     name = "grid"
@@ -46,14 +50,19 @@ class GridSampler:
     ) -> Columns:
         axes = [self.axis(space[name]) for name in space]
         size = math.prod(len(a) for a in axes)  # Python ints: no int64 wrap-around
+        combos = None
+        if space.conditional and size <= _ENUMERATE:  # only the valid combinations count
+            combos = list(combinations(space, axes))
+            size = len(combos)
         if size > n:
             shape = " x ".join(str(len(a)) for a in axes)
+            valid = " valid" if space.conditional else ""
             raise ValueError(
-                f"the grid has {size} configurations ({shape}) but a round has "
+                f"the grid has {size}{valid} configurations ({shape}) but a round has "
                 f"samples_per_round={n}; lower grid_points or raise samples_per_round"
             )
         columns: Columns = {name: [] for name in space}
-        for combo in itertools.product(*axes):
+        for combo in combos if combos is not None else itertools.product(*axes):
             for name, value in zip(space, combo):
                 columns[name].append(value)
         return columns
@@ -70,7 +79,11 @@ def grid_size(space: SearchSpace, points: int) -> int:
     floats, linear integers), so a config with a huge ``grid_points`` is refused at once.
     """
     sampler = GridSampler(points)
-    return math.prod(_axis_length(sampler, space[name]) for name in space)
+    size = math.prod(_axis_length(sampler, space[name]) for name in space)
+    if space.conditional and size <= _ENUMERATE:
+        axes = [sampler.axis(space[name]) for name in space]
+        return sum(1 for _ in combinations(space, axes))
+    return size
 
 
 def _axis_length(sampler: GridSampler, dim: Dimension) -> int:

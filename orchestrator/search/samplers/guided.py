@@ -40,7 +40,7 @@ from orchestrator.search.features import encode
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
 from orchestrator.search.samplers.gp import load, posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
-from orchestrator.search.space import Choice, Dimension, SearchSpace, encode_choice
+from orchestrator.search.space import INACTIVE, Choice, Dimension, SearchSpace, encode_choice
 from orchestrator.search.trials import decode_column, ok_scores
 
 
@@ -210,13 +210,9 @@ def _near_best(
         values = _column(history, name, guide.original[name], top)
         if isinstance(dim, Choice):
             codes = [encode_choice(v) for v in dim.values]
+            keys = ["" if v is INACTIVE else encode_choice(v) for v in values]
             at = np.array(
-                [
-                    (codes.index(encode_choice(v)) + 0.5) / len(codes)
-                    if encode_choice(v) in codes
-                    else np.nan
-                    for v in values
-                ]
+                [(codes.index(k) + 0.5) / len(codes) if k in codes else np.nan for k in keys]
             )
             u = at[parent]
             switch = np.isnan(u) | (rng.random(n) < 0.2)
@@ -226,8 +222,11 @@ def _near_best(
         if hi <= lo:
             unit[:, j] = 0.5
             continue
-        at = (dim.scaled_values(np.asarray(values, dtype=float)) - lo) / (hi - lo)
+        numbers = np.array([np.nan if v is INACTIVE else v for v in values], dtype=float)
+        at = (dim.scaled_values(numbers) - lo) / (hi - lo)
         unit[:, j] = at[parent] + scale * rng.standard_normal(n)
+        if np.isnan(at).any():  # inactive in that trial: drawn anew in the box
+            unit[:, j] = np.where(np.isnan(unit[:, j]), rng.random(n), unit[:, j])
     return from_unit(space, np.clip(unit, 0.0, 1.0 - 1e-12))
 
 

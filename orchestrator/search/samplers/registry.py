@@ -96,11 +96,14 @@ def sample_round(
 ) -> Columns:
     """The configurations of round ``round_index``: deterministic in (seed, round, space) and,
     for a sampler that learns from the trials so far, in ``guide`` (a
-    :class:`~orchestrator.search.samplers.base.Guide`: the committed history)."""
+    :class:`~orchestrator.search.samplers.base.Guide`: the committed history). Where a
+    parameter's condition fails its value is :data:`~orchestrator.search.space.INACTIVE`
+    (whatever the sampler drew there)."""
     whole_number("samples_per_round", n, minimum=1)
     chosen = make_sampler(sampler)
     rng = round_generator(seed, round_index)
-    return chosen.sample(space, n, rng, guide)
+    columns = chosen.sample(space, n, rng, guide)
+    return space.mask(columns) if space.conditional else columns
 
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "make_sampler", "resolve_sampler", "sample_round"]

@@ -8,11 +8,13 @@ import warnings
 
 import numpy as np
 
-from orchestrator.search.samplers.base import Columns, Guide, from_unit
-from orchestrator.search.space import Choice, SearchSpace
+from orchestrator.search.samplers.base import Columns, Guide, combinations, from_unit
+from orchestrator.search.space import Choice, SearchSpace, native_value
 
 #: The most combinations an all-choice space may have to be drawn without replacement.
 MAX_GRID = 1_000_000
+#: The same for a conditional space, whose valid combinations are listed one by one.
+MAX_CONDITIONAL_GRID = 100_000
 
 
 class RandomSampler:
@@ -22,7 +24,8 @@ class RandomSampler:
     the round's combinations are drawn without replacement, as scikit-learn's
     ``ParameterSampler`` does for lists: all different while the grid holds enough, then
     each as evenly as the round's size allows (a round keeps its size; scikit-learn's
-    search would run fewer candidates instead).
+    search would run fewer candidates instead). In a conditional space the draws are over
+    the valid combinations.
     """
 
     name = "random"
@@ -32,6 +35,14 @@ class RandomSampler:
     ) -> Columns:
         sizes = [len(d.values) if isinstance(d, Choice) else 0 for d in space.values()]
         total = math.prod(sizes)
+        if space.conditional and 0 < total <= MAX_CONDITIONAL_GRID:  # valid combinations only
+            axes = [
+                [native_value(v) for v in d.values] for d in space.values() if isinstance(d, Choice)
+            ]
+            valid = list(combinations(space, axes))
+            rounds = -(-n // len(valid))
+            picks = np.concatenate([rng.permutation(len(valid)) for _ in range(rounds)])[:n]
+            return {name: [valid[i][j] for i in picks] for j, name in enumerate(space)}
         if 0 < total <= MAX_GRID:
             picks = np.concatenate([rng.permutation(total) for _ in range(-(-n // total))])[:n]
             cells = np.stack(np.unravel_index(picks, sizes), axis=1)
