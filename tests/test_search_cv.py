@@ -416,5 +416,207 @@ def test_error_score_and_verbose(ray_cluster, capsys):
     assert any(failed) and all(s == -1.0 for s, f in zip(results["mean_test_score"], failed) if f)
     assert results["split0_test_score"][failed.index(True)] == -1.0
     assert "[SweepSearchCV] round 2/2: 4 candidates" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="candidates failed.*too large"):
+    with pytest.raises(ValueError, match="C=10 is too large"):  # the estimator's own error
         SweepSearchCV(FailsAboveC(), {"C": [1, 10]}, error_score="raise", **options).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("options", "schedule"),
+    [
+        ({}, (8, 16)),
+        ({"rounds": 3}, (3, 16)),
+        ({"samples_per_round": 5}, (8, 5)),
+        ({"n_iter": 128}, (8, 16)),
+        ({"n_iter": 60}, (6, 10)),
+        ({"n_iter": 10}, (1, 10)),
+        ({"n_iter": 97}, (1, 97)),  # a prime: one round
+        ({"n_iter": 12, "rounds": 3}, (3, 4)),
+        ({"n_iter": 12, "samples_per_round": 6}, (2, 6)),
+        ({"n_iter": 12, "rounds": 2, "samples_per_round": 6}, (2, 6)),
+    ],
+)
+def test_n_iter_is_the_number_of_candidates_in_all(options, schedule):
+    search = SweepSearchCV(SVC(), {"C": loguniform(1e-2, 1e2)}, **options)
+    assert search.schedule() == schedule
+    assert clone(search).get_params()["n_iter"] == options.get("n_iter")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_iter": 10, "rounds": 3}, "n_iter=10 is not a multiple of rounds=3"),
+        ({"n_iter": 10, "rounds": 2, "samples_per_round": 4}, "is not rounds x samples_per_round"),
+        ({"n_iter": 0}, "n_iter: must be >= 1"),
+    ],
+)
+def test_an_n_iter_that_does_not_add_up_is_refused(options, message):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=message):
+        SweepSearchCV(SVC(), {"C": [1, 10]}, **options).fit(X, y)
+
+
+def _score_keys(results):
+    return sorted(k for k in results if k.endswith(("_test_score", "_train_score")))
+
+
+def _by_params(results):
+    """Each candidate's scores, by its parameters (the order of candidates aside)."""
+    keys = [k for k in _score_keys(results) if not k.startswith("rank")]
+    return {
+        tuple(sorted(p.items())): {k: results[k][i] for k in keys}
+        for i, p in enumerate(results["params"])
+    }
+
+
+@pytest.mark.ray
+def test_return_train_score_gives_randomized_searchs_train_scores(ray_cluster):
+    """One round over a grid of lists runs RandomizedSearchCV's candidates, so every score,
+    on the test and on the training folds, can be compared."""
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.01, 0.1, 1.0], "kernel": ["linear", "rbf"]}
+    options = {"cv": 3, "return_train_score": True}
+    search = SweepSearchCV(SVC(), grid, rounds=1, samples_per_round=6, **options).fit(X, y)
+    reference = RandomizedSearchCV(SVC(), grid, n_iter=6, **options).fit(X, y)
+    ours, theirs = search.cv_results_, reference.cv_results_
+    assert set(ours) == set(theirs) | {"round"}
+    assert "split2_train_score" in ours and "std_train_score" in ours
+    ours_by, theirs_by = _by_params(ours), _by_params(theirs)
+    assert ours_by.keys() == theirs_by.keys() and len(ours_by) == 6
+    for params, scores in theirs_by.items():
+        for key, value in scores.items():
+            assert np.isclose(ours_by[params][key], value), (params, key)
+    assert not np.allclose(ours["mean_train_score"], ours["mean_test_score"])
+
+
+@pytest.mark.ray
+def test_fit_params_reach_the_fits_and_sample_weight_the_scores(ray_cluster):
+    """sample_weight is cut to each fold's rows for fit and scoring, and given whole to the
+    refit; groups go to the splitter alone (Ridge.fit would refuse them)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import GroupKFold
+
+    X, y = load_diabetes(return_X_y=True)
+    rng = np.random.RandomState(0)
+    weights = rng.randint(0, 5, size=len(y)).astype(float)
+    groups = np.arange(len(y)) % 4
+    grid = {"alpha": [0.01, 1.0, 100.0]}
+    cv = GroupKFold(n_splits=4)
+    search = SweepSearchCV(Ridge(), grid, rounds=1, samples_per_round=3, cv=cv)
+    search.fit(X, y, groups=groups, sample_weight=weights)
+    weighted = RandomizedSearchCV(Ridge(), grid, n_iter=3, cv=cv)
+    weighted.fit(X, y, groups=groups, sample_weight=weights)
+    plain = RandomizedSearchCV(Ridge(), grid, n_iter=3, cv=cv).fit(X, y, groups=groups)
+    ours, theirs = _by_params(search.cv_results_), _by_params(weighted.cv_results_)
+    assert ours.keys() == theirs.keys()
+    for params, scores in theirs.items():
+        for key, value in scores.items():
+            assert np.isclose(ours[params][key], value), (params, key)
+    unweighted = _by_params(plain.cv_results_)
+    assert not any(
+        np.isclose(ours[p]["split0_test_score"], unweighted[p]["split0_test_score"]) for p in ours
+    )
+    assert np.allclose(search.best_estimator_.coef_, weighted.best_estimator_.coef_)
+
+
+def nan_above_c_5(estimator, X, y):
+    """A scorer that gives NaN for a large C (a candidate that is scored, not failed)."""
+    return float("nan") if estimator.C > 5 else float(estimator.score(X, y))
+
+
+@pytest.mark.ray
+def test_a_non_finite_score_warns_as_scikit_learn_does_and_ranks_last(ray_cluster):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = load_iris(return_X_y=True)
+    search = SweepSearchCV(
+        SVC(),
+        {"C": [1, 10, 0.1]},
+        rounds=1,
+        samples_per_round=3,
+        cv=3,
+        scoring=nan_above_c_5,
+        error_score=0.0,
+    )
+    with pytest.warns(UserWarning, match="One or more of the test scores are non-finite") as seen:
+        search.fit(X, y)
+    assert not [w for w in seen if issubclass(w.category, FitFailedWarning)]  # none failed
+    results = search.cv_results_
+    c = [p["C"] for p in results["params"]]
+    assert sorted(c) == [0.1, 1, 10]
+    assert np.isnan(results["mean_test_score"][c.index(10)])  # error_score: failures alone
+    assert results["rank_test_score"][c.index(10)] == 3  # last
+    assert search.best_params_ == {"C": 1}
+
+
+class OverflowsAboveC(SVC):
+    def fit(self, X, y, sample_weight=None):
+        if self.C > 5:
+            raise OverflowError(f"C={self.C} overflows")
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.mark.ray
+def test_error_score_raise_raises_the_estimators_own_exception(ray_cluster):
+    X, y = load_iris(return_X_y=True)
+    search = SweepSearchCV(
+        OverflowsAboveC(), {"C": [1, 10]}, rounds=1, samples_per_round=2, error_score="raise"
+    )
+    with pytest.raises(OverflowError, match="C=10 overflows"):
+        search.fit(X, y)
+
+
+def test_a_method_the_estimator_lacks_is_missing_with_the_estimators_error_as_cause():
+    from sklearn.tree import DecisionTreeClassifier
+
+    search = SweepSearchCV(DecisionTreeClassifier(), {"max_depth": [2, 3]})
+    with pytest.raises(AttributeError, match="has no attribute 'score_samples'") as info:
+        search.score_samples  # noqa: B018
+    assert isinstance(info.value.__cause__, AttributeError)
+    assert "DecisionTreeClassifier" in str(info.value.__cause__)
+
+
+def test_score_refuses_metadata_without_routing():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="is only supported if"):
+        SweepSearchCV(SVC(), {"C": [1, 10]}).score(X, y, sample_weight=np.ones(len(y)))
+
+
+def test_a_splitter_whose_split_and_get_n_splits_disagree_is_refused():
+    from sklearn.model_selection import KFold
+
+    class OneSplitClaimed(KFold):
+        def get_n_splits(self, *args, **kwargs):
+            return 1
+
+    X, y = load_iris(return_X_y=True)
+    search = SweepSearchCV(SVC(), {"C": [1, 10]}, cv=OneSplitClaimed(3))
+    with pytest.raises(ValueError, match="Expected 1 splits, got 3"):
+        search.fit(X, y)
+
+
+def test_one_round_over_a_whole_grid_of_lists_takes_it_in_scikit_learns_order():
+    from sklearn.model_selection import ParameterGrid
+
+    from orchestrator.sklearn.search_cv import WholeGrid, _sampler
+
+    dist = {"kernel": ["rbf", "linear"], "C": [10, 1, 0.1]}
+    space = space_from_distributions(dist)
+    sampler = _sampler("auto", space, 1, 6)
+    assert isinstance(sampler, WholeGrid)
+    columns = sampler.sample(space, 6, np.random.default_rng(0))
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    assert rows == list(ParameterGrid(dist))
+    # otherwise the sampler asked for (or the default) draws
+    assert _sampler("auto", space, 1, 5) == "auto" and _sampler("auto", space, 2, 6) == "auto"
+    assert _sampler("random", space, 1, 6) == "random"
+    assert _sampler("auto", space_from_distributions({"C": uniform(0, 1)}), 1, 6) == "auto"
+
+
+@pytest.mark.ray
+def test_a_callable_refit_out_of_range_or_not_an_index_is_refused(ray_cluster):
+    X, y = load_iris(return_X_y=True)
+    options = {"rounds": 1, "samples_per_round": 2, "cv": 3}
+    with pytest.raises(IndexError, match="best_index_ index out of range"):
+        SweepSearchCV(SVC(), {"C": [1, 10]}, refit=lambda results: -1, **options).fit(X, y)
+    with pytest.raises(TypeError, match="best_index_ returned is not an integer"):
+        SweepSearchCV(SVC(), {"C": [1, 10]}, refit=lambda results: 0.5, **options).fit(X, y)

@@ -7,7 +7,9 @@ the test rows never leave the coordinator.
 For each configuration the estimator is cloned, given the configuration, fitted on each
 fold's training rows and scored on that fold's validation rows. The score is the mean over
 folds; ``score_std``, per-fold scores (``split<k>_score``), ``fit_time`` and ``score_time``
-are kept as metric columns.
+are kept as metric columns (with ``train_score=True`` also the scores on the training rows:
+``train_score``, ``train_score_std``, ``split<k>_train_score``). Fit parameters (such as
+``sample_weight``) are cut to each fold's rows as scikit-learn's searches cut them.
 
 With a budget on an iteration count that scikit-learn can continue with ``warm_start``
 (:func:`continuation`), a promoted configuration continues: the fitted models of the rung
@@ -24,7 +26,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,13 +40,17 @@ class TuningData:
 
     ``folds`` holds (train, validation) positions into ``X``/``y``; one fold for a plain
     validation split, k for cross-validation. ``row_ids`` are the rows' indices in the
-    original dataset (for audits: which rows were used where).
+    original dataset (for audits: which rows were used where). ``fit_params`` go to the
+    estimator's ``fit`` and ``score_params`` to the scorer (``sample_weight``, say); those as
+    long as ``X`` are cut to each fold's rows, the others are passed as they are.
     """
 
     X: Any
     y: np.ndarray | None  # None for an estimator fitted on X alone
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]
     row_ids: np.ndarray
+    fit_params: Mapping[str, Any] = field(default_factory=dict)
+    score_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_splits(self) -> int:
@@ -63,6 +69,7 @@ class EstimatorObjective:
 
     ``template`` is an unfitted estimator (or pipeline); ``param_prefix`` is put before every
     configuration key (``"model__"`` when the estimator is the last step of a pipeline).
+    ``train_score``: also score each fold's model on its training rows.
     Call :meth:`bind` with the tuning data to get the callable a worker runs.
     """
 
@@ -74,9 +81,11 @@ class EstimatorObjective:
         param_prefix: str = "",
         budget_param: str | None = None,
         given: Mapping[str, Mapping[str, Any]] | None = None,
+        train_score: bool = False,
     ) -> None:
         self.template = template
         self.scoring = scoring
+        self.train_score = train_score
         self.param_prefix = param_prefix
         self.budget_param = budget_param
         # Choices as the user listed them, by their stored (JSON) text: a tuple is stored
@@ -140,26 +149,42 @@ class _BoundObjective:
     ) -> tuple[dict[str, Any], list[Any]]:
         """Fit ``estimator_for(k)`` on each fold ``k`` and score it: the row, and the models."""
         scores, fit_times, score_times, fitted = [], [], [], []
+        train_scores: list[float] = []
         for k, (train, val) in enumerate(self._data.folds):
             estimator = estimator_for(k)
-            score, fit_t, score_t = fit_and_score(
+            score, fit_t, score_t, train_score = fit_and_score(
                 estimator,
                 self._scorer,
                 self._data,
                 self._objective.train_rows(train, budget, k),
                 val,
+                train_score=self._objective.train_score,
             )
             scores.append(score)
             fit_times.append(fit_t)
             score_times.append(score_t)
+            if train_score is not None:
+                train_scores.append(train_score)
             fitted.append(estimator)
-        return _summary(scores, fit_times, score_times), fitted
+        summary = _summary(scores, fit_times, score_times)
+        if self._objective.train_score:
+            summary.update(_summary(train_scores, [], [], prefix="train_"))
+        return summary, fitted
 
 
 def _summary(
-    scores: list[float], fit_times: list[float], score_times: list[float]
+    scores: list[float], fit_times: list[float], score_times: list[float], prefix: str = ""
 ) -> dict[str, Any]:
-    """A configuration's row: the mean score over folds, its spread, per-fold scores, times."""
+    """A configuration's row: the mean score over folds, its spread, per-fold scores, times
+    (``prefix``: the scores alone, under ``<prefix>score``, ``split<k>_<prefix>score``)."""
+    if prefix:
+        out = {
+            f"{prefix}score": float(np.mean(scores)),
+            f"{prefix}score_std": float(np.std(scores)),
+        }
+        if len(scores) > 1:
+            out.update({f"split{k}_{prefix}score": float(s) for k, s in enumerate(scores)})
+        return out
     out = {
         "score": float(np.mean(scores)),
         "score_std": float(np.std(scores)),
@@ -239,15 +264,42 @@ class _ContinuingObjective(_BoundObjective):
 
 
 def fit_and_score(
-    estimator: Any, scorer: Callable, data: TuningData, train: np.ndarray, val: np.ndarray
-) -> tuple[float, float, float]:
-    """Fit on ``train`` rows, score on ``val`` rows: (score, fit seconds, score seconds)."""
+    estimator: Any,
+    scorer: Callable,
+    data: TuningData,
+    train: np.ndarray,
+    val: np.ndarray,
+    *,
+    train_score: bool = False,
+) -> tuple[float, float, float, float | None]:
+    """Fit on ``train`` rows, score on ``val`` rows: (score, fit seconds, score seconds, the
+    score on the ``train`` rows when ``train_score``, else None)."""
     from sklearn.exceptions import ConvergenceWarning
 
+    def target(rows: np.ndarray) -> Any:
+        return None if data.y is None else data.y[rows]
+
+    fit_params = _params_of_rows(data.X, data.fit_params, train)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(_rows(data.X, train), None if data.y is None else data.y[train])
+        estimator.fit(_rows(data.X, train), target(train), **fit_params)
     t1 = time.perf_counter()
-    score = float(scorer(estimator, _rows(data.X, val), None if data.y is None else data.y[val]))
-    return score, t1 - t0, time.perf_counter() - t1
+    val_params = _params_of_rows(data.X, data.score_params, val)
+    score = float(scorer(estimator, _rows(data.X, val), target(val), **val_params))
+    score_t = time.perf_counter() - t1
+    on_train = None
+    if train_score:  # after the validation score, as scikit-learn's searches do
+        train_params = _params_of_rows(data.X, data.score_params, train)
+        on_train = float(scorer(estimator, _rows(data.X, train), target(train), **train_params))
+    return score, t1 - t0, score_t, on_train
+
+
+def _params_of_rows(X: Any, params: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """``params`` for these rows: those as long as ``X`` cut to them, the others as they are
+    (scikit-learn's rule for fit parameters)."""
+    if not params:
+        return {}
+    from sklearn.utils.validation import _check_method_params
+
+    return _check_method_params(X, params=params, indices=rows)

@@ -7,7 +7,8 @@
 
 Each round samples ``samples_per_round`` configurations inside the current ranges and
 cross-validates them on Ray workers (the data goes into the object store once); between
-rounds the ranges narrow around the best. After ``fit`` it exposes what
+rounds the ranges narrow around the best. ``n_iter`` (``RandomizedSearchCV``'s budget) may
+be given instead: see :meth:`SweepSearchCV.schedule`. After ``fit`` it exposes what
 ``RandomizedSearchCV`` does - ``best_params_``, ``best_score_``, ``best_estimator_``,
 ``best_index_``, ``cv_results_`` (plus a ``round`` column), ``n_splits_``, ``refit_time_`` -
 and delegates ``predict``/``predict_proba``/``score``/... to the refit estimator.
@@ -15,6 +16,8 @@ and delegates ``predict``/``predict_proba``/``score``/... to the refit estimator
 
 from __future__ import annotations
 
+import itertools
+import math
 import shutil
 import tempfile
 import time
@@ -32,6 +35,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
 from orchestrator.api import tune
+from orchestrator.checks import whole_number
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER
 from orchestrator.search.space import (
@@ -108,21 +112,30 @@ def given_choices(param_distributions: Any) -> dict[str, dict[str, Any]]:
 
 
 def _estimator_has(attr: str):
+    # Raises the estimator's own AttributeError, which available_if chains as the cause of
+    # the search's (as scikit-learn's searches do).
     def check(self: SweepSearchCV) -> bool:
-        if hasattr(self, "best_estimator_"):
-            return hasattr(self.best_estimator_, attr)
-        return hasattr(self.estimator, attr)
+        getattr(self.best_estimator_ if hasattr(self, "best_estimator_") else self.estimator, attr)
+        return True
 
     return check
+
+
+#: The most rounds, and the fewest candidates per round, ``n_iter`` alone is split into.
+_MAX_ROUNDS, _MIN_PER_ROUND = 8, 8
 
 
 class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Coarse-to-fine hyperparameter search with cross-validation, on Ray.
 
-    Parameters mirror ``RandomizedSearchCV``; ``rounds`` x ``samples_per_round`` replaces
-    ``n_iter``. ``address``/``workers`` choose the Ray cluster and worker count (default: a
-    local Ray, every CPU). ``run_dir`` keeps the sweep's Parquet store (default: a temporary
-    folder, removed after ``fit``); ``narrowing`` and ``sampler`` are passed to ``tune``.
+    Parameters mirror ``RandomizedSearchCV``. The search runs ``rounds`` rounds of
+    ``samples_per_round`` candidates (default 8 x 16); ``n_iter``, the number of candidates
+    in all, may replace either or both (``n_iter = rounds x samples_per_round``), see
+    :meth:`schedule`. ``return_train_score`` adds the scores on the training folds to
+    ``cv_results_``. ``address``/``workers`` choose the Ray cluster and worker count
+    (default: a local Ray, every CPU). ``run_dir`` keeps the sweep's Parquet store (default:
+    a temporary folder, removed after ``fit``); ``narrowing`` and ``sampler`` are passed to
+    ``tune``.
     """
 
     def __init__(
@@ -130,8 +143,9 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         estimator: Any,
         param_distributions: Any,
         *,
-        rounds: int = 8,
-        samples_per_round: int = 16,
+        rounds: int | None = None,
+        samples_per_round: int | None = None,
+        n_iter: int | None = None,
         scoring: Any = None,
         cv: Any = 5,
         refit: bool | str | Callable[[dict[str, Any]], int] = True,
@@ -145,11 +159,13 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         verbose: int = 0,
         error_score: Any = np.nan,
         pre_dispatch: Any = None,
+        return_train_score: bool = False,
     ) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.rounds = rounds
         self.samples_per_round = samples_per_round
+        self.n_iter = n_iter
         self.scoring = scoring
         self.cv = cv
         self.refit = refit
@@ -163,6 +179,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose  # 1 or more: a line per round
         self.error_score = error_score  # a failed candidate's score, or "raise"
         self.pre_dispatch = pre_dispatch  # accepted for scikit-learn's signature: workers pull
+        self.return_train_score = return_train_score
 
     def __sklearn_tags__(self) -> Any:
         # A search is a classifier when its estimator is (is_classifier, stratified CV, ...).
@@ -183,8 +200,61 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _estimator_type(self) -> str | None:  # scikit-learn < 1.6 reads this instead of tags
         return getattr(self.estimator, "_estimator_type", None)
 
-    def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> SweepSearchCV:
-        """Run the sweep on (X, y) with cross-validation, then refit the best on all of it."""
+    def schedule(self) -> tuple[int, int]:
+        """The (rounds, samples_per_round) ``fit`` runs; ``n_iter`` is their product.
+
+        - neither ``n_iter``, ``rounds`` nor ``samples_per_round``: 8 rounds of 16;
+        - ``rounds`` or ``samples_per_round`` alone: the other one as by default;
+        - ``n_iter`` with one of them: the other is ``n_iter`` divided by it (it must divide
+          evenly), with both: ``n_iter`` must be their product;
+        - ``n_iter`` alone: exactly ``n_iter`` candidates, as ``RandomizedSearchCV`` runs, in
+          the most rounds (up to 8) of at least 8 candidates each that divide ``n_iter``
+          evenly: 128 gives 8 x 16, 60 gives 6 x 10, 10 one round of 10. An ``n_iter`` below
+          16, or one that no such count divides (a prime), is one round: a random search.
+        """
+        rounds = whole_number("rounds", self.rounds, minimum=1, allow_none=True)
+        per_round = whole_number(
+            "samples_per_round", self.samples_per_round, minimum=1, allow_none=True
+        )
+        n_iter = whole_number("n_iter", self.n_iter, minimum=1, allow_none=True)
+        if n_iter is None:
+            return (8 if rounds is None else rounds), (16 if per_round is None else per_round)
+        if rounds is None and per_round is None:
+            fits = [r for r in range(1, _MAX_ROUNDS + 1) if n_iter % r == 0]
+            rounds = max(r for r in fits if r == 1 or n_iter // r >= _MIN_PER_ROUND)
+            return rounds, n_iter // rounds
+        if rounds is not None and per_round is not None:
+            if rounds * per_round != n_iter:
+                raise ValueError(
+                    f"n_iter={n_iter} is not rounds x samples_per_round = {rounds} x "
+                    f"{per_round}; give n_iter with one of them, or both of them alone"
+                )
+            return rounds, per_round
+        given, name = (rounds, "rounds") if rounds is not None else (per_round, "samples_per_round")
+        if n_iter % given:
+            raise ValueError(
+                f"n_iter={n_iter} is not a multiple of {name}={given}: n_iter is "
+                "rounds x samples_per_round"
+            )
+        other = n_iter // given
+        return (given, other) if rounds is not None else (other, given)
+
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> SweepSearchCV:
+        """Run the sweep on (X, y) with cross-validation, then refit the best on all of it.
+
+        ``groups`` goes to the ``cv`` splitter. ``fit_params`` go to the estimator's ``fit``,
+        as with ``RandomizedSearchCV``: arrays as long as ``X`` cut to each fold's training
+        rows, other values as they are, and all of them to the refit on the whole data;
+        ``sample_weight`` also weights the scores when the scorer takes it (else a warning).
+        """
+        from sklearn.utils.metadata_routing import _routing_enabled
+        from sklearn.utils.validation import _check_method_params
+
+        if fit_params and _routing_enabled():
+            raise ValueError(
+                "SweepSearchCV does not route metadata yet: with scikit-learn's metadata "
+                f"routing enabled, fit takes no parameters besides groups, got {sorted(fit_params)}"
+            )
         if isinstance(self.scoring, (list, tuple, set, dict)):
             raise ValueError(
                 "SweepSearchCV scores one metric: multimetric scoring (a list, tuple or dict "
@@ -194,30 +264,63 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}")
         if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
             raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
+        rounds, per_round = self.schedule()
         space = space_from_distributions(self.param_distributions)
         X, y, groups = indexable(X, y, groups)  # lists, sparse matrices, frames alike
+        fit_params = _check_method_params(X, params=fit_params)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, groups))
         if not folds:
-            raise ValueError("No fits were performed: the cross-validation iterator gave no split")
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? Were there no candidates?"
+            )
+        expected = cv.get_n_splits(X, y, groups)
+        if expected != len(folds):
+            raise ValueError(
+                "cv.split and cv.get_n_splits return inconsistent results. Expected "
+                f"{expected} splits, got {len(folds)}"
+            )
+        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        score_params = {}
+        weights = fit_params.get("sample_weight")
+        if weights is not None and _takes_sample_weight(self.scorer_, self):
+            score_params["sample_weight"] = weights
         y_arr = np.asarray(y) if y is not None else None
         n_rows = _num_samples(X)
-        data = TuningData(X=X, y=y_arr, folds=folds, row_ids=np.arange(n_rows))
-        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        data = TuningData(
+            X=X,
+            y=y_arr,
+            folds=folds,
+            row_ids=np.arange(n_rows),
+            fit_params=fit_params,
+            score_params=score_params,
+        )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         given = given_choices(self.param_distributions)
-        self.result_ = self._run(
-            EstimatorObjective(self.estimator, self.scoring, given=given), space, data, seed
+        objective = EstimatorObjective(
+            self.estimator, self.scoring, given=given, train_score=self.return_train_score
         )
+        self.result_ = self._run(objective, space, data, seed, rounds, per_round)
         self.n_splits_ = len(folds)
         self.multimetric_ = False
-        self.cv_results_ = cv_results(self.result_, space, self.n_splits_, given)
+        self.cv_results_ = cv_results(
+            self.result_, space, self.n_splits_, given, train_scores=self.return_train_score
+        )
+        if isinstance(self.error_score, str):  # "raise": the candidate's own error, if it can
+            _raise_first_failure(self.result_, self.cv_results_, objective, data)
         _check_failures(self.result_, self.n_splits_, self.error_score)
         _score_failures(self.cv_results_, self.result_, self.error_score, self.n_splits_)
+        _warn_non_finite(self.cv_results_)
         if callable(self.refit):  # picks the best index itself, as scikit-learn's does
-            self.best_index_ = int(self.refit(self.cv_results_))
-            if not 0 <= self.best_index_ < len(self.cv_results_["params"]):
-                raise IndexError(f"refit returned {self.best_index_}, not a candidate's index")
+            index = self.refit(self.cv_results_)
+            if not isinstance(index, (int, np.integer)):
+                raise TypeError("best_index_ returned is not an integer")
+            if not 0 <= index < len(self.cv_results_["params"]):
+                raise IndexError(
+                    f"best_index_ index out of range: refit returned {index} for "
+                    f"{len(self.cv_results_['params'])} candidates"
+                )
+            self.best_index_ = int(index)
         else:
             self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_params_ = self.cv_results_["params"][self.best_index_]
@@ -225,7 +328,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.refit:
             t0 = time.perf_counter()
             best = clone(self.estimator).set_params(**self.best_params_)
-            best.fit(X) if y is None else best.fit(X, y)
+            best.fit(X, **fit_params) if y is None else best.fit(X, y, **fit_params)
             self.best_estimator_ = best
             self.refit_time_ = time.perf_counter() - t0
             if hasattr(best, "n_features_in_"):
@@ -233,7 +336,13 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _run(
-        self, objective: EstimatorObjective, space: SearchSpace, data: TuningData, seed: int
+        self,
+        objective: EstimatorObjective,
+        space: SearchSpace,
+        data: TuningData,
+        seed: int,
+        rounds: int,
+        samples_per_round: int,
     ) -> TuneResult:
         tmp: str | None = None
         if self.run_dir is not None:
@@ -246,14 +355,14 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
                 objective,
                 space,
                 mode="max",
-                rounds=self.rounds,
-                samples_per_round=self.samples_per_round,
+                rounds=rounds,
+                samples_per_round=samples_per_round,
                 seed=seed,
                 workers=self.workers if self.workers is not None else _workers(self.n_jobs),
                 address=self.address,
                 on_round=_round_line if self.verbose else None,
                 run_dir=run_dir,
-                sampler=self.sampler,
+                sampler=_sampler(self.sampler, space, rounds, samples_per_round),
                 narrowing=self.narrowing,
                 name="search-cv",
                 data=data,
@@ -311,10 +420,44 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self._check_refit("score_samples")
         return self.best_estimator_.score_samples(X)
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, **params: Any) -> float:
         """The search's scorer on (X, y), with the refit best estimator."""
+        if params:  # as scikit-learn's searches without metadata routing
+            raise ValueError(
+                f"passing {sorted(params)} to SweepSearchCV.score is only supported if "
+                "scikit-learn's metadata routing is enabled, which SweepSearchCV does not "
+                "support yet"
+            )
         self._check_refit("score")
         return float(self.scorer_(self.best_estimator_, X, y))
+
+
+class WholeGrid:
+    """A round that is the whole grid of a space of lists, in scikit-learn's
+    ``ParameterGrid`` order (names sorted, the last one varying fastest)."""
+
+    name = "whole-grid"
+
+    def sample(
+        self, space: SearchSpace, n: int, rng: np.random.Generator, history: Any = None
+    ) -> dict[str, list[Any]]:
+        names = sorted(space)
+        axes = [[native_value(v) for v in getattr(space[k], "values", ())] for k in names]
+        combos = list(itertools.product(*axes))
+        return {name: [c[i] for c in combos] for i, name in enumerate(names)}
+
+
+def _sampler(sampler: Any, space: SearchSpace, rounds: int, samples_per_round: int) -> Any:
+    """The default sampler, except for one round that is exactly the grid of a space of
+    lists: then the grid in order (:class:`WholeGrid`), the candidates and the order
+    ``RandomizedSearchCV`` evaluates when ``n_iter`` covers its grid."""
+    if not (isinstance(sampler, str) and sampler == DEFAULT_SAMPLER and rounds == 1):
+        return sampler
+    choices = [dim for dim in space.values() if isinstance(dim, Choice)]
+    if getattr(space, "conditional", False) or len(choices) < len(space):
+        return sampler
+    size = math.prod(len(dim.values) for dim in choices)
+    return WholeGrid() if size == samples_per_round else sampler
 
 
 def _workers(n_jobs: int | None) -> int | None:
@@ -332,16 +475,71 @@ def _round_line(report: Any) -> None:
     print(f"[SweepSearchCV] {done}, best {best}")
 
 
+#: The statuses of candidates whose fit (or scoring) raised, or never finished: scikit-learn's
+#: failed fits. An ``invalid`` candidate was fitted and scored, and its score is not finite.
+_FAILED = ("failed", "timeout")
+
+
+def _takes_sample_weight(scorer: Any, search: Any) -> bool:
+    """Whether ``scorer`` takes ``sample_weight``; if not, scikit-learn's warning."""
+    accepts = getattr(scorer, "_accept_sample_weight", None)
+    if callable(accepts):
+        ok = bool(accepts())
+    else:
+        import inspect
+
+        try:
+            ok = "sample_weight" in inspect.signature(scorer).parameters
+        except (TypeError, ValueError):
+            ok = False
+    if not ok:
+        warnings.warn(
+            f"The scoring {scorer} does not support sample_weight, which may lead to "
+            f"statistically incorrect results when fitting {search} with sample_weight.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return ok
+
+
+def _raise_first_failure(
+    result: TuneResult, results: Mapping[str, Any], objective: EstimatorObjective, data: Any
+) -> None:
+    """``error_score="raise"``: fit the first failed candidate again, in this process, so that
+    its own exception (type, message, traceback) reaches the caller, as it does from
+    scikit-learn's searches. The sweep's fits ran in workers, which kept only the error's
+    text; if the candidate does not fail again, :func:`_check_failures` raises with that."""
+    statuses = result.table.sort_by("trial_id").column("status").to_pylist()
+    if "failed" in statuses:
+        objective.bind(data)(dict(results["params"][statuses.index("failed")]))
+
+
+def _warn_non_finite(results: Mapping[str, Any]) -> None:
+    """scikit-learn's warning when a candidate's mean test (or train) score is not finite."""
+    for part in ("test", "train"):
+        means = results.get(f"mean_{part}_score")
+        if means is not None and not np.isfinite(means).all():
+            warnings.warn(
+                f"One or more of the {part} scores are non-finite: {means}",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def _score_failures(
     results: dict[str, Any], result: TuneResult, error_score: Any, n_splits: int
 ) -> None:
-    """A numeric ``error_score`` becomes the failed candidates' test scores (and ranks)."""
+    """A numeric ``error_score`` becomes the failed candidates' test (and train) scores and
+    ranks; a candidate that was scored, but not with a finite number, keeps its score."""
     if isinstance(error_score, str) or not np.isfinite(float(error_score)):
         return
     statuses = result.table.sort_by("trial_id").column("status").to_pylist()
-    failed = np.array([s != "ok" for s in statuses])
-    for key in ("mean_test_score", *(f"split{k}_test_score" for k in range(n_splits))):
-        results[key] = np.where(failed, float(error_score), results[key])
+    failed = np.array([s in _FAILED for s in statuses])
+    for part in ("test", "train"):
+        keys = (f"mean_{part}_score", *(f"split{k}_{part}_score" for k in range(n_splits)))
+        for key in keys:
+            if key in results:
+                results[key] = np.where(failed, float(error_score), results[key])
     results["rank_test_score"] = _rank(results["mean_test_score"])
 
 
@@ -355,12 +553,14 @@ def _rank(scores: np.ndarray) -> np.ndarray:
 
 def _check_failures(result: TuneResult, n_splits: int, error_score: Any = np.nan) -> None:
     """Every candidate failed: an error (as scikit-learn's); some did: a FitFailedWarning,
-    or with ``error_score="raise"`` an error naming the first failure."""
+    or with ``error_score="raise"`` an error naming the first failure. Candidates scored
+    with a non-finite number did not fail (see :func:`_warn_non_finite`)."""
     from sklearn.exceptions import FitFailedWarning
 
-    statuses = result.table.column("status").to_pylist()
-    errors = [e for e in result.table.column("error").to_pylist() if e]
-    failed = sum(s != "ok" for s in statuses)
+    table = result.table.sort_by("trial_id")
+    statuses = table.column("status").to_pylist()
+    errors = [e for s, e in zip(statuses, table.column("error").to_pylist()) if s in _FAILED and e]
+    failed = sum(s in _FAILED for s in statuses)
     if not failed:
         return
     detail = f"; the first error: {errors[0]}" if errors else ""
@@ -382,9 +582,12 @@ def cv_results(
     space: SearchSpace,
     n_splits: int,
     given: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    train_scores: bool = False,
 ) -> dict[str, Any]:
     """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format; choices
-    decoded back to the values given (``given``: see :func:`given_choices`)."""
+    decoded back to the values given (``given``: see :func:`given_choices`); with
+    ``train_scores``, the scores on the training folds too."""
     table = result.table.sort_by("trial_id")
     rows = table.to_pylist()
     for name, dim in space.items():
@@ -416,5 +619,13 @@ def cv_results(
     out["mean_test_score"] = mean
     out["std_test_score"] = col("score_std")
     out["rank_test_score"] = _rank(mean)
+    if train_scores:
+        train_mean = col("train_score")
+        for k in range(n_splits):
+            out[f"split{k}_train_score"] = (
+                col(f"split{k}_train_score") if n_splits > 1 else train_mean
+            )
+        out["mean_train_score"] = train_mean
+        out["std_train_score"] = col("train_score_std")
     out["round"] = np.array([r["round"] for r in rows])
     return out
