@@ -108,6 +108,8 @@ def run_config(
         review=review,
         stop_after_round=stop_after_round,
         overlap=config.overlap,
+        objectives=config.objectives,
+        pick=config.pick,
     )
     task = config.objective
     if not isinstance(task, EstimatorTask):

@@ -149,3 +149,30 @@ def test_the_forest_task_continues_to_what_a_forest_fitted_at_once_scores():
     assert (low["trained"], high["trained"]) == (3.0, 3.0)
     assert high["score"] == objective(config, 6)
     assert list(objective.steps(config, 6))[-1] == objective(config, 6)
+
+
+def test_zdt1s_true_front_has_the_stated_hypervolume_and_nothing_beats_it():
+    from benchlib import multiobjective
+
+    problem = multiobjective.zdt1(6)
+    f1 = np.linspace(0, 1, 4001)
+    front = np.column_stack([f1, 1 - np.sqrt(f1)])  # x1.. = 0 on the true front
+    share = multiobjective.hypervolume(front, problem.reference) / problem.best
+    assert share == pytest.approx(1.0, abs=1e-3)
+    on_front = problem.objective({"x0": 0.25, **{f"x{i}": 0.0 for i in range(1, 6)}})
+    assert on_front == {"f1": 0.25, "f2": pytest.approx(0.5)}
+    rng = np.random.default_rng(0)
+    points = np.array(
+        [
+            list(problem.objective({f"x{i}": v for i, v in enumerate(x)}).values())
+            for x in rng.random((300, 6))
+        ]
+    )
+    assert multiobjective.hypervolume(points, problem.reference) < problem.best
+
+
+def test_front_of_keeps_exactly_the_non_dominated_points():
+    from benchlib import multiobjective
+
+    points = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [2, 3.5]], dtype=float)
+    assert multiobjective.front_of(points).tolist() == [[1, 5], [2, 3], [4, 1]]

@@ -73,6 +73,24 @@ def mlp_digits(config: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def forest_size(config: dict[str, Any]) -> dict[str, float]:
+    """Two objectives: a random forest on scikit-learn's digits, its validation ``val_error``
+    (1 - accuracy) against its size in tree ``nodes`` (a model to ship small). Returns both;
+    a multi-objective sweep minimises both (``objectives: [val_error, nodes]``)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x_train, x_val, y_train, y_val = _digits_split(0)
+    model = RandomForestClassifier(
+        n_estimators=int(config["trees"]),
+        max_depth=int(config["depth"]),
+        max_features=float(config["max_features"]),
+        random_state=0,
+        n_jobs=1,
+    ).fit(x_train, y_train)
+    nodes = sum(tree.tree_.node_count for tree in model.estimators_)
+    return {"val_error": 1.0 - float(model.score(x_val, y_val)), "nodes": float(nodes)}
+
+
 def numpy_mlp(config: dict[str, Any], budget: float, state: Any = None) -> dict[str, Any]:
     """A training loop written like a PyTorch one, in numpy: an MLP (one ReLU layer) on the
     digits, trained by minibatch SGD with momentum for ``budget`` epochs in total,

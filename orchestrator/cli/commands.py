@@ -251,7 +251,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(
         f"run {redact_uri(str(result.run_dir))}: {meta.get('name')} ({meta.get('state')}), "
         f"{result.rounds_run} rounds, {table.num_rows} trials "
-        f"({', '.join(f'{v} {k}' for k, v in counts.items())}), mode={result.mode}"
+        f"({', '.join(f'{v} {k}' for k, v in counts.items())}), "
+        + (
+            "objectives "
+            + ", ".join(
+                f"{n} ({m})" for n, m in zip(result.objectives.names, result.objectives.modes)
+            )
+            if result.objectives is not None
+            else f"mode={result.mode}"
+        )
     )
     if meta.get("stop_reason"):
         print(f"stopped: {meta['stop_reason']}")
@@ -278,21 +286,51 @@ def cmd_show(args: argparse.Namespace) -> int:
     if conditional:
         listed = "; ".join(f"{n} when {result.final_space[n].condition()}" for n in conditional)
         print(f"conditions: {listed} (- marks an inactive parameter)")
-    top = result.top(args.top).to_pylist()
-    print(f"\ntop {len(top)} trials:")
-    print(
-        format_table(
-            [
-                [r["round"], r["trial_id"], fmt(r["score"])]
-                + ["-" if n in conditional and r[n] is None else fmt(r[n]) for n in names]
-                for r in top
-            ],
-            ["round", "trial", "score", *names],
+    if result.objectives is not None:
+        front = result.pareto_front().to_pylist()
+        objectives = list(result.objectives.names)
+        how = (
+            "the least weighted sum ("
+            + ", ".join(f"{n} x {w:g}" for n, w in result.weights.items())
+            + ")"
+            if result.weights
+            else f"the best {objectives[0]}"
         )
-    )
+        print(
+            f"\nPareto front: {len(front)} trials (by {objectives[0]}); * = the result, by {how}:"
+        )
+        print(
+            format_table(
+                [
+                    [
+                        "*" if r["trial_id"] == result.best_trial_id else "",
+                        r["round"],
+                        r["trial_id"],
+                    ]
+                    + [fmt(r[n]) for n in objectives]
+                    + ["-" if n in conditional and r[n] is None else fmt(r[n]) for n in names]
+                    for r in front
+                ],
+                ["", "round", "trial", *objectives, *names],
+            )
+        )
+    if result.objectives is None:
+        top = result.top(args.top).to_pylist()
+        print(f"\ntop {len(top)} trials:")
+        print(
+            format_table(
+                [
+                    [r["round"], r["trial_id"], fmt(r["score"])]
+                    + ["-" if n in conditional and r[n] is None else fmt(r[n]) for n in names]
+                    for r in top
+                ],
+                ["round", "trial", "score", *names],
+            )
+        )
     from orchestrator.search.importance import format_importance
 
-    print("\nimportance (share of the score's variation, from a random forest on the trials):")
+    of = "the score" if result.objectives is None else result.objectives.names[0]
+    print(f"\nimportance (share of {of}'s variation, from a random forest on the trials):")
     print(format_importance(result.importance()))
     print("\nranges per round:")
     rows = []

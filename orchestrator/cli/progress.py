@@ -18,6 +18,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.compute as pc
+
 from orchestrator.redact import redact_uri
 
 if TYPE_CHECKING:
@@ -49,6 +51,13 @@ def round_line(report: Any) -> str:
     if report.best_budget is not None:
         best += f" at budget {fmt(report.best_budget)}"
     budgets = "  budgets " + "/".join(fmt(b) for b in report.budgets) if report.budgets else ""
+    if getattr(report, "front", None) is not None:
+        picked = ", ".join(f"{k}={fmt(v)}" for k, v in (report.best_objectives or {}).items())
+        best = f"front of {report.front}" + (f", picked {picked}" if picked else "")
+        return (
+            f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
+            f"done  {_statuses(report)}  {best}  ({report.elapsed_s:.1f} s)"
+        )
     return (
         f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
         f"done  {_statuses(report)}  best {best}{budgets}  ({report.elapsed_s:.1f} s)"
@@ -121,7 +130,28 @@ class PlainReporter:
             self.say(f"no trial finished ok; see the error column: sweep show {result.run_dir}")
             return 1
         params = ", ".join(f"{k}={fmt(v)}" for k, v in result.best_config.items())
-        self.say(f"best configuration (trial {result.best_trial_id}): {params}")
+        if result.objectives is not None:
+            front = result.pareto_front()
+            how = (
+                "the least weighted sum, "
+                + " + ".join(f"{w:g} x {n}" for n, w in result.weights.items())
+                if result.weights
+                else f"the best {result.objectives.names[0]}"
+            )
+            self.say(f"Pareto front: {front.num_rows} trials (sweep show lists them)")
+            self.say(f"picked from it by {how} (trial {result.best_trial_id}): {params}")
+            row = result.table.filter(
+                pc.equal(result.table.column("trial_id"), result.best_trial_id)
+            )
+            values = "  ".join(
+                f"{n} {fmt(row.column(n)[0].as_py())}" for n in result.objectives.names
+            )
+            self.say(f"  {values}")
+            if outcome.test is None:
+                self.say(f"results: {result.run_dir}  (sweep show {result.run_dir})")
+                return 0
+        else:
+            self.say(f"best configuration (trial {result.best_trial_id}): {params}")
         if outcome.test is not None:
             self.say(
                 f"validation score {fmt(result.best_score)}   test score "

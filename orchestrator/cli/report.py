@@ -22,6 +22,7 @@ import numpy as np
 from orchestrator.data.run_store import RunStore
 from orchestrator.data.tune_result import TuneResult
 from orchestrator.redact import redact_record, redact_uri
+from orchestrator.search.pareto import counted, front_rows
 from orchestrator.search.space import Choice, SearchSpace
 from orchestrator.search.trials import ranked
 
@@ -175,6 +176,31 @@ def plot_parallel(result: TuneResult, top: int = 20) -> bytes:
     return _png(fig)
 
 
+def plot_front(result: TuneResult) -> bytes:
+    """Every counted trial on the first two objectives; the front joined as a staircase, the
+    reported result circled."""
+    assert result.objectives is not None
+    t = result.table
+    a, b = result.objectives.names[:2]
+    rows = counted(t, result.objectives)
+    front = front_rows(t, result.objectives)
+    fig, ax = _figure(7, 3.6)
+    xs = t.column(a).to_numpy(zero_copy_only=False).astype(float)
+    ys = t.column(b).to_numpy(zero_copy_only=False).astype(float)
+    ax.scatter(xs[rows], ys[rows], s=8, color="0.6", label="trials")
+    ax.step(xs[front], ys[front], where="post", color="C3", label=f"Pareto front ({front.size})")
+    ax.scatter(xs[front], ys[front], s=14, color="C3")
+    if result.best_trial_id is not None:
+        pick = np.flatnonzero(t.column("trial_id").to_numpy() == result.best_trial_id)
+        ax.scatter(xs[pick], ys[pick], s=90, facecolors="none", edgecolors="k", label="result")
+    ax.set(
+        xlabel=f"{a} ({result.objectives.modes[0]})", ylabel=f"{b} ({result.objectives.modes[1]})"
+    )
+    ax.set_title("Objectives: every trial and the front")
+    ax.legend(loc="best", fontsize=8)
+    return _png(fig)
+
+
 def plot_importance(shares: dict[str, float] | None) -> bytes:
     fig, ax = _figure(7, 2.6)
     if shares:
@@ -208,6 +234,8 @@ def figures(result: TuneResult, shares: dict[str, float] | None = None) -> dict[
         "parallel_coordinates.png": plot_parallel(result),
         "importance.png": plot_importance(shares if shares is not None else result.importance()),
     }
+    if result.objectives is not None:
+        out["pareto_front.png"] = plot_front(result)
     for name, dim in _space(result).items():
         if not isinstance(dim, Choice):
             out[f"range_{name}.png"] = plot_range_funnel(result, name)
@@ -336,6 +364,22 @@ def _render(
     names = list(_space(result))
     parts = {
         "summary": ("Summary", _summary(result, meta)),
+    }
+    if "pareto_front.png" in figs:
+        front = result.pareto_front()
+        objectives = list(result.objectives.names) if result.objectives else []
+        parts["pareto-front"] = (
+            "Pareto front",
+            _img(figs["pareto_front.png"], "Pareto front")
+            + _table(
+                [
+                    [r["trial_id"], *[r[n] for n in objectives], *[r[n] for n in names]]
+                    for r in front.to_pylist()
+                ],
+                ["trial", *objectives, *names],
+            ),
+        )
+    parts |= {
         "best-per-round": (
             "Best score per round",
             _img(figs["best_per_round.png"], "best per round"),

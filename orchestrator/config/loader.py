@@ -21,6 +21,11 @@ Shape (defaults for everything but ``objective``, ``mode`` and ``space``)::
     trial_timeout_s: null # stop an objective that runs longer (its row: timeout)
     overlap: auto         # rounds running beside the oldest unfinished one (0: one at a time)
 
+Several objectives: ``objectives: [val_loss, latency_ms]`` (keys of the dict the objective
+returns) with ``mode: [min, min]`` (one direction each), and optionally ``pick: {weights:
+{val_loss: 1, latency_ms: 0.01}}`` (which member of the Pareto front is the result; default:
+the best on the first objective). See :mod:`orchestrator.search.pareto`.
+
 ``objective`` may instead be an estimator task (a mapping; see
 :mod:`orchestrator.sklearn.estimator_tasks`): a scikit-learn estimator, a dataset, a split
 with a sealed test set. ``mode`` then defaults to ``max``.
@@ -60,6 +65,7 @@ from orchestrator.config.sections import (
 from orchestrator.errors import ConfigError
 from orchestrator.search.fidelity import Budget
 from orchestrator.search.narrowing import EliteBox, NarrowingRule
+from orchestrator.search.pareto import Objectives, check_weights, resolve
 from orchestrator.search.samplers.base import Sampler
 from orchestrator.search.samplers.grid import GridSampler
 from orchestrator.search.samplers.registry import DEFAULT_SAMPLER, SAMPLERS
@@ -131,6 +137,8 @@ _TOP_KEYS = (
     "edits",
     "warm_start",
     "overlap",
+    "objectives",
+    "pick",
 )
 
 
@@ -140,7 +148,7 @@ class SweepConfig:
 
     name: str
     objective: Any  # "module:function", or an EstimatorTask
-    mode: str
+    mode: str | list[str]  # a list: one direction per objective
     space: SearchSpace
     rounds: int = 8
     samples_per_round: int = 32
@@ -158,6 +166,8 @@ class SweepConfig:
     edits: tuple[Any, ...] = ()  # written by `sweep continue` (extend.Edit)
     warm_start: dict[str, Any] | None = None  # {run, parameters}: where the ranges came from
     overlap: int | str = "auto"  # rounds beside the oldest unfinished one ("auto": by workers)
+    objectives: list[str] | None = None  # several objectives: the names the result holds
+    pick: dict[str, Any] | None = None  # {weights: {name: w}}: how the front's result is picked
 
     def load_objective(self) -> Callable[..., Any]:
         """The objective function (function objectives; estimator tasks use ``prepare``)."""
@@ -199,8 +209,14 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
                 "space": "a mapping of parameter names to ranges",
             }[key]
             raise ConfigError(f"config: missing required key {key!r}: {hint}")
-    mode = data.get("mode", "max")
-    if mode not in MODES:
+    objectives = data.get("objectives")
+    mode = data.get("mode", "max" if objectives is None else None)
+    try:
+        score_mode, parsed_objectives = resolve(mode, objectives)
+        weights = _pick(data.get("pick"), parsed_objectives)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if parsed_objectives is None and mode not in MODES:
         raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
     space = parse_space(data["space"])
     budget = Budget.parse(data.get("budget"))
@@ -215,7 +231,12 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         objective = EstimatorTask.parse(objective)
         objective.check_space(space.names)
         objective.check_budget(budget, space.names)
-        if mode != "max":
+        if parsed_objectives is not None and "score" not in parsed_objectives.names:
+            raise ConfigError(
+                "objectives: an estimator task's objectives are columns of its rows: include "
+                "'score' (its scoring) and add others such as fit_time or score_std"
+            )
+        if score_mode != "max":
             raise ConfigError(
                 "mode: estimator tasks maximise their scoring (scikit-learn scores are "
                 "greater-is-better; losses come negated, e.g. neg_log_loss): use mode: max"
@@ -285,7 +306,19 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         edits=parse_edits(data.get("edits"), space),
         warm_start=parse_warm_start(data.get("warm_start"), space),
         overlap=overlap_setting(data.get("overlap")),
+        objectives=list(parsed_objectives.names) if parsed_objectives else None,
+        pick={"weights": weights} if weights else None,
     )
+
+
+def _pick(spec: Any, objectives: Objectives | None) -> dict[str, float] | None:
+    if spec is None:
+        return None
+    if objectives is None:
+        raise ValueError("pick: chooses a result from a Pareto front; it needs `objectives`")
+    if not isinstance(spec, Mapping) or set(spec) != {"weights"}:
+        raise ValueError(f"pick: expected {{weights: {{objective: weight}}}}, got {spec!r}")
+    return check_weights(spec["weights"], objectives)
 
 
 def load_config(path: str | Path) -> SweepConfig:

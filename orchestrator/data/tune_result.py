@@ -13,9 +13,10 @@ from orchestrator.data.ranges import initial_rows, space_at
 from orchestrator.data.run_store import RunStore
 from orchestrator.errors import StoreError
 from orchestrator.search.fidelity import Budget, at_budget
+from orchestrator.search.pareto import Objectives, front_rows, resolve
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.specs import parse_space
-from orchestrator.search.trials import best_trial, ranked
+from orchestrator.search.trials import best_trial, ranked_by
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class TuneResult:
     rounds_run: int
     stop_reason: str
     space: SearchSpace | None = None  # the configured (first) ranges
+    objectives: Objectives | None = None  # a multi-objective sweep's objectives
+    weights: dict[str, float] | None = None  # how best_config was picked from the front
 
     def importance(self, *, seed: int = 0) -> dict[str, float] | None:
         """Each hyperparameter's share of the score's variation (see
@@ -52,8 +55,18 @@ class TuneResult:
         return importance(comparable(self.table, 2 * MIN_TRIALS), space, seed=seed)
 
     def top(self, k: int = 5) -> pa.Table:
-        """The ``k`` best ok trials, best first."""
-        return self.table.take(ranked(self.table, self.mode)[:k])
+        """The ``k`` best ok trials, best first (with several objectives, in Pareto order)."""
+        return self.table.take(ranked_by(self.table, self.mode, self.objectives)[:k])
+
+    def pareto_front(self) -> pa.Table:
+        """The non-dominated trials of a multi-objective sweep, ordered by the first objective
+        (every column of the trial table; each objective is a column of its own)."""
+        if self.objectives is None:
+            raise ValueError(
+                "pareto_front() is for sweeps with several objectives; this one has one score "
+                "(see top())"
+            )
+        return self.table.take(front_rows(self.table, self.objectives))
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike) -> TuneResult:
@@ -62,8 +75,9 @@ class TuneResult:
         meta = store.metadata()
         try:
             space = parse_space(meta["config"]["space"], check_values=False)
-            mode = meta["config"]["mode"]
-        except (KeyError, TypeError) as exc:
+            mode, objectives = resolve(meta["config"]["mode"], meta["config"].get("objectives"))
+            weights = (meta["config"].get("pick") or {}).get("weights")
+        except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{store.run_dir}: run.json lacks the run's config ({exc})") from None
         table = store.load_trials()
         if table is None:
@@ -76,7 +90,9 @@ class TuneResult:
             ranges = initial_rows(space)
         last = max(ranges.column("round").to_pylist())
         budget = Budget.parse(meta["config"].get("budget"))
-        best = best_trial(at_budget(table, budget.max) if budget else table, space, mode)
+        best = best_trial(
+            at_budget(table, budget.max) if budget else table, space, mode, objectives, weights
+        )
         return cls(
             best_config=best["config"] if best else None,
             best_score=best["score"] if best else None,
@@ -89,4 +105,6 @@ class TuneResult:
             rounds_run=int(meta.get("rounds_run", len(set(table.column("round").to_pylist())))),
             stop_reason=str(meta.get("stop_reason") or meta.get("state", "")),
             space=space,
+            objectives=objectives,
+            weights=weights,
         )

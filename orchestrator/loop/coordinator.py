@@ -32,6 +32,7 @@ from orchestrator.loop.round_work import ReplayMismatch, RoundWork
 from orchestrator.search.edits import apply_edit
 from orchestrator.search.fidelity import Budget, at_budget, comparable
 from orchestrator.search.narrowing import Decision, Held, NarrowingContext, NarrowingRule, Proposal
+from orchestrator.search.pareto import Objectives, front_rows
 from orchestrator.search.samplers.base import Guide, Sampler, columns_to_rows
 from orchestrator.search.samplers.registry import sample_round
 from orchestrator.search.space import SearchSpace
@@ -111,6 +112,8 @@ class SweepPlan:
     edits: tuple[Any, ...] = ()  # extend.Edit: hand-made changes, each at its round
     initial_decisions: tuple[Decision, ...] = ()  # why round 0 has its ranges (warm start)
     overlap: int = 0  # rounds that run beside the oldest unfinished one (see resolve_overlap)
+    objectives: Objectives | None = None  # several objectives (mode is the score column's)
+    weights: dict[str, float] | None = None  # how the reported result is picked from the front
 
     def edit_at(self, round_index: int) -> Any:
         return next((e for e in self.edits if e.round == round_index), None)
@@ -133,6 +136,17 @@ class SweepPlan:
         )
         whole_number("seed", self.seed, minimum=0)
         whole_number("overlap", self.overlap, minimum=0, maximum=MAX_OVERLAP)
+        if self.objectives is not None:
+            for what, given in (("budget", self.budget), ("stages", self.stages)):
+                if given:
+                    raise ConfigError(
+                        f"{what} is not supported with several objectives yet; drop one of them"
+                    )
+            if self.stop.patience is not None:
+                raise ConfigError(
+                    "patience is not supported with several objectives (no single score "
+                    "improves); stop by rounds or tolerance"
+                )
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,8 @@ class RoundReport:
     best_budget: float | None = None
     next_round: int | None = None  # the round ``next_space`` is for (None: no new ranges)
     overlap: int = 0  # rounds running beside the oldest unfinished one
+    front: int | None = None  # several objectives: trials on the Pareto front so far
+    best_objectives: dict[str, float] | None = None  # the picked trial's objectives
 
     @property
     def not_ok(self) -> int:
@@ -248,7 +264,7 @@ def plan_round(plan: SweepPlan, state: _SweepState, round_index: int) -> RoundWo
         if state.committed > seen:
             history = history.filter(pc.less(history.column("round"), seen))
         budgets = (plan.budget.min, plan.budget.max) if plan.budget else None
-        guide = Guide(history, state.original, plan.mode, budgets)
+        guide = Guide(history, state.original, plan.mode, budgets, plan.objectives)
     columns = sample_round(
         state.spaces[r],
         plan.samples_per_round,
@@ -314,10 +330,16 @@ def _round_best(plan: SweepPlan, table: pa.Table) -> float | None:
 
 def _best(plan: SweepPlan, history: pa.Table, space: SearchSpace) -> dict[str, Any] | None:
     """The best trial so far: at the full budget if any; else among comparable trials."""
-    best = best_trial(_final_trials(plan, history), space, plan.mode)
+    best = best_trial(_final_trials(plan, history), space, plan.mode, plan.objectives, plan.weights)
     if best is None and plan.budget:
         best = best_trial(comparable(history, plan.min_comparable), space, plan.mode)
     return best
+
+
+def _front_size(plan: SweepPlan, history: pa.Table | None) -> int | None:
+    if plan.objectives is None or history is None:
+        return None
+    return int(front_rows(history, plan.objectives).size)
 
 
 def _round_budgets(table: pa.Table) -> tuple[float, ...]:
@@ -366,6 +388,7 @@ def _propose(
             round_index=target - 1,
             samples_per_round=plan.samples_per_round,
             previous=state.spaces[-2] if len(state.spaces) > 1 else None,
+            objectives=plan.objectives,
         )
         proposal = plan.rule.propose(current, ranked_trials, context)
     proposal, held = apply_stages(
@@ -663,6 +686,8 @@ def _commit(
                 best_budget=best.get("budget") if best else None,
                 next_round=state.planned - 1 if proposal and state.reason is None else None,
                 overlap=plan.overlap,
+                front=_front_size(plan, state.history),
+                best_objectives=best.get("objectives") if best else None,
             )
         )
     if ctx.review is not None and proposal is not None and state.reason is None:
@@ -716,7 +741,13 @@ def _finish(
     finished_state: str = STATE_FINISHED,
 ) -> TuneResult:
     assert state.reason is not None, "a finished sweep has a stop reason"
-    best = best_trial(_final_trials(plan, state.history), state.original, plan.mode)
+    best = best_trial(
+        _final_trials(plan, state.history),
+        state.original,
+        plan.mode,
+        plan.objectives,
+        plan.weights,
+    )
     store.update_metadata(
         state=finished_state,
         stop_reason=state.reason,
@@ -736,6 +767,8 @@ def _finish(
         rounds_run=state.committed,
         stop_reason=state.reason,
         space=state.original,
+        objectives=plan.objectives,
+        weights=plan.weights,
     )
 
 

@@ -8,8 +8,10 @@ The default, :class:`EliteBox`, is the rule the research prototypes measured bes
 small rounds (see DESIGN.md): per numeric parameter, in its own scale (log10 for log ranges),
 
 1. take the elite - the best ``k`` ok trials so far, ``k = max(min_elite,
-   ceil(elite_fraction * samples_per_round))`` - and its span, padded by ``margin`` of the
-   current width;
+   ceil(elite_fraction * samples_per_round))`` (with several objectives, the first ``k`` in
+   Pareto order: front first, sparse parts of a front before crowded ones; see
+   :mod:`orchestrator.search.pareto`) - and its span, padded by ``margin`` of the current
+   width;
 2. force the width to ``shrink`` (0.5-0.7) of the current width: never faster (noise cannot
    collapse a range), never slower (a multimodal elite cannot stall the search);
 3. keep the incumbent (the best trial) at least ``incumbent_margin`` of the width inside, and
@@ -41,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 
 from orchestrator.checks import whole_number
+from orchestrator.search.pareto import Objectives, front_mask
 from orchestrator.search.space import (
     INACTIVE,
     Choice,
@@ -51,7 +54,7 @@ from orchestrator.search.space import (
     encode_choice,
     format_number,
 )
-from orchestrator.search.trials import active_rows, decode_column, ranked
+from orchestrator.search.trials import active_rows, decode_column, ranked_by
 
 ACTIONS = ("initial", "shrink", "grow", "keep", "prune", "hold", "freeze", "release")
 
@@ -91,6 +94,7 @@ class NarrowingContext:
     round_index: int
     samples_per_round: int
     previous: SearchSpace | None = None  # the ranges of the round before the current one
+    objectives: Objectives | None = None  # several objectives: the elite is Pareto-ranked
 
 
 class NarrowingRule(Protocol):
@@ -168,11 +172,13 @@ class EliteBox:
     def propose(
         self, current: SearchSpace, history: pa.Table, context: NarrowingContext
     ) -> Proposal:
-        order = ranked(history, context.mode)
+        order = ranked_by(history, context.mode, context.objectives)
         if order.size < self.min_ok:
             reason = f"only {order.size} ok trials so far (need {self.min_ok}); range kept"
             return Proposal(current, tuple(Decision(n, "hold", reason) for n in current))
         k = max(self.min_elite, math.ceil(self.elite_fraction * context.samples_per_round))
+        if context.objectives is not None:  # the elite holds (at least) the whole front
+            k = max(k, int(np.count_nonzero(front_mask(history, context.objectives))))
         elite = _Elite(rows=order[: min(k, order.size)], n_ok=int(order.size))
         dims: dict[str, Dimension] = {}
         decisions = []
@@ -232,9 +238,13 @@ class EliteBox:
 
         box_lo = float(values.min()) - self.margin * width
         box_hi = float(values.max()) + self.margin * width
-        new_w = float(np.clip(box_hi - box_lo, self.shrink[0] * width, self.shrink[1] * width))
+        several = context.objectives is not None
+        # several objectives: a front spans its parameters, so the box is never forced
+        # narrower than the elite (a front is not a point to close in on)
+        most = width if several else self.shrink[1] * width
+        new_w = float(np.clip(box_hi - box_lo, self.shrink[0] * width, most))
         new_lo = (box_lo + box_hi) / 2 - new_w / 2
-        inner = self.incumbent_margin * new_w
+        inner = 0.0 if several else self.incumbent_margin * new_w
         new_lo += min(0.0, best - (new_lo + inner)) + max(0.0, best - (new_lo + new_w - inner))
         new_lo = min(max(new_lo, lo), hi - new_w)  # the box stays inside the current range
         new_hi = new_lo + new_w

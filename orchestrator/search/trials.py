@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestrator.search.pareto import Objectives, pareto_order, pick_row
 from orchestrator.search.space import INACTIVE, Choice, Dimension, Float, Int, SearchSpace
 from workers.evaluate import STATUS_OK
 
@@ -109,12 +110,26 @@ def config_at(table: pa.Table, space: SearchSpace, row: int) -> dict[str, Any]:
     return {name: value for name, value in config.items() if value is not INACTIVE}
 
 
-def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any] | None:
-    """The best ok trial: ``{"trial_id", "round", "score", "config"}``, or None."""
-    order = ranked(table, mode)
-    if order.size == 0:
-        return None
-    row = int(order[0])
+def best_trial(
+    table: pa.Table,
+    space: SearchSpace,
+    mode: str,
+    objectives: Objectives | None = None,
+    weights: dict[str, float] | None = None,
+) -> dict[str, Any] | None:
+    """The best ok trial: ``{"trial_id", "round", "score", "config"}``, or None. With several
+    ``objectives``, the front's member :func:`~orchestrator.search.pareto.pick_row` picks
+    (under ``weights``), with its ``objectives`` values too."""
+    if objectives is not None:
+        picked = pick_row(table, objectives, weights)
+        if picked is None:
+            return None
+        row = picked
+    else:
+        order = ranked(table, mode)
+        if order.size == 0:
+            return None
+        row = int(order[0])
     best = {
         "trial_id": int(table.column("trial_id")[row].as_py()),
         "round": int(table.column("round")[row].as_py()),
@@ -123,7 +138,17 @@ def best_trial(table: pa.Table, space: SearchSpace, mode: str) -> dict[str, Any]
     }
     if "budget" in table.column_names and table.column("budget")[row].is_valid:
         best["budget"] = float(table.column("budget")[row].as_py())
+    if objectives is not None:
+        best["objectives"] = {n: float(table.column(n)[row].as_py()) for n in objectives.names}
     return best
+
+
+def ranked_by(table: pa.Table, mode: str, objectives: Objectives | None = None) -> np.ndarray:
+    """Row indices of the trials that count, best first: by score, or with several
+    ``objectives`` in Pareto order (rank, then crowding)."""
+    if objectives is None:
+        return ranked(table, mode)
+    return pareto_order(table, objectives)[0]
 
 
 def is_better(a: float | None, b: float | None, mode: str) -> bool:

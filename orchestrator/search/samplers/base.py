@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from orchestrator.search.pareto import Objectives
 from orchestrator.search.space import INACTIVE, SearchSpace, choice_key
 
 Columns = dict[str, list[Any]]
@@ -30,6 +31,7 @@ class Guide:
     original: SearchSpace  # the first ranges: the scale features are normalised by
     mode: str  # "min" or "max"
     budgets: tuple[float, float] | None = None  # (min, max) of a multi-fidelity sweep
+    objectives: Objectives | None = None  # several objectives: trials ranked in Pareto order
 
 
 def round_generator(seed: int, round_index: int, stream: int = 0) -> np.random.Generator:

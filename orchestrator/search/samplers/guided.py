@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from orchestrator.checks import whole_number
 from orchestrator.search.features import encode
+from orchestrator.search.pareto import pareto_order
 from orchestrator.search.samplers.base import Columns, Guide, from_unit
 from orchestrator.search.samplers.gp import load, posterior_draws
 from orchestrator.search.samplers.uniform import RandomSampler
@@ -181,6 +182,13 @@ class _Ranked:
 
         if guide.history is None:
             return None
+        if guide.objectives is not None:  # position in Pareto order (front first, then
+            # crowding within a rank) is the rank the model learns
+            ordered, _ = pareto_order(guide.history, guide.objectives)
+            idx = np.sort(ordered)
+            position = np.empty(idx.size)
+            position[np.searchsorted(idx, ordered)] = np.arange(idx.size)
+            return cls(idx, position, np.argsort(position, kind="stable"))
         idx, scores = ok_scores(guide.history)
         if guide.budgets is not None:  # a budget may be missing on rows of a failed start
             has = guide.history.column("budget").is_valid().to_numpy(zero_copy_only=False)[idx]
