@@ -141,7 +141,9 @@ def run_config(
         }
     )
     test: dict[str, Any] | None
-    if sealed and evaluate_test_set:
+    # several objectives and no stated pick: the user chooses from the front (sweep test)
+    chooses = config.objectives is not None and config.pick is None
+    if sealed and evaluate_test_set and not chooses:
         test = ensure_test_evaluated(run_dir, prepared)  # the one recorded, or made now
     else:
         test = sealed_record(run_dir)

@@ -304,7 +304,7 @@ def test_show_prints_the_front_and_marks_the_result(tmp_path):
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "objectives f1 (min), f2 (min)" in out
-    assert "Pareto front:" in out and "the least weighted sum (f1 x 1, f2 x 1)" in out
+    assert "Pareto front:" in out and "the least 1 x f1 + 1 x f2" in out
     marked = [line for line in out.splitlines() if line.startswith("*")]
     assert len(marked) == 1
     result = TuneResult.load(tmp_path / "run")
@@ -317,3 +317,54 @@ def test_show_prints_the_front_and_marks_the_result(tmp_path):
     )
     assert report.returncode == 0, report.stderr
     assert "Pareto front" in (tmp_path / "r.html").read_text()
+
+
+# -- an estimator task: the sealed test evaluates the member chosen from the front ----------
+SVC_MO = {
+    "name": "svc-mo",
+    "objective": {
+        "estimator": "sklearn.svm.SVC",
+        "preprocessing": ["standard_scaler"],
+        "scoring": "accuracy",
+        "dataset": "wine",
+        "split": {"test": 0.2, "cv": 2},
+    },
+    "objectives": ["score", "fit_time"],
+    "mode": ["max", "min"],
+    "space": {
+        "C": {"type": "float", "low": 1e-3, "high": 1e3, "log": True},
+        "gamma": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
+    },
+    "rounds": 2,
+    "samples_per_round": 6,
+    "workers": 2,
+}
+
+
+@pytest.mark.ray
+def test_the_sealed_test_waits_for_a_choice_from_the_front(ray_cluster, tmp_path):
+    from orchestrator.runs import run_config
+    from orchestrator.sklearn.sealed_test import SealedTestError, evaluate_test
+
+    outcome = run_config(parse_config(SVC_MO), run_dir=tmp_path / "run")
+    assert outcome.sealed and outcome.test is None
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["state"] == "tuned"
+    result = outcome.result
+    front = result.pareto_front().column("trial_id").to_pylist()
+    off_front = next(t for t in result.table.column("trial_id").to_pylist() if t not in front)
+    with pytest.raises(SealedTestError, match=f"trial {off_front} .* not on the Pareto front"):
+        evaluate_test(tmp_path / "run", trial=off_front)
+    chosen = front[-1]
+    record = evaluate_test(tmp_path / "run", trial=chosen)
+    assert record["trial_id"] == chosen and set(record["objectives"]) == {"score", "fit_time"}
+    row = result.table.filter(pa.compute.equal(result.table.column("trial_id"), chosen))
+    assert record["validation_score"] == row.column("score")[0].as_py()
+    assert record["config"] == {k: row.column(k)[0].as_py() for k in ("C", "gamma")}
+    with pytest.raises(SealedTestError, match="already evaluated"):
+        evaluate_test(tmp_path / "run", trial=front[0])
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["state"] == "finished" and meta["test"]["trial_id"] == chosen
+
+    picked = parse_config({**SVC_MO, "pick": {"weights": {"score": 1.0, "fit_time": 1.0}}})
+    outcome = run_config(picked, run_dir=tmp_path / "picked")
+    assert outcome.test is not None and outcome.test["trial_id"] == outcome.result.best_trial_id

@@ -287,15 +287,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         listed = "; ".join(f"{n} when {result.final_space[n].condition()}" for n in conditional)
         print(f"conditions: {listed} (- marks an inactive parameter)")
     if result.objectives is not None:
+        from orchestrator.search.pareto import describe_pick
+
         front = result.pareto_front().to_pylist()
         objectives = list(result.objectives.names)
-        how = (
-            "the least weighted sum ("
-            + ", ".join(f"{n} x {w:g}" for n, w in result.weights.items())
-            + ")"
-            if result.weights
-            else f"the best {objectives[0]}"
-        )
+        how = describe_pick(result.objectives, result.weights)
         print(
             f"\nPareto front: {len(front)} trials (by {objectives[0]}); * = the result, by {how}:"
         )
@@ -400,6 +396,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from orchestrator.cli.progress import fmt
+    from orchestrator.sklearn.sealed_test import evaluate_test
+
+    record = evaluate_test(args.run_dir, trial=args.trial)
+    extra = "  ".join(f"{k} {fmt(v)}" for k, v in (record.get("objectives") or {}).items())
+    config = ", ".join(f"{k}={fmt(v)}" for k, v in record["config"].items())
+    print(f"trial {record['trial_id']}: {config}")
+    print(
+        f"validation score {fmt(record['validation_score'])}   test score "
+        f"{fmt(record['score'])}  ({record['scoring']}; the sealed test set, "
+        f"{record['n_test_rows']} rows, evaluated once)" + (f"\n  {extra}" if extra else "")
+    )
+    return 0
+
+
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", action="store_true", help="print only the final result")
@@ -477,6 +489,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="report.html", help="the HTML file (report.html)")
     report.add_argument("--png", help="also write every plot as a PNG file into this folder")
     report.set_defaults(func=cmd_report)
+    test = sub.add_parser(
+        "test",
+        help="score a tuned run's result on its sealed test set, once (or the trial you pick "
+        "from a Pareto front)",
+    )
+    test.add_argument("run_dir")
+    test.add_argument("--trial", type=int, help="the trial to evaluate (default: the run's result)")
+    test.set_defaults(func=cmd_test)
     from orchestrator.cli.jobs_commands import add_job_commands
 
     add_job_commands(sub)

@@ -131,13 +131,10 @@ class PlainReporter:
             return 1
         params = ", ".join(f"{k}={fmt(v)}" for k, v in result.best_config.items())
         if result.objectives is not None:
+            from orchestrator.search.pareto import describe_pick
+
             front = result.pareto_front()
-            how = (
-                "the least weighted sum, "
-                + " + ".join(f"{w:g} x {n}" for n, w in result.weights.items())
-                if result.weights
-                else f"the best {result.objectives.names[0]}"
-            )
+            how = describe_pick(result.objectives, result.weights)
             self.say(f"Pareto front: {front.num_rows} trials (sweep show lists them)")
             self.say(f"picked from it by {how} (trial {result.best_trial_id}): {params}")
             row = result.table.filter(
@@ -148,6 +145,11 @@ class PlainReporter:
             )
             self.say(f"  {values}")
             if outcome.test is None:
+                if outcome.sealed:
+                    self.say(
+                        "the test set stays sealed until you choose from the front: "
+                        f"sweep test {result.run_dir} --trial N (once)"
+                    )
                 self.say(f"results: {result.run_dir}  (sweep show {result.run_dir})")
                 return 0
         else:

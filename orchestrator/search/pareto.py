@@ -228,6 +228,20 @@ def pick_row(
     return int(front[np.lexsort((trial_ids, cost))[0]])
 
 
+def describe_pick(objectives: Objectives, weights: dict[str, float] | None) -> str:
+    """How the result is picked from the front, in words (a ``max`` objective's term is
+    subtracted)."""
+    if not weights:
+        return f"the best {objectives.names[0]}"
+    terms = []
+    for name, mode in zip(objectives.names, objectives.modes):
+        w = weights.get(name, 0.0)
+        if w:
+            terms.append(f"{'-' if mode == 'max' else '+'} {w:g} x {name}")
+    text = " ".join(terms)
+    return "the least " + (text[2:] if text.startswith("+") else "-" + text[2:])
+
+
 def hypervolume_2d(points: np.ndarray, reference: Sequence[float]) -> float:
     """The area dominated by ``points`` (n x 2, minimised) and bounded by ``reference``
     (a point worse than every one counted; points beyond it add nothing)."""
@@ -256,6 +270,7 @@ __all__ = [
     "check_weights",
     "counted",
     "crowding",
+    "describe_pick",
     "front_mask",
     "front_rows",
     "hypervolume_2d",

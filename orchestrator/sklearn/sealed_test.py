@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from orchestrator.data.run_store import DONE_STATES, STATE_FINISHED, STATE_TUNED, RunStore
 from orchestrator.errors import ConfigError, StoreError, SweepError
@@ -121,9 +122,13 @@ def _record_of(store: RunStore) -> dict[str, Any] | None:
 
 
 def evaluate_test(
-    run_dir: str | os.PathLike, prepared: PreparedTask | None = None
+    run_dir: str | os.PathLike, prepared: PreparedTask | None = None, *, trial: int | None = None
 ) -> dict[str, Any]:
     """Score the run's best configuration on its test rows, once; return the record.
+
+    ``trial``: score that trial's configuration instead (a multi-objective run's choice from
+    its Pareto front; in such a run it must be on the front). Either way it is the one test
+    evaluation the run gets.
 
     ``prepared`` may pass the task as the sweep prepared it (saves reloading the data);
     otherwise the dataset is read again and split with the run's seed, and checked against
@@ -139,7 +144,7 @@ def evaluate_test(
                 f"(score {done['score']:.6g}); a second look would leak the test score into your "
                 "choices - start a new run for a new test evaluation"
             )
-        return _evaluate_locked(store, prepared)
+        return _evaluate_locked(store, prepared, trial)
 
 
 def ensure_test_evaluated(run_dir: str | os.PathLike, prepared: PreparedTask) -> dict[str, Any]:
@@ -149,7 +154,9 @@ def ensure_test_evaluated(run_dir: str | os.PathLike, prepared: PreparedTask) ->
         return _record_of(store) or _evaluate_locked(store, prepared)
 
 
-def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str, Any]:
+def _evaluate_locked(
+    store: RunStore, prepared: PreparedTask | None, trial: int | None = None
+) -> dict[str, Any]:
     from orchestrator.data.tune_result import TuneResult
 
     meta = store.metadata()
@@ -176,11 +183,18 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
     best = TuneResult.load(store.run_dir)
     if best.best_config is None:
         raise SealedTestError(f"{store.run_dir} has no successful trial to evaluate")
+    config, trial_id, validation = best.best_config, best.best_trial_id, best.best_score
+    if trial is not None:
+        config, validation = _chosen(best, trial)
+        trial_id = trial
     budget = Budget.parse(meta["config"].get("budget"))
-    record = _fit_and_score_test(task, prepared, best.best_config, budget.max if budget else None)
+    record = _fit_and_score_test(task, prepared, config, budget.max if budget else None)
+    if best.objectives is not None:
+        row = best.table.filter(pc.equal(best.table.column("trial_id"), trial_id))
+        record["objectives"] = {n: row.column(n)[0].as_py() for n in best.objectives.names}
     record.update(
-        trial_id=best.best_trial_id,
-        validation_score=best.best_score,
+        trial_id=trial_id,
+        validation_score=validation,
         evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     text = json.dumps(record, indent=2, sort_keys=True)
@@ -190,6 +204,32 @@ def _evaluate_locked(store: RunStore, prepared: PreparedTask | None) -> dict[str
         changes["state"] = STATE_FINISHED
     store.update_metadata(**changes)
     return record
+
+
+def _chosen(result: Any, trial: int) -> tuple[dict[str, Any], float]:
+    """The configuration and validation score of ``trial``, which must count (and, with
+    several objectives, be on the front)."""
+    from orchestrator.search.pareto import front_rows
+    from orchestrator.search.trials import config_at, ranked_by
+
+    table = result.table
+    ids = table.column("trial_id").to_numpy()
+    allowed = (
+        front_rows(table, result.objectives)
+        if result.objectives is not None
+        else ranked_by(table, result.mode)
+    )
+    rows = [int(r) for r in allowed if ids[r] == trial]
+    if not rows:
+        listed = ", ".join(str(ids[r]) for r in allowed[:20])
+        what = "on the Pareto front" if result.objectives is not None else "an ok trial"
+        raise SealedTestError(
+            f"trial {trial} of {result.run_dir} is not {what}; choose one of: {listed}"
+        )
+    row = rows[0]
+    return config_at(table, result.space or result.final_space, row), float(
+        table.column("score")[row].as_py()
+    )
 
 
 def _fit_and_score_test(
