@@ -368,3 +368,11 @@ def test_the_sealed_test_waits_for_a_choice_from_the_front(ray_cluster, tmp_path
     picked = parse_config({**SVC_MO, "pick": {"weights": {"score": 1.0, "fit_time": 1.0}}})
     outcome = run_config(picked, run_dir=tmp_path / "picked")
     assert outcome.test is not None and outcome.test["trial_id"] == outcome.result.best_trial_id
+
+
+def test_an_estimator_tasks_objectives_must_include_its_score():
+    data = {**SVC_MO, "objectives": ["fit_time", "score_std"], "mode": ["min", "min"]}
+    with pytest.raises(ConfigError, match="include 'score'"):
+        parse_config(data)
+    with pytest.raises(ConfigError, match="estimator tasks maximise"):
+        parse_config({**SVC_MO, "mode": ["min", "min"]})
