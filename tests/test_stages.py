@@ -125,3 +125,37 @@ def test_freezing_decisions_are_values_and_change_nothing_given():
     assert dict(after.values) == {"lr": 1e-3} and edited.space["act"].values == ("a", "b")
     again, same = apply_edit(Edit(1, release=("act",)), proposal, held)
     assert (again, same) == (edited, after)  # the same decision from the same inputs
+
+
+def kernel_bowl(config):
+    """linear is best; 'gamma' (active for rbf) matters little, 'noise' not at all."""
+    loss = (config["x"] - 0.3) ** 2
+    if config["kernel"] == "rbf":
+        loss += 0.5 + 0.001 * config["gamma"]
+    return loss
+
+
+COND = {
+    "x": Float(0.0, 1.0),
+    "kernel": Choice(["linear", "rbf"]),
+    "gamma": Float(0.0, 1.0, when={"kernel": "rbf"}),
+}
+
+
+def test_stages_freeze_a_conditional_parameter_at_its_best_active_value(tmp_path):
+    # the best trial is linear, where gamma is inactive: a stage holding gamma fixed takes
+    # its value from the best trial where gamma was active (it failed with a KeyError)
+    stages = [{"params": ["x", "kernel"], "rounds": 2}, {"params": ["gamma"], "rounds": 2}]
+    result = run(tmp_path, kernel_bowl, COND, stages)
+    rbf = [r for r in result.table.to_pylist() if r["kernel"] == "rbf" and r["round"] == 0]
+    assert rbf  # round 0 holds gamma fixed: no trial yet, the middle of its range
+    assert {r["gamma"] for r in rbf} == {0.5}
+    freezes = {
+        (d["round"], d["parameter"]): d["reason"]
+        for d in result.ranges.to_pylist()
+        if d["action"] == "freeze"
+    }
+    assert "best value so far" in freezes[(2, "x")]
+    auto = run(tmp_path / "auto", kernel_bowl, COND, {"auto": {"after": 2, "threshold": 0.5}})
+    frozen = {d["parameter"] for d in auto.ranges.to_pylist() if d["action"] == "freeze"}
+    assert "gamma" in frozen or "x" in frozen

@@ -27,7 +27,7 @@ from orchestrator.checks import whole_number
 from orchestrator.errors import ConfigError
 from orchestrator.search.narrowing import Decision, Held, Proposal
 from orchestrator.search.space import Choice, Dimension, SearchSpace, fixed_at
-from orchestrator.search.trials import best_trial
+from orchestrator.search.trials import best_trial, config_at, ranked
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def apply_stages(
     saved: dict[str, Dimension] = dict(held.ranges)
     best = best_trial(history, original, mode) if history is not None else None
     if isinstance(stages, AutoStages):
-        wanted = _auto_freeze(stages, round_index, history, original, frozen, best)
+        wanted = _auto_freeze(stages, round_index, history, original, frozen, best, mode)
     else:
         stage = _stage_at(stages, round_index)
         wanted = (
@@ -140,8 +140,8 @@ def apply_stages(
                 n: (stage.fixed[n], "stated in the stage")
                 if n in stage.fixed
                 else (
-                    (best["config"][n], "best value so far")
-                    if best
+                    (_best_value(history, original, mode, best, n), "best value so far")
+                    if best and _best_value(history, original, mode, best, n) is not _NONE
                     else (_middle(original[n]), "middle of its range, no trial yet")
                 )
                 for n in original
@@ -159,6 +159,25 @@ def apply_stages(
     return _fix(proposal, wanted, frozen, saved, round_index), Held(frozen, saved)
 
 
+_NONE = object()  # no trial had the parameter active
+
+
+def _best_value(
+    history: pa.Table | None, original: SearchSpace, mode: str, best: dict[str, Any], name: str
+) -> Any:
+    """``name``'s value in the best trial, or - a conditional parameter inactive there - in
+    the best trial where it was active (``_NONE`` if it never was)."""
+    if name in best["config"]:
+        return best["config"][name]
+    if history is None:
+        return _NONE
+    column = history.column(name)
+    for row in ranked(history, mode):
+        if column[int(row)].is_valid:
+            return config_at(history, original, int(row))[name]
+    return _NONE
+
+
 def _auto_freeze(
     stages: AutoStages,
     round_index: int,
@@ -166,6 +185,7 @@ def _auto_freeze(
     original: SearchSpace,
     frozen: dict[str, Any],
     best: dict[str, Any] | None,
+    mode: str = "min",
 ) -> dict[str, tuple[Any, str | None]]:
     keep_frozen: dict[str, tuple[Any, str | None]] = {n: (v, None) for n, v in frozen.items()}
     if round_index != stages.after or history is None or best is None:
@@ -178,10 +198,11 @@ def _auto_freeze(
     keep_frozen.update(
         {
             n: (
-                best["config"][n],
+                value,
                 f"importance {shares[n]:.1%} < {stages.threshold:.0%} after {stages.after} rounds",
             )
             for n in low
+            if (value := _best_value(history, original, mode, best, n)) is not _NONE
         }
     )
     return keep_frozen
