@@ -132,3 +132,59 @@ def test_json_events_and_quiet_output(tmp_path):
     quiet = sweep("run", QUADRATIC, "--workers", "2", "--run-dir", tmp_path / "q", "--quiet")
     assert quiet.returncode == 0 and "round 1/" not in quiet.stdout
     assert quiet.stdout.startswith("stopped:") and "best validation score" in quiet.stdout
+
+
+def test_progress_and_round_lines_count_time_from_the_same_start(capsys, monkeypatch):
+    # a round line said 2.7 s (since the workers were up) after a progress line of the same
+    # round said 10 s (since the command started): every time printed now counts from the
+    # command's start
+    import types
+
+    from orchestrator.cli import progress as progress_module
+
+    now = [100.0]
+    fake = types.SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0])
+    monkeypatch.setattr(progress_module, "time", fake)
+    reporter = progress_module.PlainReporter(every_s=0.0)
+    now[0] = 110.0
+    reporter.progress(0, 3, 10, 0)
+    now[0] = 112.5
+    report = types.SimpleNamespace(
+        round_index=0,
+        rounds=2,
+        trials=10,
+        statuses={"ok": 10},
+        best_score=0.5,
+        best_budget=None,
+        budgets=(),
+        elapsed_s=2.7,
+        overlap=0,
+        decisions=(),
+        next_space={},
+        stop_reason=None,
+        next_round=1,
+        front=None,
+    )
+    reporter.round(report)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("(at 10 s)")
+    assert "(at 12.5 s)" in lines[1] and "2.7" not in lines[1]
+
+
+@pytest.mark.e2e
+def test_ray_keeps_its_log_lines_out_of_the_terminal_unless_asked(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "objective: 'workers.examples:log_quadratic'\nmode: min\nrounds: 1\n"
+        "samples_per_round: 4\nspace: {lr: {type: float, low: 1e-4, high: 1e-1, log: true},"
+        " momentum: {type: float, low: 0, high: 0.9}, layers: {type: int, low: 1, high: 3},"
+        " act: {type: choice, values: [relu, tanh]}}\n"
+    )
+    quiet = sweep("run", tmp_path / "c.yaml", "--workers", "1", "--run-dir", tmp_path / "q")
+    assert quiet.returncode == 0, quiet.stderr
+    for noise in ("WARNING", "INFO", "authentication"):
+        assert noise not in quiet.stderr and noise not in quiet.stdout
+    loud = sweep(
+        "run", tmp_path / "c.yaml", "--workers", "1", "--run-dir", tmp_path / "v", "--verbose"
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert "round 1/1" in loud.stdout

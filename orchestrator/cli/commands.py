@@ -413,6 +413,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Ray's own log lines (start-up, warnings); default: errors only",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", action="store_true", help="print only the final result")
     group.add_argument(
@@ -520,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # An objective named in a config is imported from the folder sweep is run in.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if getattr(args, "verbose", False):
+        os.environ["SWEEP_VERBOSE"] = "1"  # read where Ray starts (and by Ray's job workers)
     try:
         return args.func(args)
     except (ConfigError, StoreError) as exc:  # messages may name a location: no secrets

@@ -46,7 +46,10 @@ def _statuses(report: Any) -> str:
     return ", ".join(f"{v} {k}" for k, v in problems.items()) or "0 failed"
 
 
-def round_line(report: Any) -> str:
+def round_line(report: Any, at_s: float | None = None) -> str:
+    """One round's summary; ``at_s``: seconds since the command started (default: since the
+    sweep's workers were up, as the report counts)."""
+    seconds = report.elapsed_s if at_s is None else at_s
     best = "none yet" if report.best_score is None else fmt(report.best_score)
     if report.best_budget is not None:
         best += f" at budget {fmt(report.best_budget)}"
@@ -56,22 +59,30 @@ def round_line(report: Any) -> str:
         best = f"front of {report.front}" + (f", picked {picked}" if picked else "")
         return (
             f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
-            f"done  {_statuses(report)}  {best}  ({report.elapsed_s:.1f} s)"
+            f"done  {_statuses(report)}  {best}  (at {seconds:.1f} s)"
         )
     return (
         f"round {report.round_index + 1}/{report.rounds}  {report.trials}/{report.trials} "
-        f"done  {_statuses(report)}  best {best}{budgets}  ({report.elapsed_s:.1f} s)"
+        f"done  {_statuses(report)}  best {best}{budgets}  (at {seconds:.1f} s)"
     )
 
 
 class PlainReporter:
-    """One line per event; a line about a long round at most every ``every_s`` seconds."""
+    """One line per event; a line about a long round at most every ``every_s`` seconds.
+
+    Every time printed is "at N s": seconds since the reporter was made, when the command
+    started (Ray's start and the workers' included), so a progress line and the round line
+    after it always agree."""
 
     def __init__(self, every_s: float = 10.0, stream: Any = None) -> None:
         self.every_s = every_s
         self.stream = stream or sys.stdout
         self._round = 0
-        self._round_started = self._last = self._previous_call = time.monotonic()
+        self._t0 = self._last = time.monotonic()
+
+    def at(self) -> float:
+        """Seconds since the command started."""
+        return time.monotonic() - self._t0
 
     def __enter__(self) -> PlainReporter:
         return self
@@ -92,19 +103,17 @@ class PlainReporter:
 
     def progress(self, round_index: int, done: int, total: int, not_ok: int) -> None:
         now = time.monotonic()
-        if round_index != self._round:  # the previous round ended at its last report
-            self._round, self._round_started = round_index, self._previous_call
-            self._last = now
-        self._previous_call = now
+        if round_index != self._round:
+            self._round, self._last = round_index, now
         if done < total and now - self._last >= self.every_s:
             self._last = now
             self.say(
                 f"  round {round_index + 1}: {done}/{total} done, {not_ok} not ok "
-                f"({now - self._round_started:.0f} s)"
+                f"(at {now - self._t0:.0f} s)"
             )
 
     def round(self, report: Any) -> None:
-        self.say(round_line(report))
+        self.say(round_line(report, self.at()))
         if report.round_index == 0 and report.overlap:
             self.say(
                 f"  overlap {report.overlap}: up to {report.overlap + 1} rounds run at once "
@@ -260,7 +269,6 @@ class RichReporter(PlainReporter):
             MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
@@ -270,7 +278,7 @@ class RichReporter(PlainReporter):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[not_ok]} not ok"),
-            TimeElapsedColumn(),
+            TextColumn("at {task.fields[at]} s"),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TextColumn("best {task.fields[best]}"),
@@ -298,9 +306,16 @@ class RichReporter(PlainReporter):
                 self.bar.remove_task(self.task)
             self._round = round_index
             self.task = self.bar.add_task(
-                "", total=total, round=round_index + 1, not_ok=0, best=self.best
+                "", total=total, round=round_index + 1, not_ok=0, best=self.best, at="0"
             )
-        self.bar.update(self.task, completed=done, total=total, not_ok=not_ok, best=self.best)
+        self.bar.update(
+            self.task,
+            completed=done,
+            total=total,
+            not_ok=not_ok,
+            best=self.best,
+            at=f"{self.at():.0f}",
+        )
 
     def round(self, report: Any) -> None:
         self.best = "-" if report.best_score is None else fmt(report.best_score)

@@ -65,6 +65,12 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def ray_log_level() -> int:
+    """How much of Ray's own logging reaches the terminal: errors only, unless asked for
+    (``sweep ... --verbose``, or ``SWEEP_VERBOSE=1``), then Ray's INFO lines too."""
+    return logging.INFO if os.environ.get("SWEEP_VERBOSE") else logging.ERROR
+
+
 def connect(address: str | None) -> bool:
     """Make sure this process is connected to Ray; True if this call connected it.
 
@@ -78,12 +84,12 @@ def connect(address: str | None) -> bool:
             ray.init(
                 address="local",
                 include_dashboard=False,
-                logging_level=logging.WARNING,
+                logging_level=ray_log_level(),
                 configure_logging=True,
             )
         else:
             _check_reachable(address)
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, logging_level=ray_log_level())
     except (ConnectionError, RayError, ValueError, RuntimeError) as exc:
         where = "a local Ray" if address is None else f"Ray at {address!r}"
         raise ExecutionError(f"could not start or connect to {where}: {first_line(exc)}") from None
