@@ -73,7 +73,9 @@ def test_ranges_never_grow_past_a_distributions_support(tmp_path):
     "dist, message",
     [
         ({"a": norm(0, 1)}, r"parameter 'a': scipy.stats.norm is not supported"),
-        ([{"a": [1, 2]}], "a list of dicts is not supported"),
+        ([{"a": [1, 2]}, 3], "or a non-empty list of such dicts"),
+        ([], "or a non-empty list of such dicts"),
+        ([{"a": [1]}, {"b": norm(0, 1)}], r"param_distributions\[1\]: parameter 'b': scipy"),
         ({"a": 3}, "expected a list, a scipy.stats distribution"),
     ],
 )

@@ -69,8 +69,11 @@ class EstimatorObjective:
 
     ``template`` is an unfitted estimator (or pipeline); ``param_prefix`` is put before every
     configuration key (``"model__"`` when the estimator is the last step of a pipeline).
-    ``train_score``: also score each fold's model on its training rows.
-    Call :meth:`bind` with the tuning data to get the callable a worker runs.
+    ``names`` maps a configuration key to the estimator parameter it sets instead, whole
+    (no prefix added; None: it sets nothing - the selector of a list of subspaces); ``given``
+    maps a choice's stored text to the value the estimator gets (a tuple stored as a list,
+    an estimator stored as its name). ``train_score``: also score each fold's model on its
+    training rows. Call :meth:`bind` with the tuning data to get the callable a worker runs.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class EstimatorObjective:
         *,
         param_prefix: str = "",
         budget_param: str | None = None,
+        names: Mapping[str, str | None] | None = None,
         given: Mapping[str, Mapping[str, Any]] | None = None,
         train_score: bool = False,
     ) -> None:
@@ -88,6 +92,7 @@ class EstimatorObjective:
         self.train_score = train_score
         self.param_prefix = param_prefix
         self.budget_param = budget_param
+        self.names = dict(names or {})
         # Choices as the user listed them, by their stored (JSON) text: a tuple is stored
         # as a list, and the estimator gets the tuple back.
         self.given = {k: dict(v) for k, v in (given or {}).items()}
@@ -101,18 +106,29 @@ class EstimatorObjective:
         return _BoundObjective(self, data, scorer)
 
     def continuation(self) -> str | None:
-        """How a promoted configuration continues (see :func:`continuation`)."""
+        """How a promoted configuration continues (see :func:`continuation`); a
+        configuration that chooses the estimator itself restarts."""
+        step = self.param_prefix[:-2] if self.param_prefix.endswith("__") else ""
+        if step in self.names.values():
+            return None
         return continuation(self.template, self.budget_param, self.param_prefix)
 
     def make_estimator(self, config: dict[str, Any], budget: float | None = None) -> Any:
-        """A fresh, unfitted estimator with ``config`` (and the budget's parameter) applied."""
+        """A fresh, unfitted estimator with ``config`` (and the budget's parameter) applied.
+
+        The values are cloned, as scikit-learn's searches clone them: an estimator given as
+        a choice is never fitted itself, nor shared between fits."""
         from sklearn.base import clone
 
-        params = {f"{self.param_prefix}{k}": self._given(k, v) for k, v in config.items()}
+        params = {}
+        for key, value in config.items():
+            name = self.names[key] if key in self.names else f"{self.param_prefix}{key}"
+            if name is not None:
+                params[name] = self._given(key, value)
         if budget is not None and self.budget_param not in (None, "rows"):
             value = int(budget) if float(budget).is_integer() else budget
             params[f"{self.param_prefix}{self.budget_param}"] = value
-        return clone(self.template).set_params(**params)
+        return clone(self.template).set_params(**clone(params, safe=False))
 
     def _given(self, name: str, value: Any) -> Any:
         originals = self.given.get(name)

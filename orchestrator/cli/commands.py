@@ -56,8 +56,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             raise ConfigError(f"{args.config}: {exc}") from None
         split = prepared.split
+        task = config.objective
+        estimators = (
+            f"{len(task.subspaces)} subspaces (estimator chosen per trial)"
+            if task.subspaces
+            else f"estimator {task.estimator}"
+        )
         what = (
-            f"estimator {config.objective.estimator} on {prepared.dataset.name} "
+            f"{estimators} on {prepared.dataset.name} "
             f"({prepared.dataset.n_rows} rows: {len(split.tune_rows)} for tuning in "
             f"{len(split.folds)} fold(s), {len(split.test_rows)} sealed for the test)"
         )

@@ -218,7 +218,18 @@ def parse_config(data: Any, *, default_name: str = "sweep") -> SweepConfig:
         raise ConfigError(str(exc)) from None
     if parsed_objectives is None and mode not in MODES:
         raise ConfigError(f"mode: expected 'min' or 'max', got {mode!r}")
-    space = parse_space(data["space"])
+    if estimator_task:  # a list of subspaces too, which the task keeps (task_space)
+        from orchestrator.sklearn.estimator_tasks import task_space
+
+        objective, space = task_space(objective, data["space"])
+    elif isinstance(data["space"], list):
+        raise ConfigError(
+            "space: a list of subspaces is for estimator tasks (one per estimator class); a "
+            "function objective takes one mapping - give a parameter `when` to make it "
+            "conditional"
+        )
+    else:
+        space = parse_space(data["space"])
     budget = Budget.parse(data.get("budget"))
     if budget is not None and budget.param is not None and not estimator_task:
         raise ConfigError(

@@ -12,6 +12,8 @@ be given instead: see :meth:`SweepSearchCV.schedule`. After ``fit`` it exposes w
 ``RandomizedSearchCV`` does - ``best_params_``, ``best_score_``, ``best_estimator_``,
 ``best_index_``, ``cv_results_`` (plus a ``round`` column), ``n_splits_``, ``refit_time_`` -
 and delegates ``predict``/``predict_proba``/``score``/... to the refit estimator.
+``param_distributions`` may be a list of dicts, and list its choices as estimators (a
+pipeline step): see :func:`search_subspaces`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from orchestrator.search.space import (
     encode_choice,
     native_value,
 )
-from orchestrator.search.trials import decode_column
+from orchestrator.sklearn.subspaces import Subspaces, combine
 from workers.estimator import EstimatorObjective, TuningData
 
 
@@ -67,48 +69,122 @@ def _from_distribution(name: str, dist: Any) -> Dimension:
     )
 
 
-def space_from_distributions(param_distributions: Any) -> SearchSpace:
-    """``RandomizedSearchCV``-style ``param_distributions`` -> a :class:`SearchSpace`.
+def _stored_text(value: Any) -> str | None:
+    """A list value's stored text, or None for a value that is not plain JSON (an estimator)."""
+    try:
+        return encode_choice(native_value(value))
+    except ValueError:
+        return None
 
-    Lists become choices; ``scipy.stats`` ``uniform``, ``loguniform`` and ``randint`` become
-    ``Float``, log ``Float`` and ``Int`` whose hard limits are the distribution's support
-    (ranges never grow past it); ``Float``/``Int``/``Choice`` pass through.
+
+def _object_labels(dicts: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, str]]:
+    """Per parameter, a text for each listed value that is not plain JSON (an estimator, a
+    function, ...), by ``id``: its class (or function) name, with ``_2``, ``_3`` ... where
+    two differ and share a name, or the name is a listed string; one object listed in
+    several dicts keeps one text."""
+    out: dict[str, dict[int, str]] = {}
+    for name in dict.fromkeys(k for d in dicts for k in d):
+        lists = [d[name] for d in dicts if isinstance(d.get(name), (list, tuple, np.ndarray))]
+        values = [v for lst in lists for v in lst]
+        taken = {t for t in map(_stored_text, values) if t is not None}
+        labels: dict[int, str] = {}
+        for value in values:
+            if id(value) in labels or _stored_text(value) is not None:
+                continue
+            base = getattr(value, "__name__", None)
+            base = base if isinstance(base, str) else type(value).__name__
+            label, k = base, 2
+            while encode_choice(label) in taken:
+                label, k = f"{base}_{k}", k + 1
+            taken.add(encode_choice(label))
+            labels[id(value)] = label
+        if labels:
+            out[name] = labels
+    return out
+
+
+def _dimension(
+    name: str, value: Any, labels: Mapping[int, str]
+) -> tuple[Dimension, dict[str, Any] | None]:
+    """One entry of a dict: its dimension, and for a list its values as given by stored text."""
+    if isinstance(value, (Float, Int)):
+        return value, None
+    if isinstance(value, Choice):
+        return value, {encode_choice(native_value(v)): v for v in value.values}
+    if hasattr(value, "rvs"):
+        return _from_distribution(name, value), None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        stored = [labels[id(v)] if id(v) in labels else native_value(v) for v in value]
+        choice = Choice(tuple(stored), name=name)
+        return choice, {encode_choice(s): v for s, v in zip(stored, value)}
+    raise ValueError(
+        f"parameter {name!r}: expected a list, a scipy.stats distribution or "
+        f"Float/Int/Choice, got {value!r}"
+    )
+
+
+def search_subspaces(param_distributions: Any) -> Subspaces:
+    """``RandomizedSearchCV``-style ``param_distributions`` -> the space the sweep searches,
+    and the way back to the names and values given (:class:`Subspaces`).
+
+    A dict is one space: lists become choices; ``scipy.stats`` ``uniform``, ``loguniform``
+    and ``randint`` become ``Float``, log ``Float`` and ``Int`` whose hard limits are the
+    distribution's support (ranges never grow past it); ``Float``/``Int``/``Choice`` pass
+    through. A list value that is not plain JSON (an estimator, for a pipeline step) is a
+    choice stored as a text (its class name); the estimator gets the object back. A list of
+    dicts is a list of subspaces, one drawn per candidate (see
+    :mod:`orchestrator.sklearn.subspaces`).
     """
     if isinstance(param_distributions, SearchSpace):
-        return param_distributions
-    if not isinstance(param_distributions, Mapping):
+        return Subspaces.single(param_distributions)
+    if isinstance(param_distributions, Mapping):
+        dicts: list[Mapping[str, Any]] = [param_distributions]
+    elif (
+        isinstance(param_distributions, (list, tuple))
+        and param_distributions
+        and all(isinstance(d, Mapping) for d in param_distributions)
+    ):
+        dicts = list(param_distributions)
+    else:
         raise ValueError(
-            "param_distributions must be one dict of parameter names to distributions or "
-            f"lists (a list of dicts is not supported), got {type(param_distributions).__name__}"
+            "param_distributions must be a dict of parameter names to distributions or lists, "
+            f"or a non-empty list of such dicts, got {param_distributions!r:.200}"
         )
-    dims: dict[str, Dimension] = {}
-    for name, value in param_distributions.items():
-        if isinstance(value, (Float, Int, Choice)):
-            dims[name] = value
-        elif hasattr(value, "rvs"):
-            dims[name] = _from_distribution(name, value)
-        elif isinstance(value, (list, tuple, np.ndarray)):
-            dims[name] = Choice(tuple(native_value(v) for v in value), name=name)
-        else:
-            raise ValueError(
-                f"parameter {name!r}: expected a list, a scipy.stats distribution or "
-                f"Float/Int/Choice, got {value!r}"
-            )
-    return SearchSpace(dims)
+    several = not isinstance(param_distributions, Mapping)
+
+    def where(i: int) -> str:
+        return f"param_distributions[{i}]"
+
+    labels = _object_labels(dicts)
+    subspaces, given = [], []
+    for i, spec in enumerate(dicts):
+        dims: dict[str, Dimension] = {}
+        originals: dict[str, dict[str, Any]] = {}
+        for name, value in spec.items():
+            try:
+                dims[name], values = _dimension(name, value, labels.get(name, {}))
+            except ValueError as exc:
+                raise ValueError(f"{where(i)}: {exc}" if several else str(exc)) from None
+            if values is not None:
+                originals[name] = values
+        subspaces.append(dims)
+        given.append(originals)
+    if not several:
+        return Subspaces.single(SearchSpace(subspaces[0]), given[0])
+    return combine(subspaces, given, where=where)
+
+
+def space_from_distributions(param_distributions: Any) -> SearchSpace:
+    """The space the sweep searches for ``param_distributions`` (see :func:`search_subspaces`)."""
+    return search_subspaces(param_distributions).space
 
 
 def given_choices(param_distributions: Any) -> dict[str, dict[str, Any]]:
-    """Per list-valued parameter, its values as given, by their stored text: a sweep stores
-    choices as plain JSON values (a tuple as a list, a number among strings as text), and the
-    estimator and ``cv_results_`` get back exactly what the user listed."""
-    if not isinstance(param_distributions, Mapping):
-        return {}
-    out = {}
-    for name, value in param_distributions.items():
-        values = value.values if isinstance(value, Choice) else value
-        if isinstance(values, (list, tuple, np.ndarray)):
-            out[name] = {encode_choice(native_value(v)): v for v in values}
-    return out
+    """Per choice of the searched space, its values as given, by their stored text: a sweep
+    stores choices as plain JSON values (a tuple as a list, a number among strings as text,
+    an estimator as its class name), and the estimator and ``cv_results_`` get back exactly
+    what the user listed."""
+    return {k: dict(v) for k, v in search_subspaces(param_distributions).given.items()}
 
 
 def _estimator_has(attr: str):
@@ -265,7 +341,8 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
             raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
         rounds, per_round = self.schedule()
-        space = space_from_distributions(self.param_distributions)
+        mapping = search_subspaces(self.param_distributions)
+        space = mapping.space
         X, y, groups = indexable(X, y, groups)  # lists, sparse matrices, frames alike
         fit_params = _check_method_params(X, params=fit_params)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
@@ -296,18 +373,21 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             score_params=score_params,
         )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        given = given_choices(self.param_distributions)
         objective = EstimatorObjective(
-            self.estimator, self.scoring, given=given, train_score=self.return_train_score
+            self.estimator,
+            self.scoring,
+            names=mapping.names,
+            given=mapping.given,
+            train_score=self.return_train_score,
         )
         self.result_ = self._run(objective, space, data, seed, rounds, per_round)
         self.n_splits_ = len(folds)
         self.multimetric_ = False
         self.cv_results_ = cv_results(
-            self.result_, space, self.n_splits_, given, train_scores=self.return_train_score
+            self.result_, mapping, self.n_splits_, train_scores=self.return_train_score
         )
         if isinstance(self.error_score, str):  # "raise": the candidate's own error, if it can
-            _raise_first_failure(self.result_, self.cv_results_, objective, data)
+            _raise_first_failure(self.result_, mapping, objective, data)
         _check_failures(self.result_, self.n_splits_, self.error_score)
         _score_failures(self.cv_results_, self.result_, self.error_score, self.n_splits_)
         _warn_non_finite(self.cv_results_)
@@ -327,7 +407,9 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         if self.refit:
             t0 = time.perf_counter()
-            best = clone(self.estimator).set_params(**self.best_params_)
+            # The values cloned, as scikit-learn's searches clone them: an estimator listed as
+            # a choice is never fitted itself.
+            best = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
             best.fit(X, **fit_params) if y is None else best.fit(X, y, **fit_params)
             self.best_estimator_ = best
             self.refit_time_ = time.perf_counter() - t0
@@ -503,15 +585,16 @@ def _takes_sample_weight(scorer: Any, search: Any) -> bool:
 
 
 def _raise_first_failure(
-    result: TuneResult, results: Mapping[str, Any], objective: EstimatorObjective, data: Any
+    result: TuneResult, mapping: Subspaces, objective: EstimatorObjective, data: Any
 ) -> None:
     """``error_score="raise"``: fit the first failed candidate again, in this process, so that
     its own exception (type, message, traceback) reaches the caller, as it does from
     scikit-learn's searches. The sweep's fits ran in workers, which kept only the error's
     text; if the candidate does not fail again, :func:`_check_failures` raises with that."""
-    statuses = result.table.sort_by("trial_id").column("status").to_pylist()
+    table = result.table.sort_by("trial_id")
+    statuses = table.column("status").to_pylist()
     if "failed" in statuses:
-        objective.bind(data)(dict(results["params"][statuses.index("failed")]))
+        objective.bind(data)(mapping.configs(table)[statuses.index("failed")])
 
 
 def _warn_non_finite(results: Mapping[str, Any]) -> None:
@@ -579,24 +662,21 @@ def _check_failures(result: TuneResult, n_splits: int, error_score: Any = np.nan
 
 def cv_results(
     result: TuneResult,
-    space: SearchSpace,
+    space: SearchSpace | Subspaces,
     n_splits: int,
     given: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     train_scores: bool = False,
 ) -> dict[str, Any]:
-    """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format; choices
-    decoded back to the values given (``given``: see :func:`given_choices`); with
-    ``train_scores``, the scores on the training folds too."""
+    """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format: each
+    candidate's parameters in the names given, with the values given (``space`` a
+    :class:`Subspaces`, or a space and ``given``: see :func:`given_choices`); ``param_<name>``
+    masked where a candidate's subspace lacks the parameter; with ``train_scores``, the
+    scores on the training folds too."""
+    mapping = space if isinstance(space, Subspaces) else Subspaces.single(space, given)
     table = result.table.sort_by("trial_id")
     rows = table.to_pylist()
-    for name, dim in space.items():
-        originals = (given or {}).get(name) or (
-            {encode_choice(v): v for v in dim.values} if isinstance(dim, Choice) else {}
-        )
-        decoded = decode_column(dim, table.column(name))
-        for row, value in zip(rows, decoded):
-            row[name] = originals.get(encode_choice(value), value) if originals else value
+    params = [mapping.to_user(config) for config in mapping.configs(table)]
     nan = float("nan")
 
     def col(key: str) -> np.ndarray:
@@ -608,11 +688,8 @@ def cv_results(
         "mean_score_time": col("score_time"),
         "std_score_time": col("score_time_std"),
     }
-    for name in space:
-        values = np.empty(len(rows), dtype=object)
-        values[:] = [r[name] for r in rows]
-        out[f"param_{name}"] = np.ma.MaskedArray(values, mask=False)
-    out["params"] = [{name: r[name] for name in space} for r in rows]
+    out.update(_param_columns(params))
+    out["params"] = params
     mean = col("score")
     for k in range(n_splits):
         out[f"split{k}_test_score"] = col(f"split{k}_score") if n_splits > 1 else mean
@@ -628,4 +705,27 @@ def cv_results(
         out["mean_train_score"] = train_mean
         out["std_train_score"] = col("train_score_std")
     out["round"] = np.array([r["round"] for r in rows])
+    return out
+
+
+def _param_columns(params: Sequence[Mapping[str, Any]]) -> dict[str, np.ma.MaskedArray]:
+    """``param_<name>`` columns as scikit-learn builds them: the dtype the values share
+    (object for strings, sequences and mixed values), masked where a candidate lacks the
+    parameter."""
+    found: dict[str, dict[int, Any]] = {}
+    for i, candidate in enumerate(params):
+        for name, value in candidate.items():
+            found.setdefault(f"param_{name}", {})[i] = value
+    out = {}
+    for key, values in found.items():
+        try:
+            arr = np.array(list(values.values()))
+        except ValueError:  # sequences of different lengths
+            dtype = np.dtype(object)
+        else:
+            dtype = arr.dtype if arr.dtype.kind != "U" and arr.ndim == 1 else np.dtype(object)
+        column = np.ma.MaskedArray(np.empty(len(params), dtype=dtype), mask=True)
+        for i, value in values.items():
+            column[i] = value  # unmasks it
+        out[key] = column
     return out
