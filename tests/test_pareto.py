@@ -125,6 +125,7 @@ def test_the_elite_spans_the_whole_front_and_is_not_forced_to_shrink():
         (["min"], ["a"], "at least two names"),
         (["min", "min"], ["a", "a"], "given twice"),
         (["min", "min"], ["a", "error"], "column of the trial table already"),
+        (None, [None, []], "None must be an identifier"),  # found by the fuzz test: TypeError
     ],
 )
 def test_bad_objective_settings_are_refused(mode, objectives, message):

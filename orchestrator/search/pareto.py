@@ -42,8 +42,6 @@ class Objectives:
                 f"objectives: give at least two names for a multi-objective sweep, got "
                 f"{list(names)!r} (one objective: return it as the score)"
             )
-        if len(set(names)) != len(names):
-            raise ValueError(f"objectives: a name is given twice in {list(names)!r}")
         for name in names:
             if not isinstance(name, str) or not name.isidentifier():
                 raise ValueError(f"objectives: {name!r} must be an identifier")
@@ -52,6 +50,8 @@ class Objectives:
                     f"objectives: {name!r} is a column of the trial table already (the row's "
                     f"own {name}); return the objective under another name, like val_{name}"
                 )
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives: a name is given twice in {list(names)!r}")
         if len(modes) != len(names):
             raise ValueError(
                 f"mode: one direction per objective ({len(names)}: {list(names)!r}), "
