@@ -1,5 +1,7 @@
 """SweepSearchCV against scikit-learn's RandomizedSearchCV contract."""
 
+import functools
+
 import numpy as np
 import pytest
 from scipy.stats import loguniform, norm, randint, uniform
@@ -313,8 +315,8 @@ def test_a_fitted_search_is_saved_and_loaded_with_joblib(ray_cluster, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"scoring": ("accuracy", "f1_macro")}, "multimetric scoring"),
-        ({"scoring": {"a": "accuracy"}}, "multimetric scoring"),
+        ({"scoring": ("accuracy", "f1_macro")}, "refit must be the name of the one"),
+        ({"scoring": {"a": "accuracy"}, "refit": "b"}, r"several metrics \(a\), refit must"),
         ({"cv": []}, "No fits were performed"),
         ({"refit": 3}, "refit must be"),
     ],
@@ -622,3 +624,235 @@ def test_a_callable_refit_out_of_range_or_not_an_index_is_refused(ray_cluster):
         SweepSearchCV(SVC(), {"C": [1, 10]}, refit=lambda results: -1, **options).fit(X, y)
     with pytest.raises(TypeError, match="best_index_ returned is not an integer"):
         SweepSearchCV(SVC(), {"C": [1, 10]}, refit=lambda results: 0.5, **options).fit(X, y)
+
+
+# -- several metrics, metadata routing, failed candidates' times ---------------------------
+# The fits of these tests run on one WorkerPool for the class, as in test_sklearn_suite.py: a
+# fit that starts its own workers spends ~5 s on them, one on the pool's well under 1 s.
+
+
+def c_itself(estimator, X, y):
+    """A scorer that prefers a large C."""
+    return float(estimator.C)
+
+
+def minus_c(estimator, X, y):
+    """A scorer that prefers a small C."""
+    return -float(estimator.C)
+
+
+def both_cs(estimator, X, y):
+    """A callable scoring that gives several metrics."""
+    return {"big": float(estimator.C), "small": -float(estimator.C)}
+
+
+class SlowToFail(SVC):
+    """An SVC whose fit takes 0.05 s to fail for C above 5."""
+
+    def fit(self, X, y, sample_weight=None):
+        if self.C > 5:
+            import time
+
+            time.sleep(0.05)
+            raise ValueError(f"C={self.C} is too large")
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.fixture(scope="class")
+def worker_pool(ray_cluster):
+    from orchestrator import WorkerPool
+
+    with WorkerPool(workers=2) as pool:
+        yield pool
+
+
+@pytest.fixture
+def on_pool(worker_pool, monkeypatch):
+    from orchestrator.sklearn import search_cv
+
+    monkeypatch.setattr(search_cv, "tune", functools.partial(search_cv.tune, pool=worker_pool))
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("on_pool")
+class TestOnOnePool:
+    def test_multimetric_scoring_gives_randomized_searchs_cv_results(self):
+        """A list of metrics, refit by one of them: every column RandomizedSearchCV has
+        (per metric, on the test and the training folds), and the best by the refit one."""
+        X, y = load_iris(return_X_y=True)
+        grid = {"C": [0.01, 0.1, 1.0], "kernel": ["linear", "rbf"]}
+        options = {
+            "cv": 3,
+            "scoring": ["accuracy", "f1_macro"],
+            "refit": "f1_macro",
+            "return_train_score": True,
+        }
+        search = SweepSearchCV(SVC(), grid, rounds=1, samples_per_round=6, **options).fit(X, y)
+        reference = RandomizedSearchCV(SVC(), grid, n_iter=6, **options).fit(X, y)
+        ours, theirs = search.cv_results_, reference.cv_results_
+        assert set(ours) == set(theirs) | {"round"}
+        assert {"split2_train_f1_macro", "rank_test_accuracy", "std_test_f1_macro"} <= set(ours)
+        ours_by, theirs_by = _by_metrics(ours), _by_metrics(theirs)
+        assert ours_by.keys() == theirs_by.keys() and len(ours_by) == 6
+        for params, scores in theirs_by.items():
+            for key, value in scores.items():
+                assert np.isclose(ours_by[params][key], value), (params, key)
+        assert search.multimetric_ and sorted(search.scorer_) == ["accuracy", "f1_macro"]
+        assert search.best_params_ == reference.best_params_
+        assert search.best_score_ == reference.best_score_ == ours["mean_test_f1_macro"].max()
+        assert search.score(X, y) == reference.score(X, y)  # the refit metric
+        # the sweep ranked its trials by the refit metric
+        scores = search.result_.table.sort_by("trial_id").column("score").to_pylist()
+        assert scores == list(ours["mean_test_f1_macro"])
+
+    @pytest.mark.parametrize(
+        ("refit", "ranked"),
+        [("small", "small"), (False, "big"), (lambda results: 0, "big")],
+        ids=["refit-metric", "refit-false", "refit-callable"],
+    )
+    def test_the_rounds_narrow_on_the_refit_metric_else_on_the_first(self, refit, ranked):
+        X, y = load_iris(return_X_y=True)
+        search = SweepSearchCV(
+            SVC(),
+            {"C": loguniform(1e-2, 1e2)},
+            rounds=3,
+            samples_per_round=4,
+            cv=2,
+            scoring={"big": c_itself, "small": minus_c},
+            refit=refit,
+            random_state=0,
+        ).fit(X, y)
+        results = search.cv_results_
+        c = np.array([p["C"] for p in results["params"]])
+        assert np.allclose(results["mean_test_big"], c) and np.allclose(
+            results["split1_test_small"], -c
+        )
+        assert results["rank_test_small"][c.argmin()] == results["rank_test_big"][c.argmax()] == 1
+        scores = search.result_.table.sort_by("trial_id").column("score").to_pylist()
+        assert np.allclose(scores, results[f"mean_test_{ranked}"])
+        # the range narrowed around the ranked metric's best: the smallest C, or the largest
+        final = search.result_.final_space["C"]
+        if ranked == "small":
+            assert final.high < 10 and final.low < 0.1
+            assert search.best_params_ == {"C": c.min()} and search.best_score_ == -c.min()
+        else:
+            assert final.low > 0.1 and final.high > 10
+        if refit is False:  # no metric picks a best: nothing is refit (scikit-learn's rule)
+            assert not any(hasattr(search, a) for a in ("best_index_", "best_params_"))
+            with pytest.raises(AttributeError):
+                search.predict(X)
+        if callable(refit):
+            assert search.best_index_ == 0 and not hasattr(search, "best_score_")
+
+    def test_a_callable_scoring_that_returns_a_dict_is_multimetric(self):
+        X, y = load_iris(return_X_y=True)
+        options = {"rounds": 1, "samples_per_round": 3, "cv": 2, "scoring": both_cs}
+        search = SweepSearchCV(SVC(), {"C": [0.1, 1.0, 10.0]}, refit="small", **options)
+        search.fit(X, y)
+        assert search.multimetric_ and search.scorer_ is both_cs
+        assert {"mean_test_big", "split0_test_small", "rank_test_small"} <= set(search.cv_results_)
+        assert search.best_params_ == {"C": 0.1} and search.score(X, y) == -0.1
+        with pytest.raises(ValueError, match=r"several metrics \(big, small\), refit must"):
+            SweepSearchCV(SVC(), {"C": [0.1, 1.0, 10.0]}, **options).fit(X, y)  # refit=True
+
+    def test_failures_score_error_score_in_every_metric(self):
+        from sklearn.exceptions import FitFailedWarning
+
+        X, y = load_iris(return_X_y=True)
+        search = SweepSearchCV(
+            FailsAboveC(),
+            {"C": [1, 10]},
+            rounds=1,
+            samples_per_round=2,
+            cv=3,
+            scoring=("accuracy", "f1_macro"),
+            refit="accuracy",
+            error_score=-1.0,
+            return_train_score=True,
+        )
+        with pytest.warns(FitFailedWarning):
+            search.fit(X, y)
+        results = search.cv_results_
+        failed = [p["C"] == 10 for p in results["params"]].index(True)
+        for metric in ("accuracy", "f1_macro"):
+            for key in (f"mean_test_{metric}", f"split2_test_{metric}", f"mean_train_{metric}"):
+                assert results[key][failed] == -1.0, key
+            assert results[f"rank_test_{metric}"][failed] == 2
+        assert search.best_params_ == {"C": 1}
+
+    def test_a_failed_candidate_is_timed_until_it_fails_and_scores_in_no_time(self):
+        """As scikit-learn records a failed fit: its fit time, and a score time of 0."""
+        from sklearn.exceptions import FitFailedWarning
+
+        X, y = load_iris(return_X_y=True)
+        search = SweepSearchCV(
+            SlowToFail(), {"C": [1, 10]}, rounds=1, samples_per_round=2, cv=3, error_score=0.0
+        )
+        with pytest.warns(FitFailedWarning):
+            search.fit(X, y)
+        results = search.cv_results_
+        failed = [p["C"] == 10 for p in results["params"]].index(True)
+        assert 0.05 <= results["mean_fit_time"][failed] < 1
+        assert results["std_fit_time"][failed] == 0
+        assert results["mean_score_time"][failed] == results["std_score_time"][failed] == 0
+        assert results["mean_score_time"][1 - failed] > 0
+
+    def test_metadata_routing_reaches_the_fits_the_scorers_and_the_splitter(self):
+        """With routing enabled, fit's metadata goes where it is requested - the pipeline's
+        step, each scorer (under an alias), the splitter - on the workers as in
+        RandomizedSearchCV; score's goes to the scorers; unrequested metadata is refused."""
+        import sklearn
+        from sklearn.datasets import load_diabetes
+        from sklearn.exceptions import UnsetMetadataPassedError
+        from sklearn.metrics import make_scorer, r2_score
+        from sklearn.model_selection import GroupKFold
+        from sklearn.utils.metadata_routing import MetadataRouter
+
+        X, y = load_diabetes(return_X_y=True)
+        rng = np.random.RandomState(0)
+        weights, groups = rng.rand(len(y)), np.arange(len(y)) % 4
+        grid = {"ridge__alpha": [0.1, 10.0]}
+        with sklearn.config_context(enable_metadata_routing=True):
+            pipe = Pipeline(
+                [
+                    ("scale", StandardScaler().set_fit_request(sample_weight=False)),
+                    ("ridge", Ridge().set_fit_request(sample_weight=True)),
+                ]
+            )
+            scoring = {
+                "weighted": make_scorer(r2_score).set_score_request(sample_weight="score_weights"),
+                "plain": make_scorer(r2_score).set_score_request(sample_weight=False),
+            }
+            options = {"cv": GroupKFold(n_splits=4), "scoring": scoring, "refit": "weighted"}
+            metadata = {"groups": groups, "sample_weight": weights, "score_weights": weights}
+            search = SweepSearchCV(pipe, grid, rounds=1, samples_per_round=2, **options)
+            search.fit(X, y, **metadata)
+            reference = RandomizedSearchCV(pipe, grid, n_iter=2, **options).fit(X, y, **metadata)
+            ours, theirs = _by_metrics(search.cv_results_), _by_metrics(reference.cv_results_)
+            assert ours.keys() == theirs.keys() and len(ours) == 2
+            for params, scores in theirs.items():
+                for key, value in scores.items():
+                    assert np.isclose(ours[params][key], value), (params, key)
+            assert not np.allclose(
+                search.cv_results_["mean_test_weighted"], search.cv_results_["mean_test_plain"]
+            )
+            assert np.allclose(
+                search.best_estimator_[-1].coef_, reference.best_estimator_[-1].coef_
+            )
+            weighted = r2_score(y, search.predict(X), sample_weight=weights)
+            assert np.isclose(search.score(X, y, score_weights=weights), weighted)
+            assert isinstance(search.get_metadata_routing(), MetadataRouter)
+            with pytest.raises(UnsetMetadataPassedError, match="Ridge.fit"):
+                SweepSearchCV(Ridge(), {"alpha": [1.0]}).fit(X, y, sample_weight=weights)
+            with pytest.raises(TypeError, match="not routed to any object"):
+                SweepSearchCV(Ridge(), {"alpha": [1.0]}).fit(X, y, other=1)
+
+
+def _by_metrics(results):
+    """Each candidate's scores of every metric (test and train), by its parameters."""
+    keys = [k for k in results if "_test_" in k or "_train_" in k]
+    keys = [k for k in keys if not k.startswith("rank_")]
+    return {
+        tuple(sorted(p.items())): {k: results[k][i] for k in keys}
+        for i, p in enumerate(results["params"])
+    }

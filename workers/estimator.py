@@ -11,6 +11,14 @@ are kept as metric columns (with ``train_score=True`` also the scores on the tra
 ``train_score``, ``train_score_std``, ``split<k>_train_score``). Fit parameters (such as
 ``sample_weight``) are cut to each fold's rows as scikit-learn's searches cut them.
 
+A scoring of several metrics (a list or dict of scorers, or a callable returning a dict)
+scores every one of them: the row's ``score`` is the mean of one of them (the metric the
+sweep ranks by, :attr:`EstimatorObjective.score_metric`, else the first), and each metric
+``<name>`` gets the columns ``cv_results_`` has for it: ``mean_test_<name>``,
+``std_test_<name>``, ``split<k>_test_<name>`` (and ``mean_train_<name>``, ... with
+``train_score``). The fits and scores run under the scikit-learn configuration the caller
+had (:attr:`TuningData.config`: metadata routing, ...), as scikit-learn's parallel fits do.
+
 With a budget on an iteration count that scikit-learn can continue with ``warm_start``
 (:func:`continuation`), a promoted configuration continues: the fitted models of the rung
 below are fitted further rather than from scratch (the ``trained`` metric says how much of
@@ -42,7 +50,9 @@ class TuningData:
     validation split, k for cross-validation. ``row_ids`` are the rows' indices in the
     original dataset (for audits: which rows were used where). ``fit_params`` go to the
     estimator's ``fit`` and ``score_params`` to the scorer (``sample_weight``, say); those as
-    long as ``X`` are cut to each fold's rows, the others are passed as they are.
+    long as ``X`` are cut to each fold's rows, the others are passed as they are. ``config``
+    is the scikit-learn configuration (``sklearn.get_config()``) the fits and scores run
+    under; empty: the worker's own.
     """
 
     X: Any
@@ -51,6 +61,7 @@ class TuningData:
     row_ids: np.ndarray
     fit_params: Mapping[str, Any] = field(default_factory=dict)
     score_params: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_splits(self) -> int:
@@ -73,23 +84,27 @@ class EstimatorObjective:
     (no prefix added; None: it sets nothing - the selector of a list of subspaces); ``given``
     maps a choice's stored text to the value the estimator gets (a tuple stored as a list,
     an estimator stored as its name). ``train_score``: also score each fold's model on its
-    training rows. Call :meth:`bind` with the tuning data to get the callable a worker runs.
+    training rows. ``score_metric``: with a scoring of several metrics, the one whose mean
+    is the row's ``score`` (the sweep ranks by it); None, or a name the scoring does not
+    give: the first. Call :meth:`bind` with the tuning data to get the callable a worker runs.
     """
 
     def __init__(
         self,
         template: Any,
-        scoring: str | Callable | None,
+        scoring: Any,
         *,
         param_prefix: str = "",
         budget_param: str | None = None,
         names: Mapping[str, str | None] | None = None,
         given: Mapping[str, Mapping[str, Any]] | None = None,
         train_score: bool = False,
+        score_metric: str | None = None,
     ) -> None:
         self.template = template
         self.scoring = scoring
         self.train_score = train_score
+        self.score_metric = score_metric
         self.param_prefix = param_prefix
         self.budget_param = budget_param
         self.names = dict(names or {})
@@ -98,9 +113,11 @@ class EstimatorObjective:
         self.given = {k: dict(v) for k, v in (given or {}).items()}
 
     def bind(self, data: TuningData) -> Callable[..., dict[str, float]]:
+        from sklearn import config_context
         from sklearn.metrics import check_scoring
 
-        scorer = check_scoring(self.template, scoring=self.scoring)
+        with config_context(**_known(data.config)):
+            scorer = check_scoring(self.template, scoring=self.scoring)
         if self.continuation() is not None:
             return _ContinuingObjective(self, data, scorer)
         return _BoundObjective(self, data, scorer)
@@ -165,7 +182,7 @@ class _BoundObjective:
     ) -> tuple[dict[str, Any], list[Any]]:
         """Fit ``estimator_for(k)`` on each fold ``k`` and score it: the row, and the models."""
         scores, fit_times, score_times, fitted = [], [], [], []
-        train_scores: list[float] = []
+        train_scores: list[Any] = []
         for k, (train, val) in enumerate(self._data.folds):
             estimator = estimator_for(k)
             score, fit_t, score_t, train_score = fit_and_score(
@@ -182,10 +199,46 @@ class _BoundObjective:
             if train_score is not None:
                 train_scores.append(train_score)
             fitted.append(estimator)
+        if any(isinstance(s, Mapping) for s in scores):
+            return self._metrics_row(scores, train_scores, fit_times, score_times), fitted
         summary = _summary(scores, fit_times, score_times)
         if self._objective.train_score:
             summary.update(_summary(train_scores, [], [], prefix="train_"))
         return summary, fitted
+
+    def _metrics_row(
+        self,
+        scores: list[Any],
+        train_scores: list[Any],
+        fit_times: list[float],
+        score_times: list[float],
+    ) -> dict[str, Any]:
+        """The row of a scoring of several metrics: the times, each metric's columns (as
+        ``cv_results_`` names them), and the ranked metric's mean as ``score``."""
+        names = _metric_names(scores)
+        wanted = self._objective.score_metric
+        ranked = wanted if wanted in names else names[0]
+        row = _times(fit_times, score_times)
+        parts = [("test", scores)] + ([("train", train_scores)] if train_scores else [])
+        for part, per_fold in parts:
+            for name in names:
+                values = [float(s[name]) for s in per_fold]
+                row[f"mean_{part}_{name}"] = float(np.mean(values))
+                row[f"std_{part}_{name}"] = float(np.std(values))
+                if len(values) > 1:
+                    row.update({f"split{k}_{part}_{name}": v for k, v in enumerate(values)})
+        return {"score": row[f"mean_test_{ranked}"], **row}
+
+
+def _metric_names(scores: list[Any]) -> list[str]:
+    """The metric names a scoring of several metrics gave on every fold, in its order."""
+    names = list(scores[0]) if isinstance(scores[0], Mapping) else []
+    if not names or any(not isinstance(s, Mapping) or list(s) != names for s in scores):
+        raise ValueError(
+            "the scoring must give the same metrics on every fold (a number, or a dict of "
+            f"numbers by name), got {[sorted(s) if isinstance(s, Mapping) else s for s in scores]}"
+        )
+    return names
 
 
 def _summary(
@@ -204,14 +257,20 @@ def _summary(
     out = {
         "score": float(np.mean(scores)),
         "score_std": float(np.std(scores)),
+        **_times(fit_times, score_times),
+    }
+    if len(scores) > 1:
+        out.update({f"split{k}_score": float(s) for k, s in enumerate(scores)})
+    return out
+
+
+def _times(fit_times: list[float], score_times: list[float]) -> dict[str, float]:
+    return {
         "fit_time": float(np.mean(fit_times)),
         "fit_time_std": float(np.std(fit_times)),
         "score_time": float(np.mean(score_times)),
         "score_time_std": float(np.std(score_times)),
     }
-    if len(scores) > 1:
-        out.update({f"split{k}_score": float(s) for k, s in enumerate(scores)})
-    return out
 
 
 #: Estimators whose ``max_iter`` with ``warm_start`` counts all iterations so far ("total")
@@ -287,28 +346,51 @@ def fit_and_score(
     val: np.ndarray,
     *,
     train_score: bool = False,
-) -> tuple[float, float, float, float | None]:
+) -> tuple[Any, float, float, Any]:
     """Fit on ``train`` rows, score on ``val`` rows: (score, fit seconds, score seconds, the
-    score on the ``train`` rows when ``train_score``, else None)."""
+    score on the ``train`` rows when ``train_score``, else None). A score is a number, or
+    for a scoring of several metrics a dict of numbers by metric name. Both run under
+    ``data.config``."""
+    from sklearn import config_context
     from sklearn.exceptions import ConvergenceWarning
 
     def target(rows: np.ndarray) -> Any:
         return None if data.y is None else data.y[rows]
 
-    fit_params = _params_of_rows(data.X, data.fit_params, train)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(_rows(data.X, train), target(train), **fit_params)
-    t1 = time.perf_counter()
-    val_params = _params_of_rows(data.X, data.score_params, val)
-    score = float(scorer(estimator, _rows(data.X, val), target(val), **val_params))
-    score_t = time.perf_counter() - t1
-    on_train = None
-    if train_score:  # after the validation score, as scikit-learn's searches do
-        train_params = _params_of_rows(data.X, data.score_params, train)
-        on_train = float(scorer(estimator, _rows(data.X, train), target(train), **train_params))
+    def score_on(rows: np.ndarray) -> Any:
+        params = _params_of_rows(data.X, data.score_params, rows)
+        return _score_value(scorer(estimator, _rows(data.X, rows), target(rows), **params))
+
+    with config_context(**_known(data.config)):
+        fit_params = _params_of_rows(data.X, data.fit_params, train)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(_rows(data.X, train), target(train), **fit_params)
+        t1 = time.perf_counter()
+        score = score_on(val)
+        score_t = time.perf_counter() - t1
+        # after the validation score, as scikit-learn's searches do
+        on_train = score_on(train) if train_score else None
     return score, t1 - t0, score_t, on_train
+
+
+def _known(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a scikit-learn configuration that this scikit-learn has (a worker's
+    may be another version than the caller's)."""
+    if not config:
+        return {}
+    from sklearn import get_config
+
+    here = get_config()
+    return {key: value for key, value in config.items() if key in here}
+
+
+def _score_value(value: Any) -> Any:
+    """A scorer's value: a number, or a dict of numbers by metric name."""
+    if isinstance(value, Mapping):
+        return {str(name): float(v) for name, v in value.items()}
+    return float(value)
 
 
 def _params_of_rows(X: Any, params: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:

@@ -13,7 +13,11 @@ be given instead: see :meth:`SweepSearchCV.schedule`. After ``fit`` it exposes w
 ``best_index_``, ``cv_results_`` (plus a ``round`` column), ``n_splits_``, ``refit_time_`` -
 and delegates ``predict``/``predict_proba``/``score``/... to the refit estimator.
 ``param_distributions`` may be a list of dicts, and list its choices as estimators (a
-pipeline step): see :func:`search_subspaces`.
+pipeline step): see :func:`search_subspaces`. ``scoring`` may give several metrics (a list or
+dict of scorers, or a callable returning a dict): ``cv_results_`` has each one's columns, and
+the one ``refit`` names (else the first) ranks the candidates and narrows the ranges. With
+scikit-learn's metadata routing enabled, ``fit``'s metadata goes where it is requested
+(:meth:`SweepSearchCV.get_metadata_routing`).
 """
 
 from __future__ import annotations
@@ -322,46 +326,41 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         as with ``RandomizedSearchCV``: arrays as long as ``X`` cut to each fold's training
         rows, other values as they are, and all of them to the refit on the whole data;
         ``sample_weight`` also weights the scores when the scorer takes it (else a warning).
+        With scikit-learn's metadata routing enabled, ``fit_params`` and ``groups`` go where
+        the estimator's ``fit``, the scorer(s) and the splitter request them instead (see
+        :meth:`get_metadata_routing`).
         """
-        from sklearn.utils.metadata_routing import _routing_enabled
+        from sklearn import get_config
         from sklearn.utils.validation import _check_method_params
 
-        if fit_params and _routing_enabled():
-            raise ValueError(
-                "SweepSearchCV does not route metadata yet: with scikit-learn's metadata "
-                f"routing enabled, fit takes no parameters besides groups, got {sorted(fit_params)}"
-            )
-        if isinstance(self.scoring, (list, tuple, set, dict)):
-            raise ValueError(
-                "SweepSearchCV scores one metric: multimetric scoring (a list, tuple or dict "
-                f"of scorers) is not supported yet, got {self.scoring!r}; pass one scorer"
-            )
         if isinstance(self.error_score, str) and self.error_score != "raise":
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}")
         if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
             raise ValueError(f"refit must be True, False or a callable, got {self.refit!r}")
+        scorers = _named_scorers(self.estimator, self.scoring)
+        if scorers is not None:
+            _check_multimetric_refit(self.refit, list(scorers))
         rounds, per_round = self.schedule()
         mapping = search_subspaces(self.param_distributions)
         space = mapping.space
         X, y, groups = indexable(X, y, groups)  # lists, sparse matrices, frames alike
         fit_params = _check_method_params(X, params=fit_params)
+        self.scorer_ = (
+            scorers if scorers is not None else check_scoring(self.estimator, self.scoring)
+        )
+        fit_params, split_params, score_params = self._routed_params(fit_params, groups)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, groups))
+        folds = tuple((np.asarray(tr), np.asarray(va)) for tr, va in cv.split(X, y, **split_params))
         if not folds:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? Were there no candidates?"
             )
-        expected = cv.get_n_splits(X, y, groups)
+        expected = cv.get_n_splits(X, y, **split_params)
         if expected != len(folds):
             raise ValueError(
                 "cv.split and cv.get_n_splits return inconsistent results. Expected "
                 f"{expected} splits, got {len(folds)}"
             )
-        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
-        score_params = {}
-        weights = fit_params.get("sample_weight")
-        if weights is not None and _takes_sample_weight(self.scorer_, self):
-            score_params["sample_weight"] = weights
         y_arr = np.asarray(y) if y is not None else None
         n_rows = _num_samples(X)
         data = TuningData(
@@ -371,6 +370,7 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             row_ids=np.arange(n_rows),
             fit_params=fit_params,
             score_params=score_params,
+            config=get_config(),  # the fits run as here (routing, ...), as scikit-learn's do
         )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         objective = EstimatorObjective(
@@ -379,32 +379,28 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             names=mapping.names,
             given=mapping.given,
             train_score=self.return_train_score,
+            score_metric=_ranked_metric(self.refit, scorers),
         )
         self.result_ = self._run(objective, space, data, seed, rounds, per_round)
         self.n_splits_ = len(folds)
-        self.multimetric_ = False
+        metrics = list(scorers) if scorers is not None else _metrics_in(self.result_, space)
+        self.multimetric_ = metrics is not None
         self.cv_results_ = cv_results(
-            self.result_, mapping, self.n_splits_, train_scores=self.return_train_score
+            self.result_,
+            mapping,
+            self.n_splits_,
+            train_scores=self.return_train_score,
+            metrics=metrics,
         )
         if isinstance(self.error_score, str):  # "raise": the candidate's own error, if it can
             _raise_first_failure(self.result_, mapping, objective, data)
         _check_failures(self.result_, self.n_splits_, self.error_score)
-        _score_failures(self.cv_results_, self.result_, self.error_score, self.n_splits_)
-        _warn_non_finite(self.cv_results_)
-        if callable(self.refit):  # picks the best index itself, as scikit-learn's does
-            index = self.refit(self.cv_results_)
-            if not isinstance(index, (int, np.integer)):
-                raise TypeError("best_index_ returned is not an integer")
-            if not 0 <= index < len(self.cv_results_["params"]):
-                raise IndexError(
-                    f"best_index_ index out of range: refit returned {index} for "
-                    f"{len(self.cv_results_['params'])} candidates"
-                )
-            self.best_index_ = int(index)
-        else:
-            self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
-        self.best_params_ = self.cv_results_["params"][self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        if metrics is not None and scorers is None:  # a callable that gave several metrics
+            _check_multimetric_refit(self.refit, metrics)
+        names = metrics if metrics is not None else ["score"]
+        _score_failures(self.cv_results_, self.result_, self.error_score, self.n_splits_, names)
+        _warn_non_finite(self.cv_results_, names)
+        self._pick_best(metrics)
         if self.refit:
             t0 = time.perf_counter()
             # The values cloned, as scikit-learn's searches clone them: an estimator listed as
@@ -416,6 +412,81 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(best, "n_features_in_"):
                 self.n_features_in_ = best.n_features_in_
         return self
+
+    def _routed_params(
+        self, params: dict[str, Any], groups: Any
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """``fit``'s keyword arguments as (the estimator's fit's, the splitter's, the
+        scorer's). With metadata routing: where each requests them; without: all to the
+        estimator, ``groups`` to the splitter, ``sample_weight`` to a scorer that takes it."""
+        from sklearn import get_config
+
+        if get_config().get("enable_metadata_routing", False):
+            from sklearn.utils.metadata_routing import process_routing
+
+            if groups is not None:
+                params = {**params, "groups": groups}
+            routed = process_routing(self, "fit", **params)
+            return (
+                dict(routed.estimator.fit),
+                dict(routed.splitter.split),
+                dict(routed.scorer.score),
+            )
+        score_params = {}
+        weights = params.get("sample_weight")
+        if weights is not None and _takes_sample_weight(self.scorer_, self):
+            score_params["sample_weight"] = weights
+        return params, {"groups": groups}, score_params
+
+    def _pick_best(self, metrics: list[str] | None) -> None:
+        """``best_index_``, ``best_params_`` and ``best_score_`` as scikit-learn's searches set
+        them: by the refit callable, else by the refit metric (one metric: the score); with
+        several metrics and ``refit=False``, none (no metric is the one)."""
+        results = self.cv_results_
+        if metrics is not None and not self.refit:
+            return
+        if callable(self.refit):  # picks the best index itself, as scikit-learn's does
+            index = self.refit(results)
+            if not isinstance(index, (int, np.integer)):
+                raise TypeError("best_index_ returned is not an integer")
+            if not 0 <= index < len(results["params"]):
+                raise IndexError(
+                    f"best_index_ index out of range: refit returned {index} for "
+                    f"{len(results['params'])} candidates"
+                )
+            self.best_index_ = int(index)
+        else:
+            metric = self.refit if metrics is not None else "score"
+            self.best_index_ = int(np.argmin(results[f"rank_test_{metric}"]))
+        self.best_params_ = results["params"][self.best_index_]
+        if metrics is None:
+            self.best_score_ = float(results["mean_test_score"][self.best_index_])
+        elif not callable(self.refit):  # a callable picks no metric (scikit-learn's rule)
+            self.best_score_ = float(results[f"mean_test_{self.refit}"][self.best_index_])
+
+    def get_metadata_routing(self) -> Any:
+        """Where ``fit``'s and ``score``'s metadata go with scikit-learn's metadata routing
+        enabled, as with ``RandomizedSearchCV``: ``fit``'s to the estimator's ``fit``, the
+        scorer(s) and the ``cv`` splitter's ``split``; ``score``'s to the scorer(s)."""
+        from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
+
+        return (
+            MetadataRouter(owner=self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+            .add(
+                scorer=check_scoring(self.estimator, scoring=self.scoring),
+                method_mapping=MethodMapping()
+                .add(caller="score", callee="score")
+                .add(caller="fit", callee="score"),
+            )
+            .add(
+                splitter=self.cv,
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+        )
 
     def _run(
         self,
@@ -503,15 +574,88 @@ class SweepSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self.best_estimator_.score_samples(X)
 
     def score(self, X: Any, y: Any = None, **params: Any) -> float:
-        """The search's scorer on (X, y), with the refit best estimator."""
-        if params:  # as scikit-learn's searches without metadata routing
+        """The search's scorer on (X, y), with the refit best estimator; with several
+        metrics, the refit one (a callable ``refit``: the first metric). ``params`` go to
+        the scorer(s) with scikit-learn's metadata routing enabled, as they request them."""
+        from sklearn import get_config
+
+        routing = get_config().get("enable_metadata_routing", False)
+        if params and not routing:  # as scikit-learn's searches
             raise ValueError(
                 f"passing {sorted(params)} to SweepSearchCV.score is only supported if "
-                "scikit-learn's metadata routing is enabled, which SweepSearchCV does not "
-                "support yet"
+                "scikit-learn's metadata routing is enabled "
+                "(sklearn.set_config(enable_metadata_routing=True))"
             )
         self._check_refit("score")
-        return float(self.scorer_(self.best_estimator_, X, y))
+        score_params: dict[str, Any] = {}
+        if routing:
+            from sklearn.utils.metadata_routing import process_routing
+
+            score_params = dict(process_routing(self, "score", **params).scorer.score)
+        metric = self.refit if isinstance(self.refit, str) else None
+        scorer = self.scorer_
+        if isinstance(scorer, dict) and score_params:
+            # Routed metadata is addressed to the scorers together, which route it on.
+            scorer = check_scoring(self.estimator, scoring=self.scoring)
+        elif isinstance(scorer, dict):
+            scorer = scorer[_pick(metric, scorer)]
+        value = scorer(self.best_estimator_, X, y, **score_params)
+        if isinstance(value, Mapping):
+            value = value[_pick(metric, value)]
+        return float(value)
+
+
+def _pick(metric: str | None, names: Mapping[str, Any]) -> str:
+    """The metric of several that ``score`` gives: ``metric`` (refit's), else the first."""
+    if metric is not None and metric in names:
+        return metric
+    return next(iter(names))
+
+
+def _named_scorers(estimator: Any, scoring: Any) -> dict[str, Any] | None:
+    """A scoring of several metrics given as a list, tuple or set of scorer names or a dict
+    of scorers by name: its scorers, by name, in its order. None for one scorer (a name, a
+    callable, None) - a callable may still return several, known once it has run."""
+    if not isinstance(scoring, (list, tuple, set, dict)):
+        return None
+    check_scoring(estimator, scoring=scoring)  # scikit-learn's own checks of the names
+    items = scoring.items() if isinstance(scoring, dict) else ((name, name) for name in scoring)
+    return {name: check_scoring(estimator, scoring=scorer) for name, scorer in items}
+
+
+def _check_multimetric_refit(refit: Any, metrics: Sequence[str]) -> None:
+    """With several metrics, ``refit`` names the one that picks the best (as scikit-learn
+    requires), is a callable that picks it, or is False."""
+    if refit is False or callable(refit) or (isinstance(refit, str) and refit in metrics):
+        return
+    raise ValueError(
+        f"with several metrics ({', '.join(map(str, metrics))}), refit must be the name of "
+        "the one that picks the best candidate (and that the rounds narrow on), a callable "
+        f"that picks best_index_ from cv_results_, or False; got {refit!r}"
+    )
+
+
+def _ranked_metric(refit: Any, scorers: Mapping[str, Any] | None) -> str | None:
+    """The metric the sweep ranks (and narrows) by, of several: refit's, else the first
+    (None: a scoring of one metric, or a callable - its first, or refit's if it gives it)."""
+    if isinstance(refit, str):
+        return refit
+    return next(iter(scorers)) if scorers else None
+
+
+#: The prefix of the column of a metric's mean test score in a multimetric trial row.
+_MEAN_TEST = "mean_test_"
+
+
+def _metrics_in(result: TuneResult, space: SearchSpace) -> list[str] | None:
+    """The metrics a callable scoring gave (the columns of its mean test scores, by name),
+    or None if it gave one score."""
+    found = [
+        name[len(_MEAN_TEST) :]
+        for name in result.table.column_names
+        if name.startswith(_MEAN_TEST) and name not in space
+    ]
+    return sorted(found) or None
 
 
 class WholeGrid:
@@ -563,25 +707,31 @@ _FAILED = ("failed", "timeout")
 
 
 def _takes_sample_weight(scorer: Any, search: Any) -> bool:
-    """Whether ``scorer`` takes ``sample_weight``; if not, scikit-learn's warning."""
-    accepts = getattr(scorer, "_accept_sample_weight", None)
-    if callable(accepts):
-        ok = bool(accepts())
-    else:
-        import inspect
+    """Whether ``scorer`` takes ``sample_weight`` (a dict of scorers by name: whether one of
+    them does); for each that does not, scikit-learn's warning."""
+    import inspect
 
-        try:
-            ok = "sample_weight" in inspect.signature(scorer).parameters
-        except (TypeError, ValueError):
-            ok = False
-    if not ok:
-        warnings.warn(
-            f"The scoring {scorer} does not support sample_weight, which may lead to "
-            f"statistically incorrect results when fitting {search} with sample_weight.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return ok
+    named = scorer.items() if isinstance(scorer, Mapping) else [(None, scorer)]
+    takes = []
+    for name, one in named:
+        accepts = getattr(one, "_accept_sample_weight", None)
+        if callable(accepts):
+            ok = bool(accepts())
+        else:
+            try:
+                ok = "sample_weight" in inspect.signature(one).parameters
+            except (TypeError, ValueError):
+                ok = False
+        if not ok:
+            what = one if name is None else f"{name}={one}"
+            warnings.warn(
+                f"The scoring {what} does not support sample_weight, which may lead to "
+                f"statistically incorrect results when fitting {search} with sample_weight.",
+                UserWarning,
+                stacklevel=4,
+            )
+        takes.append(ok)
+    return any(takes)
 
 
 def _raise_first_failure(
@@ -597,33 +747,44 @@ def _raise_first_failure(
         objective.bind(data)(mapping.configs(table)[statuses.index("failed")])
 
 
-def _warn_non_finite(results: Mapping[str, Any]) -> None:
-    """scikit-learn's warning when a candidate's mean test (or train) score is not finite."""
-    for part in ("test", "train"):
-        means = results.get(f"mean_{part}_score")
-        if means is not None and not np.isfinite(means).all():
-            warnings.warn(
-                f"One or more of the {part} scores are non-finite: {means}",
-                UserWarning,
-                stacklevel=3,
-            )
+def _warn_non_finite(results: Mapping[str, Any], metrics: Sequence[str] = ("score",)) -> None:
+    """scikit-learn's warning when a candidate's mean test (or train) score, of any of the
+    metrics, is not finite."""
+    for metric in metrics:
+        for part in ("test", "train"):
+            means = results.get(f"mean_{part}_{metric}")
+            if means is not None and not np.isfinite(means).all():
+                warnings.warn(
+                    f"One or more of the {part} scores are non-finite: {means}",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
 
 def _score_failures(
-    results: dict[str, Any], result: TuneResult, error_score: Any, n_splits: int
+    results: dict[str, Any],
+    result: TuneResult,
+    error_score: Any,
+    n_splits: int,
+    metrics: Sequence[str] = ("score",),
 ) -> None:
     """A numeric ``error_score`` becomes the failed candidates' test (and train) scores and
-    ranks; a candidate that was scored, but not with a finite number, keeps its score."""
+    ranks, of every metric; a candidate that was scored, but not with a finite number,
+    keeps its score."""
     if isinstance(error_score, str) or not np.isfinite(float(error_score)):
         return
     statuses = result.table.sort_by("trial_id").column("status").to_pylist()
     failed = np.array([s in _FAILED for s in statuses])
-    for part in ("test", "train"):
-        keys = (f"mean_{part}_score", *(f"split{k}_{part}_score" for k in range(n_splits)))
-        for key in keys:
-            if key in results:
-                results[key] = np.where(failed, float(error_score), results[key])
-    results["rank_test_score"] = _rank(results["mean_test_score"])
+    for metric in metrics:
+        for part in ("test", "train"):
+            keys = (
+                f"mean_{part}_{metric}",
+                *(f"split{k}_{part}_{metric}" for k in range(n_splits)),
+            )
+            for key in keys:
+                if key in results:
+                    results[key] = np.where(failed, float(error_score), results[key])
+        results[f"rank_test_{metric}"] = _rank(results[f"mean_test_{metric}"])
 
 
 def _rank(scores: np.ndarray) -> np.ndarray:
@@ -667,43 +828,58 @@ def cv_results(
     given: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     train_scores: bool = False,
+    metrics: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The sweep's trial table in ``RandomizedSearchCV``'s ``cv_results_`` format: each
     candidate's parameters in the names given, with the values given (``space`` a
     :class:`Subspaces`, or a space and ``given``: see :func:`given_choices`); ``param_<name>``
     masked where a candidate's subspace lacks the parameter; with ``train_scores``, the
-    scores on the training folds too."""
+    scores on the training folds too. ``metrics``: the names of a scoring of several
+    metrics, whose columns (``mean_test_<name>``, ...) the trial rows hold; None: one score.
+    A failed candidate's fit time is the time until its failure, and its score time 0."""
+    from workers.evaluate import RESERVED_COLUMNS, metric_column_name
+
     mapping = space if isinstance(space, Subspaces) else Subspaces.single(space, given)
     table = result.table.sort_by("trial_id")
     rows = table.to_pylist()
     params = [mapping.to_user(config) for config in mapping.configs(table)]
     nan = float("nan")
+    taken = frozenset(RESERVED_COLUMNS | set(mapping.space))
 
-    def col(key: str) -> np.ndarray:
-        return np.array([nan if r.get(key) is None else float(r[key]) for r in rows])
+    def col(key: str) -> np.ndarray:  # a metric column (stored as metric_<key> if taken)
+        name = metric_column_name(key, taken)
+        return np.array([nan if r.get(name) is None else float(r[name]) for r in rows])
 
+    failed = np.array([r["status"] in _FAILED for r in rows], dtype=bool)
+    until_failure = np.array([nan if r["duration_s"] is None else r["duration_s"] for r in rows])
     out: dict[str, Any] = {
-        "mean_fit_time": col("fit_time"),
-        "std_fit_time": col("fit_time_std"),
-        "mean_score_time": col("score_time"),
-        "std_score_time": col("score_time_std"),
+        "mean_fit_time": np.where(failed, until_failure, col("fit_time")),
+        "std_fit_time": np.where(failed, 0.0, col("fit_time_std")),
+        "mean_score_time": np.where(failed, 0.0, col("score_time")),
+        "std_score_time": np.where(failed, 0.0, col("score_time_std")),
     }
     out.update(_param_columns(params))
     out["params"] = params
-    mean = col("score")
-    for k in range(n_splits):
-        out[f"split{k}_test_score"] = col(f"split{k}_score") if n_splits > 1 else mean
-    out["mean_test_score"] = mean
-    out["std_test_score"] = col("score_std")
-    out["rank_test_score"] = _rank(mean)
-    if train_scores:
-        train_mean = col("train_score")
-        for k in range(n_splits):
-            out[f"split{k}_train_score"] = (
-                col(f"split{k}_train_score") if n_splits > 1 else train_mean
-            )
-        out["mean_train_score"] = train_mean
-        out["std_train_score"] = col("train_score_std")
+    scores = np.array([nan if r["score"] is None else float(r["score"]) for r in rows])
+
+    def stored(part: str, name: str) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
+        """A metric's mean and spread, and the names of its per-fold columns."""
+        if metrics is None:  # one score: the row's own columns
+            prefix = "" if part == "test" else "train_"
+            mean = scores if part == "test" else col("train_score")
+            return mean, col(f"{prefix}score_std"), lambda k: f"split{k}_{prefix}score"
+        mean, std = col(f"mean_{part}_{name}"), col(f"std_{part}_{name}")
+        return mean, std, lambda k: f"split{k}_{part}_{name}"
+
+    for name in metrics or ["score"]:
+        for part in ("test", "train") if train_scores else ("test",):
+            mean, std, fold = stored(part, name)
+            for k in range(n_splits):
+                out[f"split{k}_{part}_{name}"] = col(fold(k)) if n_splits > 1 else mean
+            out[f"mean_{part}_{name}"] = mean
+            out[f"std_{part}_{name}"] = std
+            if part == "test":
+                out[f"rank_test_{name}"] = _rank(mean)
     out["round"] = np.array([r["round"] for r in rows])
     return out
 
