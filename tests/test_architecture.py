@@ -50,6 +50,7 @@ MAY_IMPORT = {
         "orchestrator.checks",
         "orchestrator.faults",
         "workers.estimator",
+        CONTRACT,  # metric column names (multimetric scoring's extra columns)
     },
     "orchestrator.config": {
         "orchestrator.search",
@@ -58,6 +59,20 @@ MAY_IMPORT = {
         "orchestrator.errors",
         "orchestrator.checks",
         "orchestrator.redact",
+    },
+    "orchestrator.export": {
+        "orchestrator.data",
+        "orchestrator.search",
+        "orchestrator.errors",
+        "orchestrator.redact",
+        CONTRACT,
+    },
+    "orchestrator.dashboard": {
+        "orchestrator.data",
+        "orchestrator.search",
+        "orchestrator.errors",
+        "orchestrator.redact",
+        CONTRACT,
     },
     "workers": {"workers"},
 }

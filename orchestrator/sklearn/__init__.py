@@ -6,6 +6,7 @@ datasets, the train/validation/test split and its fingerprint, the sealed test e
 scikit-learn search estimator over :func:`orchestrator.api.tune`).
 
 May import: ``search/``, ``data/``, the public entry points (:mod:`orchestrator.api`),
-``workers.estimator``, scikit-learn, :mod:`orchestrator.errors`, :mod:`orchestrator.checks`,
+``workers.estimator``, the worker's row contract (:mod:`workers.evaluate`: column names),
+scikit-learn, :mod:`orchestrator.errors`, :mod:`orchestrator.checks`,
 :mod:`orchestrator.faults`. Never ``execution/``, ``cli/`` or Ray.
 """
