@@ -6,6 +6,7 @@
                    [--discard-partial]
     sweep validate CONFIG
     sweep show RUN_DIR [--top K]
+    sweep export RUN_DIR --mlflow URI [--experiment NAME]   (run/resume/continue: --mlflow URI)
     sweep submit CONFIG --address http://HEAD:8265 [--storage DIR | --run-dir DIR] [--wait]
     sweep status JOB | logs JOB [--follow] | stop JOB | jobs   (all take --address)
 
@@ -146,6 +147,7 @@ def _run(
         review, out = TerminalReview(), PlainReporter()  # a live bar would fight the prompt
     else:
         out = make_reporter(json_events=args.json, quiet=args.quiet)
+    out = _mlflow_reporter(args, run_dir, out)
     out.start(config, run_dir, resume=resume)
     return _supervised(
         out,
@@ -161,6 +163,44 @@ def _run(
             review=review,
         ),
     )
+
+
+class _Exporting:
+    """``--mlflow URI``: the reporter, plus an MLflow export after each committed round (in
+    the background: a failing MLflow warns once, the sweep goes on) and a last one when the
+    sweep ends (its final state, the test score)."""
+
+    def __init__(self, out: Any, live: Any, say: bool) -> None:
+        self.out, self.live, self.say = out, live, say
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.out, name)
+
+    def __enter__(self) -> _Exporting:
+        self.out.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            summary = self.live.close()
+            if summary is not None and self.say:
+                self.out.say(summary.describe(counts=False))
+        finally:
+            self.out.__exit__(*exc)
+
+    def round(self, report: Any) -> None:
+        self.out.round(report)
+        self.live(report)
+
+
+def _mlflow_reporter(args: argparse.Namespace, run_dir: Any, out: Any) -> Any:
+    if not getattr(args, "mlflow", None):
+        return out
+    from orchestrator.export.mlflow import LiveExport, require_mlflow
+
+    require_mlflow()  # missing: one line saying how to install it, before the sweep starts
+    live = LiveExport(run_dir, args.mlflow, experiment=args.mlflow_experiment)
+    return _Exporting(out, live, say=not (args.quiet or args.json))
 
 
 def _supervised(out: Any, run_dir: Any, call: Any) -> int:
@@ -376,6 +416,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
     bounds, freeze, release = parse_sets(args.set or (), args.release or ())
     out = make_reporter(json_events=args.json, quiet=args.quiet)
+    out = _mlflow_reporter(args, args.run_dir, out)
     return _supervised(
         out,
         args.run_dir,
@@ -418,6 +459,39 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from orchestrator.export.mlflow import export_run
+
+    started, shown = time.monotonic(), [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic() - started
+        if done == 0:
+            shown[0] = now
+            print(f"exporting {total} trials to MLflow ...", flush=True)
+        elif done == total or now - shown[0] >= 2.0:
+            shown[0] = now
+            print(f"  {done}/{total} trials (at {now:.0f} s)", flush=True)
+
+    summary = export_run(args.run_dir, args.mlflow, experiment=args.experiment, progress=progress)
+    print(summary.describe())
+    return 0
+
+
+def _mlflow_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="export the run to this MLflow tracking URI after each round (needs "
+        "sweep-orchestrator[mlflow]; a failing MLflow only warns)",
+    )
+    parser.add_argument(
+        "--mlflow-experiment", metavar="NAME", help="the MLflow experiment (the sweep's name)"
+    )
+
+
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose",
@@ -456,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--warm-start", metavar="RUN_DIR", help="start from the final ranges of another run"
     )
     _output_flags(run)
+    _mlflow_flags(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a config without running anything")
     validate.add_argument("config")
@@ -465,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
     resume.add_argument("--workers", type=int, help="worker actors (default: as the run had)")
     _output_flags(resume)
+    _mlflow_flags(resume)
     resume.set_defaults(func=cmd_resume)
     show = sub.add_parser("show", help="print the best trials and the ranges of a run")
     show.add_argument("run_dir")
@@ -494,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
     _output_flags(more)
+    _mlflow_flags(more)
     more.set_defaults(func=cmd_continue)
     report = sub.add_parser("report", help="write an HTML report of a run (plots embedded)")
     report.add_argument("run_dir")
@@ -508,9 +585,26 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("run_dir")
     test.add_argument("--trial", type=int, help="the trial to evaluate (default: the run's result)")
     test.set_defaults(func=cmd_test)
+    export = sub.add_parser(
+        "export", help="write a run into MLflow: a parent run, a child run per trial"
+    )
+    export.add_argument("run_dir")
+    export.add_argument(
+        "--mlflow",
+        metavar="URI",
+        required=True,
+        help="the MLflow tracking URI (file:, http://, ...)",
+    )
+    export.add_argument(
+        "--experiment", metavar="NAME", help="the MLflow experiment (default: the sweep's name)"
+    )
+    export.set_defaults(func=cmd_export)
     from orchestrator.cli.jobs_commands import add_job_commands
 
     add_job_commands(sub)
+    from orchestrator.cli.dashboard_command import add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ credentials come from the usual environment (``AWS_ACCESS_KEY_ID``, ...).
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import io
 import os
@@ -243,6 +244,68 @@ class Location:
             }
         return [self.child(n) for n in sorted(names) if fnmatch.fnmatch(n, pattern)]
 
+    def folders(self) -> builtins.list[Location]:
+        """Folders directly in this one (hidden and ``_`` ones left out), sorted by name."""
+        if self.local:
+            folder = Path(self.path)
+            if not folder.is_dir():
+                return []
+            names = [p.name for p in folder.iterdir() if p.is_dir()]
+        else:
+            try:
+                infos = self.remote.get_file_info(
+                    pafs.FileSelector(self.path, allow_not_found=True)
+                )
+            except OSError:
+                return []
+            names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+        return [self.child(n) for n in sorted(names) if not n.startswith((".", "_"))]
+
+    def tree(self, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+        """Every file under this folder, by its path relative to it (``/``-separated), with
+        its size and modification time in ns: one listing, no file opened. Hidden files are
+        left out (a committed version kept aside while it is replaced counts under its own
+        name), and so are folders named in ``skip``."""
+        found: dict[str, tuple[int, int]] = {}
+        if self.local:
+            root = self.path
+            for folder, dirs, files in os.walk(root):
+                dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".")]
+                rel = os.path.relpath(folder, root)
+                for name in files:
+                    try:
+                        st = os.stat(os.path.join(folder, name))
+                    except OSError:  # replaced or removed meanwhile
+                        continue
+                    key = name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}"
+                    found[key] = (st.st_size, st.st_mtime_ns)
+        else:
+            try:
+                infos = self.remote.get_file_info(
+                    pafs.FileSelector(self.path, recursive=True, allow_not_found=True)
+                )
+            except OSError:
+                return {}
+            prefix = self.path.rstrip("/") + "/"
+            for info in infos:
+                if info.type != pafs.FileType.File or not info.path.startswith(prefix):
+                    continue
+                key = info.path[len(prefix) :]
+                if any(part in skip for part in key.split("/")[:-1]):
+                    continue
+                found[key] = (int(info.size or 0), int(info.mtime_ns or 0))
+        out: dict[str, tuple[int, int]] = {}
+        for key, stamp in found.items():
+            folder, _, name = key.rpartition("/")
+            if not name.startswith("."):
+                out[key] = stamp
+            elif name.endswith(_PREVIOUS) and len(name) > len(_PREVIOUS) + 1:
+                kept = (folder + "/" if folder else "") + name[1 : -len(_PREVIOUS)]
+                out.setdefault(kept, stamp)  # the new version (if there) wins
+            if any(part.startswith(".") for part in key.split("/")[:-1]):
+                out.pop(key, None)
+        return out
+
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
         if self.local:
@@ -257,10 +320,22 @@ class Location:
     def read_text(self) -> str:
         return self.read_bytes().decode()
 
-    def read_parquet(self) -> pa.Table:
+    def read_parquet(self, columns: builtins.list[str] | None = None) -> pa.Table:
+        """The Parquet file's table (only ``columns``, if given: the others are not read)."""
         if self.local:
-            return pq.read_table(self.path)
-        return self._read(lambda path: pq.read_table(path, filesystem=self.fs))
+            return pq.read_table(self.path, columns=columns)
+        return self._read(lambda path: pq.read_table(path, columns=columns, filesystem=self.fs))
+
+    def read_parquet_metadata(self) -> pq.FileMetaData:
+        """The Parquet file's footer: its schema and row count, without reading any data."""
+        if self.local:
+            return pq.read_metadata(self.path)
+
+        def read(path: str) -> pq.FileMetaData:
+            with self.remote.open_input_file(path) as fh:
+                return pq.read_metadata(fh)
+
+        return self._read(read)
 
     def read_parquet_schema(self) -> pa.Schema:
         if self.local:

@@ -358,6 +358,42 @@ class RunStore:
         loc = self.file(RANGES_FILE)
         return _read_parquet(loc) if loc.exists() else None
 
+    # -- reading a run as it runs (sweep dashboard) --------------------------------------
+    def listing(self) -> dict[str, tuple[int, int]]:
+        """The run's files by path relative to the run folder (``run.json``,
+        ``ranges.parquet``, ``trials/round-00000.parquet``,
+        ``trials/_partial/round-00001/part-000000.parquet``, ...) with each one's size and
+        modification time in ns: one listing, no file read, nothing written. Training states
+        and hidden files are left out."""
+        with reaching(self.loc, "cannot list run folder"):
+            return self.loc.tree(skip=(STATES_DIR,))
+
+    def read_file(self, relative: str, columns: list[str] | None = None) -> pa.Table | None:
+        """A Parquet file of the run (a path :meth:`listing` gave), only ``columns`` read
+        (columns the file has: see :meth:`file_metadata`); None if it is gone since (a
+        running round's partial commits go once the round is committed), and None with a
+        :class:`StoreWarning` if it is torn."""
+        loc = self.loc.child(*relative.split("/"))
+        try:
+            return loc.read_parquet(columns)
+        except (OSError, pa.ArrowException) as exc:
+            if not loc.exists():
+                return None
+            warnings.warn(
+                f"skipping unreadable file {safe_text(loc)} ({safe_text(loc, str(exc))})",
+                StoreWarning,
+                stacklevel=2,
+            )
+            return None
+
+    def file_metadata(self, relative: str) -> Any:
+        """A Parquet file's footer (``pyarrow.parquet.FileMetaData``: schema, row count), or
+        None if it is torn or unreadable."""
+        try:
+            return self.loc.child(*relative.split("/")).read_parquet_metadata()
+        except (OSError, pa.ArrowException):
+            return None
+
     # -- one coordinator per run ---------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[RunStore]:
