@@ -737,3 +737,18 @@ def test_a_million_trials_load_in_the_browser(browser, big_run, tmp_path):
     for label, seconds in numbers.items():
         print(f"  {label:<38} {seconds:6.2f} s")
     assert max(numbers.values()) < 180  # a sanity bound only
+
+
+def test_a_bad_number_in_a_query_is_a_400_not_a_crash(server):
+    status, _, body = fetch(server.url + "api/run/finished/parallel?k=abc")
+    assert status == 400, body[:300]
+
+
+def test_the_token_redirect_never_leaves_this_server(storage):
+    token = "test-token-0123456789"
+    with DashboardServer([str(storage)], port=0, token=token) as srv:
+        for path in ("/evil.example/", "\\evil.example/"):
+            status, headers, _ = fetch(srv.url + path + f"?token={token}")
+            assert status == 303
+            location = headers["Location"]
+            assert location.startswith("/") and not location.startswith(("//", "/\\")), location

@@ -349,3 +349,18 @@ def test_sweep_export_on_the_command_line(bowl_run, uri):
     assert len(parents) == 1 and len(children) == 24
     missing = sweep("export", bowl_run.run_dir.parent / "nothing", "--mlflow", uri)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def awkward_names(config):
+    """Metric names MLflow refuses as they are: it reads a key as a path."""
+    return {"score": config["x"], "val//loss": 1.0, "loss/": 2.0, "./acc": 3.0}
+
+
+def test_metric_names_mlflow_reads_as_paths_are_made_keys_it_takes(tmp_path, uri):
+    # 'val//loss' made the first child's log_batch fail, and with it every export of the run
+    result = run(tmp_path / "odd", objective=awkward_names, rounds=1, samples=3)
+    export_run(result.run_dir, uri, experiment="odd")
+    _, children = runs_of(uri, "odd")
+    assert len(children) == 3
+    keys = set(children[0].data.metrics)
+    assert {"val/loss", "loss", "_/acc"} <= keys

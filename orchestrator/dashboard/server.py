@@ -166,7 +166,8 @@ def build_app(
                 )
         if token is not None and given is not None and not request.path.startswith("/api/"):
             rest = {k: v for k, v in request.query.items() if k != "token"}
-            target = request.path + (f"?{urlencode(rest)}" if rest else "")
+            # never a scheme-relative address (//host, /\host): the redirect stays here
+            target = "/" + request.path.lstrip("/\\") + (f"?{urlencode(rest)}" if rest else "")
             response = web.Response(status=303, headers={"Location": target})
         else:
             try:
@@ -246,7 +247,9 @@ def build_app(
             "progress": lambda snap: views.progress(run, snap),
             "ranges": lambda snap: views.ranges(run, snap),
             "scatter": lambda snap: views.scatter(run, snap),
-            "parallel": lambda snap: views.parallel(run, snap, k=int(query.get("k") or 50)),
+            "parallel": lambda snap: views.parallel(
+                run, snap, k=views._int_arg(query, "k", 50, 1, 500)
+            ),
             "importance": lambda snap: views.importance_view(run, snap),
             "pareto": lambda snap: views.pareto(run, snap),
             "workers": lambda snap: views.workers(run, snap),

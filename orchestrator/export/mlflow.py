@@ -697,8 +697,12 @@ def _metric(key: str, value: float, timestamp: int, step: int) -> Any:
 
 
 def _key(name: str) -> str:
-    """A name MLflow takes as a key (letters, digits, ``_ - . / `` and spaces)."""
-    return _NOT_KEY.sub("_", name)[:KEY_CHARS]
+    """A name MLflow takes as a key: letters, digits, ``_ - . / `` and spaces, and - MLflow
+    reads a key as a path - no empty, ``.`` or ``..`` part (``val//loss`` -> ``val/loss``,
+    ``./acc`` -> ``_/acc``)."""
+    parts = [p for p in _NOT_KEY.sub("_", name).split("/") if p]
+    key = "/".join("_" if p in (".", "..") else p for p in parts) or "_"
+    return key[:KEY_CHARS].rstrip("/") or "_"
 
 
 def _text(value: Any, limit: int) -> str:
