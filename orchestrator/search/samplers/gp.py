@@ -9,7 +9,8 @@ by the model rather than by independent noise.
 
 from __future__ import annotations
 
-import warnings
+import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,6 +19,38 @@ def load() -> None:
     """Import the Gaussian-process code now (about 1.5 s the first time), so the first
     guided round does not pay for it while the workers wait."""
     import sklearn.gaussian_process  # noqa: F401
+
+
+# The model is fitted on the planning thread, beside the caller's code: it must raise no
+# warning, and may not silence one with warnings.catch_warnings, which swaps the filters of
+# the whole process (undoing, on leaving, whatever another thread set meanwhile). Its two
+# warnings are scikit-learn's convergence notes, neither a failure here: L-BFGS stopping at
+# its iteration limit, and a fitted hyperparameter on its bound (pure noise takes the length
+# scales to the top; a flat score the noise to the bottom).
+
+
+def _lbfgs(
+    objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    initial: np.ndarray,
+    bounds: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """The optimizer scikit-learn uses by default, the same call, without its warning."""
+    from scipy.optimize import minimize
+
+    found = minimize(objective, initial, method="L-BFGS-B", jac=True, bounds=bounds)
+    return found.x, float(found.fun)
+
+
+@functools.cache
+def _quiet_sum() -> type:
+    """scikit-learn's sum of kernels, without the note that a fit ended on a bound."""
+    from sklearn.gaussian_process.kernels import Sum
+
+    class QuietSum(Sum):
+        def _check_bounds_params(self) -> None:
+            pass
+
+    return QuietSum
 
 
 def posterior_draws(
@@ -29,28 +62,27 @@ def posterior_draws(
     restarts: int,
 ) -> np.ndarray:
     """``n`` joint posterior draws of the latent function at the candidates ``xc`` (columns)."""
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     d = x.shape[1]
-    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-        [0.3] * d, (1e-3, 1e2), nu=2.5
-    ) + WhiteKernel(1e-3, (1e-8, 1.0))
+    kernel = _quiet_sum()(
+        ConstantKernel(1.0, (1e-2, 1e2)) * Matern([0.3] * d, (1e-3, 1e2), nu=2.5),
+        WhiteKernel(1e-3, (1e-8, 1.0)),
+    )
     gp = GaussianProcessRegressor(
         kernel,
+        optimizer=_lbfgs,
         normalize_y=True,
         n_restarts_optimizer=restarts,
         random_state=int(rng.integers(2**31 - 1)),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(x, y)
-        # Draw the function, not new noisy observations of it: without the fitted white
-        # noise on the diagonal, a rugged objective (a large fitted noise) still ranks the
-        # candidates by the model instead of by independent noise.
-        gp.kernel_ = gp.kernel_.k1
-        mean, cov = gp.predict(xc, return_cov=True)
+    gp.fit(x, y)
+    # Draw the function, not new noisy observations of it: without the fitted white noise on
+    # the diagonal, a rugged objective (a large fitted noise) still ranks the candidates by
+    # the model instead of by independent noise.
+    gp.kernel_ = gp.kernel_.k1
+    mean, cov = gp.predict(xc, return_cov=True)
     cov = 0.5 * (cov + cov.T)
     jitter = 1e-9 * max(float(np.mean(np.diag(cov))), 1e-12)
     for _ in range(6):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -61,8 +60,8 @@ class SobolSampler:
         from scipy.stats import qmc
 
         engine = qmc.Sobol(d=len(space), scramble=True, seed=rng)
-        with warnings.catch_warnings():
-            # Sobol's balance is best at powers of two; other sizes are still fine here.
-            warnings.simplefilter("ignore", UserWarning)
-            unit = engine.random(n)
+        # Sobol's balance is best at powers of two and scipy warns at other sizes; the first
+        # n of the next power of two are the same points, drawn without the warning (this
+        # runs on the planning thread, where silencing it would swap the process's filters).
+        unit = engine.random_base2(max(n - 1, 0).bit_length())[:n]
         return from_unit(space, unit)
