@@ -637,7 +637,10 @@ def run_sweep(
             if stop_after_round is not None and stop_after_round < state.committed < state.planned:
                 raise SweepPaused(f"paused after round {stop_after_round}")
     finally:
-        planner.shutdown(wait=False, cancel_futures=True)
+        # Waited for: a planning call left running would go on after the sweep returned or
+        # raised (importing modules, calling a user's sampler beside a resume), and the
+        # interpreter waits for it at exit anyway. Calls not started yet are dropped.
+        planner.shutdown(wait=True, cancel_futures=True)
         for round_ in opened.values():
             round_.committer.flush()
     store.write_ranges(pa.concat_tables(list(state.ranges)))

@@ -1,16 +1,23 @@
-"""Rounds are sampled on a thread of their own, beside the caller's code. Python's warning
-filters are one global state, and ``warnings.catch_warnings`` swaps it for the whole process:
-entered on the planning thread, it can undo, on leaving, a ``catch_warnings`` the caller's
-thread entered meanwhile (CI lost a ``pytest.warns`` that way). So no sampling code may touch
-that state, and it must still raise no warning of its own, even under an "error" filter."""
+"""Rounds are sampled on a thread of their own, beside the caller's code.
+
+Python's warning filters are one global state, and ``warnings.catch_warnings`` swaps it for
+the whole process: entered on the planning thread, it can undo, on leaving, a
+``catch_warnings`` the caller's thread entered meanwhile (CI lost a ``pytest.warns`` that
+way). So no sampling code may touch that state, and it must still raise no warning of its
+own, even under an "error" filter. And the planning thread ends with the sweep: nothing of
+it runs on (importing modules, calling a user's sampler) once ``tune`` has returned or
+raised.
+"""
 
 import threading
+import time
 import warnings
 
 import numpy as np
 import pytest
 
 from orchestrator import Float, SearchSpace, tune
+from orchestrator.errors import SweepInterrupted
 from orchestrator.execution.serial import SerialExecutor
 from orchestrator.search.samplers.gp import posterior_draws
 from orchestrator.search.samplers.uniform import SobolSampler
@@ -99,3 +106,82 @@ def test_the_model_raises_no_warning_where_scikit_learn_warns():
             warnings.simplefilter("error")
             draws = posterior_draws(x, y, xc, 3, np.random.default_rng(1), restarts=2)
         assert draws.shape == (50, 3) and np.isfinite(draws).all()
+
+
+def planners():
+    return [t.name for t in threading.enumerate() if t.name.startswith("sweep-plan")]
+
+
+class SlowWarmUp:
+    """A sampler whose warm-up (run once, on the planning thread) outlasts a short sweep."""
+
+    name = "slow-warm-up"
+
+    def __init__(self):
+        self.warmed = threading.Event()
+
+    def warm_up(self):
+        time.sleep(1.0)
+        self.warmed.set()
+
+    def sample(self, space, n, rng, history=None):
+        return {"x": list(rng.random(n))}
+
+
+class SlowOnceGuided:
+    """A sampler that takes a while once it has history (a model's fit), and records calls."""
+
+    name = "slow-guided"
+
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, space, n, rng, history=None):
+        self.calls.append(threading.current_thread().name)
+        if history is not None:
+            time.sleep(1.0)
+        return {"x": list(rng.random(n))}
+
+
+def test_the_planning_thread_ends_before_tune_returns(tmp_path):
+    def score(c):
+        return c["x"]
+
+    sampler = SlowWarmUp()
+    tune(
+        score,
+        SearchSpace({"x": Float(0.0, 1.0)}),
+        mode="min",
+        rounds=1,
+        samples_per_round=4,
+        sampler=sampler,
+        executor=SerialExecutor(score, param_names=["x"]),
+        run_dir=tmp_path / "run",
+    )
+    assert planners() == []
+    assert sampler.warmed.is_set()  # the warm-up that had started was waited for
+
+
+def test_the_planning_thread_ends_before_a_stopped_sweep_raises(tmp_path):
+    def score(c):
+        return c["x"]
+
+    sampler = SlowOnceGuided()
+    committed = tmp_path / "run" / "trials" / "round-00000.parquet"
+    with pytest.raises(SweepInterrupted):
+        tune(
+            score,
+            SearchSpace({"x": Float(0.0, 1.0)}),
+            mode="min",
+            rounds=3,
+            samples_per_round=4,
+            overlap=1,  # round 2 is sampled (from round 0's history) while round 1 runs
+            sampler=sampler,
+            executor=SerialExecutor(score, param_names=["x"]),
+            run_dir=tmp_path / "run",
+            should_stop=committed.exists,  # stops while round 2 is being sampled
+        )
+    calls = len(sampler.calls)
+    assert planners() == []
+    time.sleep(1.2)
+    assert len(sampler.calls) == calls  # nothing of the stopped sweep calls it any more
