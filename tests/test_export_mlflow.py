@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import socket
 import sys
 from datetime import timezone
 
@@ -364,3 +366,51 @@ def test_metric_names_mlflow_reads_as_paths_are_made_keys_it_takes(tmp_path, uri
     assert len(children) == 3
     keys = set(children[0].data.metrics)
     assert {"val/loss", "loss", "_/acc"} <= keys
+
+
+HTTP_SETTINGS = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+)
+
+
+def test_an_export_never_changes_the_process_environment(bowl_run, uri, monkeypatch):
+    # A live export runs on a thread of its own: setting MLflow's HTTP settings around its
+    # first request (and removing them after) changed them for every thread, and removed a
+    # value the user set meanwhile.
+    from mlflow.tracking import MlflowClient
+
+    for key in HTTP_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    seen = []
+    real = MlflowClient.get_experiment_by_name
+
+    def watched(self, name):
+        seen.append({k: os.environ.get(k) for k in HTTP_SETTINGS})
+        return real(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", watched)
+    export_run(bowl_run.run_dir, uri)
+    assert seen and all(v is None for s in seen for v in s.values()), seen
+    assert not any(k in os.environ for k in HTTP_SETTINGS)
+
+
+def test_an_unreachable_tracking_server_fails_at_once(bowl_run, monkeypatch):
+    """Nothing listens there: one clean line, before MLflow's client retries for minutes."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    called = []
+    monkeypatch.setattr(
+        MlflowClient, "get_experiment_by_name", lambda self, name: called.append(name)
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends
+    with pytest.raises(ExportError) as caught:
+        export_run(bowl_run.run_dir, f"http://user:pw@127.0.0.1:{port}")
+    message = str(caught.value)
+    assert f"cannot reach MLflow at http://127.0.0.1:{port}" in message, message
+    assert "\n" not in message and "pw" not in message
+    assert called == []  # refused before any request of MLflow's

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -193,8 +194,8 @@ class MlflowExporter:
         client = self._connect()
         name = self.experiment or str(meta.get("name") or "sweep")
         if self._experiment_id is None:
-            with _few_retries():  # a wrong or unreachable URI fails in seconds
-                self._experiment_id = _experiment(client, name)
+            _check_reachable(self.tracking_uri)
+            self._experiment_id = _experiment(client, name)
         new_parent = False
         if self._parent is None:
             self._parent, new_parent = self._find_or_create_parent(client, store, meta, sweep_id)
@@ -618,24 +619,33 @@ def _front_record(result: TuneResult, runs: Mapping[int, str]) -> dict[str, Any]
 
 
 # -- MLflow's values ----------------------------------------------------------------------
-@contextmanager
-def _few_retries() -> Iterator[None]:
-    """MLflow retries an HTTP request for minutes (servers rate-limit); an export's first
-    request gets two quick retries, so a wrong or unreachable URI fails in seconds. The
-    later requests retry as MLflow does. Settings of the user's are kept."""
-    quick = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-    }
-    saved = {k: os.environ.get(k) for k in quick}
-    os.environ.update({k: v for k, v in quick.items() if saved[k] is None})
+#: How long the first look at an http(s) tracking server may take to connect.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(uri: str) -> None:
+    """For an http(s) tracking URI, a TCP connection to the server first: MLflow's client
+    retries a refused connection for minutes (servers rate-limit), so a wrong or stopped
+    server would otherwise cost that long; this fails in seconds, in one line. Skipped when
+    a proxy carries the requests (its settings decide, not a direct connection). MLflow's
+    own settings and retries apply to every request after it, and nothing of the process's
+    state is changed (a live export runs beside the sweep, on a thread of its own)."""
+    parts = urllib.parse.urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return
+    host = parts.hostname
+    if urllib.request.getproxies().get(scheme) and not urllib.request.proxy_bypass(host):
+        return
     try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
+        port = parts.port or (443 if scheme == "https" else 80)
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ExportError(
+            f"cannot reach MLflow at {redact_uri(uri)}: {first_line(reason) or 'timed out'} "
+            "(is the tracking server running, and is that its address?)"
+        ) from None
 
 
 def _unsupported(uri: str) -> str:
