@@ -414,3 +414,44 @@ def test_an_unreachable_tracking_server_fails_at_once(bowl_run, monkeypatch):
     assert f"cannot reach MLflow at http://127.0.0.1:{port}" in message, message
     assert "\n" not in message and "pw" not in message
     assert called == []  # refused before any request of MLflow's
+
+
+def test_an_export_given_up_on_stops_and_the_next_one_duplicates_nothing(
+    tmp_path, uri, monkeypatch
+):
+    """close() times out on a slow MLflow; a resume's export of the same sweep starts in the
+    same process. The old export used to go on beside it, both writing the missing trials."""
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    done = run(tmp_path / "run")
+    first = LiveExport(done.run_dir, uri, warn=lambda text: None)
+    stuck, release, calls = threading.Event(), threading.Event(), []
+    real = MlflowClient.create_run
+
+    def create_run(self, *args, **kwargs):
+        if self is first.exporter._client and kwargs.get("run_name", "").startswith("trial-"):
+            calls.append(1)
+            if len(calls) == 5:  # MLflow stops answering the first export for a while
+                stuck.set()
+                release.wait(30)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "create_run", create_run)
+    assert first.close(timeout_s=0.2) is None  # gave up: left unfinished
+    assert stuck.wait(30)
+    second = LiveExport(done.run_dir, uri)
+    summary = []
+    waiting = threading.Thread(target=lambda: summary.append(second.close(timeout_s=60)))
+    waiting.start()
+    release.set()  # MLflow answers again
+    waiting.join(90)
+    for thread in threading.enumerate():
+        if thread.name == "sweep-mlflow-export":
+            thread.join(30)
+    assert len(calls) == 5  # the first export stopped after the trial it was writing
+    parents, children = runs_of(uri)
+    assert len(parents) == 1 and len(children) == 24
+    assert sorted(by_trial(children)) == done.table.column("trial_id").to_pylist()
+    assert summary[0] is not None and summary[0].added == 24 - 5  # the rest, once each

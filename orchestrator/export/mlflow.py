@@ -64,6 +64,7 @@ from workers.evaluate import RESERVED_COLUMNS, STATUS_OK, STATUS_TIMEOUT
 
 __all__ = [
     "INSTALL",
+    "ExportCancelled",
     "ExportError",
     "ExportSummary",
     "LiveExport",
@@ -96,6 +97,23 @@ _SAFE_ID = re.compile(r"^[\w.\-]+$")
 
 class ExportError(SweepError):
     """MLflow refused the export or could not be reached."""
+
+
+class ExportCancelled(ExportError):
+    """The export was told to stop (:meth:`MlflowExporter.cancel`); it stopped between two
+    trials, and a later export completes it."""
+
+
+# One export of a sweep into one tracking store at a time in this process: two exporters
+# (a live export that outlived its sweep's close(), and the next one of a resume) each know
+# only the children they made, and would both make the rest.
+_EXPORTING: dict[tuple[str, str], threading.Lock] = {}
+_EXPORTING_LOCK = threading.Lock()
+
+
+def _export_lock(tracking_uri: str, sweep_id: str) -> threading.Lock:
+    with _EXPORTING_LOCK:
+        return _EXPORTING.setdefault((tracking_uri, sweep_id), threading.Lock())
 
 
 def require_mlflow() -> Any:
@@ -161,6 +179,12 @@ class MlflowExporter:
         self._parent: str | None = None
         self._experiment_id: str | None = None
         self._done: dict[int, str] = {}  # trial_id -> its finished child run
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop a running export between two trials (it raises :class:`ExportCancelled`),
+        and any later one before it starts; what is in MLflow stays consistent."""
+        self._cancel.set()
 
     # -- the export ---------------------------------------------------------------------
     def export(self, progress: Callable[[int, int], None] | None = None) -> ExportSummary:
@@ -191,6 +215,27 @@ class MlflowExporter:
         sweep_id = str(meta.get("sweep_id") or "")
         if not _SAFE_ID.match(sweep_id):
             raise ExportError(f"{redact_uri(str(store.run_dir))}: run.json has no usable sweep_id")
+        lock = _export_lock(self.tracking_uri, sweep_id)
+        while not lock.acquire(timeout=0.2):  # another export of this sweep is running
+            self._stop_if_cancelled()
+        try:
+            return self._export_locked(store, meta, result, progress, sweep_id)
+        finally:
+            lock.release()
+
+    def _stop_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise ExportCancelled("the export was cancelled; exporting again completes it")
+
+    def _export_locked(
+        self,
+        store: RunStore,
+        meta: dict[str, Any],
+        result: TuneResult | None,
+        progress: Callable[[int, int], None] | None,
+        sweep_id: str,
+    ) -> ExportSummary:
+        self._stop_if_cancelled()
         client = self._connect()
         name = self.experiment or str(meta.get("name") or "sweep")
         if self._experiment_id is None:
@@ -359,6 +404,7 @@ class MlflowExporter:
             progress(0, total)
         added = completed = 0
         for child in _child_rows(todo, space):
+            self._stop_if_cancelled()
             trial = child["trial_id"]
             tags = {
                 PARENT_TAG: self._parent,
@@ -403,7 +449,10 @@ class LiveExport:
     sweep's ``on_round``. Each export runs on a thread of its own - the sweep never waits
     for MLflow - and a round committed while one runs is taken by the next. A failing
     export prints one warning line (``warn``), once; later rounds try again.
-    :meth:`close` runs the last export (the final state, the test score) and waits for it.
+    :meth:`close` runs the last export (the final state, the test score) and waits for it;
+    one it gives up on stops at the next trial. Exports of one sweep into one tracking store
+    take turns in this process (the next one reads what the last one wrote); two processes
+    exporting the same sweep at once can both write a trial.
     """
 
     def __init__(
@@ -436,6 +485,8 @@ class LiveExport:
         while True:
             try:
                 self.last, self.failed = self.exporter.export(), False
+            except ExportCancelled:
+                self.failed = True  # close() gave up on it and said so
             except Exception as exc:
                 self.failed = True
                 if not self._warned:
@@ -459,6 +510,9 @@ class LiveExport:
         with self._cond:
             done = self._cond.wait_for(lambda: not self._busy, timeout_s)
         if not done:
+            # stopped at the next trial, so that an export started after this one (a resume's)
+            # does not wait long for it, and no two exports of the sweep run side by side
+            self.exporter.cancel()
             self._warn(
                 f"MLflow export still running after {timeout_s:.0f} s; left unfinished "
                 f"(sweep export {redact_uri(str(self.run_dir))} --mlflow URI completes it)"
