@@ -752,3 +752,52 @@ def test_the_token_redirect_never_leaves_this_server(storage):
             assert status == 303
             location = headers["Location"]
             assert location.startswith("/") and not location.startswith(("//", "/\\")), location
+
+
+def with_accuracy(config: dict[str, Any]) -> dict[str, Any]:
+    return {"score": (config["x"] - 0.3) ** 2, "acc": 1 - config["x"]}
+
+
+def test_a_round_committed_between_two_reads_of_a_view_is_read_afresh(tmp_path, monkeypatch):
+    # The table view reads the run twice (the rows that match, then the page's columns) from
+    # one listing of the folder. A round committed in between removes its partial commits:
+    # the columns other views had cached still held their rows, the ones read now did not,
+    # and the page's row numbers pointed past the table (a 500) or at other rows.
+    from orchestrator.errors import SweepInterrupted
+
+    monkeypatch.setenv("SWEEP_COMMIT_EVERY_S", "0")
+    run_dir = tmp_path / "live"
+    parts = run_dir / "trials" / "_partial" / "round-00001"
+    space = {"x": Float(0.0, 1.0)}
+    settings: dict[str, Any] = {
+        "mode": "min",
+        "rounds": 2,
+        "samples_per_round": 8,
+        "sampler": "random",
+        "run_dir": run_dir,
+        "executor": SerialExecutor(with_accuracy, param_names=["x"], shard_size=2),
+    }
+    with pytest.raises(SweepInterrupted):  # stopped with 3 partial commits of round 1
+        tune(
+            with_accuracy,
+            space,
+            should_stop=lambda: len(list(parts.glob("part-*"))) >= 3,
+            **settings,
+        )
+    with DashboardServer([str(run_dir)], port=0, poll_s=0.5) as srv:
+        assert api(srv, "/api/run/live/version")["pending"] == 6
+        api(srv, "/api/run/live/summary")  # the page's other views: their columns cached
+        api(srv, "/api/run/live/workers")
+        data = srv.catalog.get("live")
+        assert data is not None
+        data._listed_at = time.monotonic() + 3600  # this listing stays (as within its second)
+        result = tune(with_accuracy, space, resume=True, **settings)  # commits round 1
+        assert not list(parts.glob("part-*"))
+        scores = dict(zip(*(result.table.column(c).to_pylist() for c in ("trial_id", "score"))))
+        for params in ({}, {"sort": "acc", "order": "asc", "status": "ok"}):
+            page = api(srv, "/api/run/live/trials", limit=100, **params)
+            at = [c["name"] for c in page["columns"]].index
+            assert page["matched"] == 16 and len(page["rows"]) == 16, params
+            assert not any(page["pending"])
+            assert {r[at("trial_id")]: r[at("score")] for r in page["rows"]} == scores
+        assert api(srv, "/api/run/live/version")["trials"] == 16

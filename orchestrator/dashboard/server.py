@@ -259,7 +259,7 @@ def build_app(
         }
         if view not in handlers:
             return _json({"error": f"no view {view!r}"}, status=404)
-        return await off_loop(lambda: handlers[view](run.snapshot()))
+        return await off_loop(lambda: run.consistent(handlers[view]))
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/", index)

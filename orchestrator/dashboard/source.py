@@ -52,6 +52,12 @@ RESCAN_TTL_S = 5.0  # a storage folder is searched for new runs at most this oft
 DERIVED_ENTRIES = 48  # results of views kept per run (each for one version of the run)
 
 
+class StaleListing(StoreError):
+    """A file the folder's listing named is gone (a running round's partial commits go when
+    the round is committed): whatever was read from that listing is read again from a new
+    one (:meth:`RunData.consistent`)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What a run folder holds at one moment: its files with their stamps, the committed
@@ -155,7 +161,7 @@ class RunData:
         ``max_age`` seconds)."""
         with self._list_lock:
             now = time.monotonic()
-            if self._snapshot is None or now - self._listed_at >= max_age:
+            if self._snapshot is None or max_age <= 0 or now - self._listed_at >= max_age:
                 self._snapshot = snapshot_of(self.store.listing())
                 self._listed_at = now
                 with self._footer_lock:  # files gone (a committed round's partial commits)
@@ -221,7 +227,8 @@ class RunData:
             return known[1], known[2]
         footer = self.store.file_metadata(path)
         if footer is None:
-            return None
+            self._gone(path)
+            return None  # torn: skipped
         schema = footer.schema.to_arrow_schema()
         with self._footer_lock:
             self._footers[path] = (stamp, schema, footer.num_rows)
@@ -300,7 +307,8 @@ class RunData:
         if missing:
             table = self.store.read_file(path, missing)
             if table is None:
-                return None
+                self._gone(path)
+                return None  # torn: skipped
             for name in missing:
                 cached.columns[name] = pa.chunked_array([table.column(name).combine_chunks()])
         arrays = []
@@ -316,6 +324,24 @@ class RunData:
                 arrays.append(pa.chunked_array([pa.nulls(n, f.type)]))
         arrays.append(pa.chunked_array([pa.array(np.full(n, pending), pa.bool_())]))
         return pa.Table.from_arrays(arrays, names=[f.name for f in fields] + [PENDING])
+
+    def _gone(self, path: str) -> None:
+        """Raise :class:`StaleListing` if ``path`` (named by a listing) has gone since."""
+        if not self.store.has_file(path):
+            raise StaleListing(f"{path} went while it was read; the run is read again")
+
+    def consistent(self, view: Callable[[Snapshot], _T], attempts: int = 4) -> _T:
+        """``view(snapshot)``, all of it read from one listing of the folder: if a file the
+        listing named went meanwhile, the folder is listed again and ``view`` starts over
+        (a view that read some columns before and some after the file went would mix two
+        states of the run; one that caches an answer caches only a whole one)."""
+        snap = self.snapshot()
+        for _ in range(attempts - 1):
+            try:
+                return view(snap)
+            except StaleListing:
+                snap = self.snapshot(max_age=0)
+        return view(snap)
 
     # -- results of views, one per version of the run ------------------------------------
     def derived(self, key: Any, version: str, compute: Callable[[], _T]) -> _T:

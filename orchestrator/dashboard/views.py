@@ -19,6 +19,7 @@ disk yet); the curves and the timeline include the running rounds' partial commi
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -265,7 +266,10 @@ def _best_rows(table: pa.Table, mode: str) -> np.ndarray:
 
 
 def version(run: RunData) -> dict[str, Any]:
-    snap = run.snapshot()
+    return run.consistent(lambda snap: _version(run, snap))
+
+
+def _version(run: RunData, snap: Snapshot) -> dict[str, Any]:
     meta = run.meta(snap)
     committed, pending = run.row_count(snap)
     return {
@@ -283,28 +287,31 @@ def runs_list(catalog: Catalog) -> list[dict[str, Any]]:
     for run in catalog.runs():
         entry: dict[str, Any] = {"key": run.key, "location": run.location}
         try:
-            snap = run.snapshot()
-            meta = run.meta(snap)
-            committed, pending = run.row_count(snap)
-            config = meta.get("config") or {}
-            best = meta.get("best") or {}
-            entry.update(
-                name=meta.get("name"),
-                state=meta.get("state"),
-                created_at=meta.get("created_at"),
-                updated_at=meta.get("updated_at"),
-                trials=committed + pending,
-                pending=pending,
-                rounds=len(snap.rounds),
-                best_score=best.get("score"),
-                mode=config.get("mode"),
-                objectives=config.get("objectives"),
-                version=snap.version,
-            )
+            entry.update(run.consistent(functools.partial(_listed, run)))
         except (StoreError, OSError, ValueError) as exc:
             entry["error"] = redact_uri(str(exc))
         out.append(entry)
     return clean(out)
+
+
+def _listed(run: RunData, snap: Snapshot) -> dict[str, Any]:
+    meta = run.meta(snap)
+    committed, pending = run.row_count(snap)
+    config = meta.get("config") or {}
+    best = meta.get("best") or {}
+    return {
+        "name": meta.get("name"),
+        "state": meta.get("state"),
+        "created_at": meta.get("created_at"),
+        "updated_at": meta.get("updated_at"),
+        "trials": committed + pending,
+        "pending": pending,
+        "rounds": len(snap.rounds),
+        "best_score": best.get("score"),
+        "mode": config.get("mode"),
+        "objectives": config.get("objectives"),
+        "version": snap.version,
+    }
 
 
 def summary(run: RunData, snap: Snapshot) -> dict[str, Any]:
@@ -901,32 +908,30 @@ def trials(run: RunData, snap: Snapshot, query: Mapping[str, Any]) -> dict[str, 
 
 # -- several runs side by side ------------------------------------------------------------
 def compare(runs: Sequence[RunData]) -> dict[str, Any]:
-    out = []
-    for run in runs:
-        snap = run.snapshot()
-        meta = run.meta(snap)
-        plan = run.plan(snap)
-        best = best_of(run, snap)
-        line = progress(run, snap)
-        committed, pending = run.row_count(snap)
-        counts = summary(run, snap)["counts"]
-        test = meta.get("test") or {}
-        out.append(
-            {
-                "key": run.key,
-                "name": meta.get("name"),
-                "state": meta.get("state"),
-                "location": run.location,
-                "mode": plan.mode,
-                "objectives": list(plan.objectives.names) if plan.objectives else None,
-                "trials": committed + pending,
-                "ok": counts["committed"].get(STATUS_OK, 0) + counts["running"].get(STATUS_OK, 0),
-                "rounds": len(snap.rounds),
-                "duration_s": meta.get("duration_s"),
-                "best": best,
-                "test_score": test.get("score"),
-                "curve": {"steps": line.get("steps"), "end": line.get("end")},
-                "version": snap.version,
-            }
-        )
-    return clean({"runs": out})
+    return clean({"runs": [run.consistent(functools.partial(_compared, run)) for run in runs]})
+
+
+def _compared(run: RunData, snap: Snapshot) -> dict[str, Any]:
+    meta = run.meta(snap)
+    plan = run.plan(snap)
+    best = best_of(run, snap)
+    line = progress(run, snap)
+    committed, pending = run.row_count(snap)
+    counts = summary(run, snap)["counts"]
+    test = meta.get("test") or {}
+    return {
+        "key": run.key,
+        "name": meta.get("name"),
+        "state": meta.get("state"),
+        "location": run.location,
+        "mode": plan.mode,
+        "objectives": list(plan.objectives.names) if plan.objectives else None,
+        "trials": committed + pending,
+        "ok": counts["committed"].get(STATUS_OK, 0) + counts["running"].get(STATUS_OK, 0),
+        "rounds": len(snap.rounds),
+        "duration_s": meta.get("duration_s"),
+        "best": best,
+        "test_score": test.get("score"),
+        "curve": {"steps": line.get("steps"), "end": line.get("end")},
+        "version": snap.version,
+    }

@@ -386,6 +386,10 @@ class RunStore:
             )
             return None
 
+    def has_file(self, relative: str) -> bool:
+        """Whether a file :meth:`listing` gave is still there."""
+        return self.loc.child(*relative.split("/")).exists()
+
     def file_metadata(self, relative: str) -> Any:
         """A Parquet file's footer (``pyarrow.parquet.FileMetaData``: schema, row count), or
         None if it is torn or unreadable."""
