@@ -135,10 +135,12 @@ class SlowOnceGuided:
 
     def __init__(self):
         self.calls = []
+        self.slow = threading.Event()  # a slow call has started
 
     def sample(self, space, n, rng, history=None):
         self.calls.append(threading.current_thread().name)
         if history is not None:
+            self.slow.set()
             time.sleep(1.0)
         return {"x": list(rng.random(n))}
 
@@ -167,7 +169,6 @@ def test_the_planning_thread_ends_before_a_stopped_sweep_raises(tmp_path):
         return c["x"]
 
     sampler = SlowOnceGuided()
-    committed = tmp_path / "run" / "trials" / "round-00000.parquet"
     with pytest.raises(SweepInterrupted):
         tune(
             score,
@@ -179,9 +180,50 @@ def test_the_planning_thread_ends_before_a_stopped_sweep_raises(tmp_path):
             sampler=sampler,
             executor=SerialExecutor(score, param_names=["x"]),
             run_dir=tmp_path / "run",
-            should_stop=committed.exists,  # stops while round 2 is being sampled
+            should_stop=sampler.slow.is_set,  # stops while round 2 is being sampled
         )
     calls = len(sampler.calls)
     assert planners() == []
     time.sleep(1.2)
     assert len(sampler.calls) == calls  # nothing of the stopped sweep calls it any more
+
+
+def test_a_second_interrupt_while_the_planner_is_waited_for_loses_no_finished_trial(
+    tmp_path, monkeypatch
+):
+    """The first Ctrl+C stops the sweep; a second one ("stop at once") can land while the
+    planning thread is waited for. The rows that finished must be written before that wait,
+    not after it (a resume would run them again)."""
+    import pyarrow.parquet as pq
+
+    from orchestrator.loop import coordinator
+
+    class SecondInterrupt(coordinator.ThreadPoolExecutor):
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
+            if wait:
+                raise KeyboardInterrupt  # arrives while the planning call is waited for
+
+    monkeypatch.setattr(coordinator, "ThreadPoolExecutor", SecondInterrupt)
+    monkeypatch.setenv("SWEEP_COMMIT_EVERY_S", "3600")  # finished rows stay buffered
+    done = []
+
+    def score(c):
+        done.append(c["x"])
+        return c["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(
+            score,
+            SearchSpace({"x": Float(0.0, 1.0)}),
+            mode="min",
+            rounds=2,
+            samples_per_round=8,
+            sampler="random",
+            executor=SerialExecutor(score, param_names=["x"], shard_size=2),
+            run_dir=tmp_path / "run",
+            should_stop=lambda: len(done) >= 4,
+        )
+    parts = sorted((tmp_path / "run" / "trials" / "_partial").glob("round-*/part-*"))
+    written = sorted(s for p in parts for s in pq.read_table(p).column("score").to_pylist())
+    assert written and written == sorted(done)

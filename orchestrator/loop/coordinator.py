@@ -637,12 +637,14 @@ def run_sweep(
             if stop_after_round is not None and stop_after_round < state.committed < state.planned:
                 raise SweepPaused(f"paused after round {stop_after_round}")
     finally:
-        # Waited for: a planning call left running would go on after the sweep returned or
-        # raised (importing modules, calling a user's sampler beside a resume), and the
-        # interpreter waits for it at exit anyway. Calls not started yet are dropped.
-        planner.shutdown(wait=True, cancel_futures=True)
-        for round_ in opened.values():
-            round_.committer.flush()
+        try:  # what finished is written first: a second Ctrl+C may cut the wait below short
+            for round_ in opened.values():
+                round_.committer.flush()
+        finally:
+            # Waited for: a planning call left running would go on after the sweep returned
+            # or raised (importing modules, calling a user's sampler beside a resume), and
+            # the interpreter waits for it at exit anyway. Calls not started are dropped.
+            planner.shutdown(wait=True, cancel_futures=True)
     store.write_ranges(pa.concat_tables(list(state.ranges)))
     final = _final_trials(plan, state.history)
     if plan.budget and best_trial(final, state.original, plan.mode) is None:
