@@ -166,6 +166,7 @@ def test_the_planning_thread_ends_before_tune_returns(tmp_path):
 
 def test_the_planning_thread_ends_before_a_stopped_sweep_raises(tmp_path):
     def score(c):
+        time.sleep(0.2)  # round 1 is still running when the stop is seen
         return c["x"]
 
     sampler = SlowOnceGuided()
@@ -178,7 +179,7 @@ def test_the_planning_thread_ends_before_a_stopped_sweep_raises(tmp_path):
             samples_per_round=4,
             overlap=1,  # round 2 is sampled (from round 0's history) while round 1 runs
             sampler=sampler,
-            executor=SerialExecutor(score, param_names=["x"]),
+            executor=SerialExecutor(score, param_names=["x"], shard_size=1),
             run_dir=tmp_path / "run",
             should_stop=sampler.slow.is_set,  # stops while round 2 is being sampled
         )
