@@ -456,3 +456,68 @@ def test_an_export_given_up_on_stops_and_the_next_one_duplicates_nothing(
     assert len(parents) == 1 and len(children) == 24
     assert sorted(by_trial(children)) == done.table.column("trial_id").to_pylist()
     assert summary[0] is not None and summary[0].added == 24 - 5  # the rest, once each
+
+
+@pytest.fixture
+def answering(request):
+    """A local HTTP server (127.0.0.1) that answers every GET with the given status."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(request.param)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/mlflow", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("answering", [503], indirect=True)
+def test_a_tracking_server_answering_5xx_fails_in_seconds(bowl_run, answering, monkeypatch):
+    # an ingress whose MLflow behind it is down: MLflow's client retries it for minutes
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("http_proxy", "HTTP_PROXY"):  # the look goes to this machine only
+        monkeypatch.delenv(name, raising=False)
+    url, seen = answering
+    called = []
+    monkeypatch.setattr(
+        MlflowClient, "get_experiment_by_name", lambda self, name: called.append(name)
+    )
+    with pytest.raises(ExportError, match=r"cannot reach MLflow at .*: it answers HTTP 503"):
+        export_run(bowl_run.run_dir, url)
+    assert seen == ["/mlflow/health"] * 3 and called == []
+
+
+@pytest.mark.parametrize("answering", [404], indirect=True)
+def test_a_server_that_answers_is_left_to_mlflow(bowl_run, answering, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    url, seen = answering
+
+    def refuse(self, name):
+        raise RuntimeError("MLflow said no")
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", refuse)
+    with pytest.raises(ExportError, match="MLflow said no"):
+        export_run(bowl_run.run_dir, url)
+    assert seen == ["/mlflow/health"]

@@ -37,10 +37,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
+import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -188,11 +189,18 @@ class MlflowExporter:
 
     # -- the export ---------------------------------------------------------------------
     def export(self, progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+        self._stop_if_cancelled()
         store = RunStore.open(self.run_dir)
-        meta = store.metadata()
-        result = TuneResult.load(self.run_dir) if store.has_rounds() else None
-        try:
-            return self._export(store, meta, result, progress)
+        sweep_id = str(store.metadata().get("sweep_id") or "")
+        if not _SAFE_ID.match(sweep_id):
+            raise ExportError(f"{redact_uri(str(store.run_dir))}: run.json has no usable sweep_id")
+        lock = _export_lock(self.tracking_uri, sweep_id)
+        while not lock.acquire(timeout=0.2):  # another export of this sweep is running
+            self._stop_if_cancelled()
+        try:  # the run read once it is this export's turn: what the last one left is older
+            meta = store.metadata()
+            result = TuneResult.load(self.run_dir) if store.has_rounds() else None
+            return self._export(store, meta, result, progress, sweep_id)
         except BaseException as exc:
             self._parent = None  # the next export reads again what MLflow holds
             if isinstance(exc, SweepError) or not isinstance(exc, Exception):
@@ -204,22 +212,6 @@ class MlflowExporter:
                 f"MLflow export to {redact_uri(self.tracking_uri)} failed: "
                 f"{redact_uri(first_line(exc))}"
             ) from None
-
-    def _export(
-        self,
-        store: RunStore,
-        meta: dict[str, Any],
-        result: TuneResult | None,
-        progress: Callable[[int, int], None] | None,
-    ) -> ExportSummary:
-        sweep_id = str(meta.get("sweep_id") or "")
-        if not _SAFE_ID.match(sweep_id):
-            raise ExportError(f"{redact_uri(str(store.run_dir))}: run.json has no usable sweep_id")
-        lock = _export_lock(self.tracking_uri, sweep_id)
-        while not lock.acquire(timeout=0.2):  # another export of this sweep is running
-            self._stop_if_cancelled()
-        try:
-            return self._export_locked(store, meta, result, progress, sweep_id)
         finally:
             lock.release()
 
@@ -227,7 +219,7 @@ class MlflowExporter:
         if self._cancel.is_set():
             raise ExportCancelled("the export was cancelled; exporting again completes it")
 
-    def _export_locked(
+    def _export(
         self,
         store: RunStore,
         meta: dict[str, Any],
@@ -673,33 +665,60 @@ def _front_record(result: TuneResult, runs: Mapping[int, str]) -> dict[str, Any]
 
 
 # -- MLflow's values ----------------------------------------------------------------------
-#: How long the first look at an http(s) tracking server may take to connect.
-CONNECT_TIMEOUT_S = 10.0
+#: The first look at an http(s) tracking server: so many tries (1 s, then 2 s apart), each
+#: given so many seconds.
+PROBE_TRIES, PROBE_TIMEOUT_S = 3, 5.0
 
 
 def _check_reachable(uri: str) -> None:
-    """For an http(s) tracking URI, a TCP connection to the server first: MLflow's client
-    retries a refused connection for minutes (servers rate-limit), so a wrong or stopped
-    server would otherwise cost that long; this fails in seconds, in one line. Skipped when
-    a proxy carries the requests (its settings decide, not a direct connection). MLflow's
-    own settings and retries apply to every request after it, and nothing of the process's
-    state is changed (a live export runs beside the sweep, on a thread of its own)."""
+    """For an http(s) tracking URI, one look at the server first (``GET .../health``):
+    MLflow's client retries a refused connection or a 5xx answer for minutes (servers
+    rate-limit), so a wrong or stopped server would otherwise cost that long; this fails
+    in seconds, in one line. Any other answer - even a 401 or a 404 - lets the export go
+    on with MLflow's own settings and retries; so does a TLS error (MLflow's TLS settings
+    decide). Proxies are taken from the environment, as MLflow's client takes them. Nothing
+    of the process's state is changed: a live export runs beside the sweep, on a thread of
+    its own."""
     parts = urllib.parse.urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return
-    host = parts.hostname
-    if urllib.request.getproxies().get(scheme) and not urllib.request.proxy_bypass(host):
-        return
     try:
-        port = parts.port or (443 if scheme == "https" else 80)
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ExportError(
-            f"cannot reach MLflow at {redact_uri(uri)}: {first_line(reason) or 'timed out'} "
-            "(is the tracking server running, and is that its address?)"
-        ) from None
+        port = parts.port
+    except ValueError as exc:
+        raise ExportError(f"MLflow tracking URI {redact_uri(uri)}: {exc}") from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    where = host + (f":{port}" if port else "")  # without the user and password
+    url = urllib.parse.urlunsplit((scheme, where, parts.path.rstrip("/") + "/health", "", ""))
+    problem = "no answer"
+    for attempt in range(PROBE_TRIES):
+        if attempt:
+            time.sleep(attempt)
+        try:
+            with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+            problem = f"it answers HTTP {exc.code}"
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLError):
+                return
+            problem = _reason(exc.reason)
+        except ssl.SSLError:
+            return
+        except OSError as exc:  # a timeout while reading the answer
+            problem = _reason(exc)
+    raise ExportError(
+        f"cannot reach MLflow at {redact_uri(uri)}: {problem} ({PROBE_TRIES} tries; is the "
+        "tracking server running, and is that its address?)"
+    )
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return first_line(str(reason)) or "no answer"
 
 
 def _unsupported(uri: str) -> str:
