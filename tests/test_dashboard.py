@@ -801,3 +801,19 @@ def test_a_round_committed_between_two_reads_of_a_view_is_read_afresh(tmp_path, 
             assert not any(page["pending"])
             assert {r[at("trial_id")]: r[at("score")] for r in page["rows"]} == scores
         assert api(srv, "/api/run/live/version")["trials"] == 16
+
+
+def test_a_run_that_keeps_changing_while_read_is_one_clear_answer(storage):
+    from orchestrator.dashboard.source import RunData, StaleListing
+
+    run_dir = next(p for p in sorted(storage.iterdir()) if (p / "run.json").exists())
+    run = RunData("r", str(run_dir))
+    listings = []
+
+    def view(snap):
+        listings.append(snap)
+        raise StaleListing("a file went")
+
+    with pytest.raises(StaleListing, match="the run changed 4 times while it was read"):
+        run.consistent(view)
+    assert len(listings) == 4

@@ -327,7 +327,11 @@ class RunData:
 
     def _gone(self, path: str) -> None:
         """Raise :class:`StaleListing` if ``path`` (named by a listing) has gone since."""
-        if not self.store.has_file(path):
+        try:
+            gone = not self.store.has_file(path)
+        except OSError:  # a remote store that cannot say: skipped, as a torn file is
+            return
+        if gone:
             raise StaleListing(f"{path} went while it was read; the run is read again")
 
     def consistent(self, view: Callable[[Snapshot], _T], attempts: int = 4) -> _T:
@@ -341,7 +345,13 @@ class RunData:
                 return view(snap)
             except StaleListing:
                 snap = self.snapshot(max_age=0)
-        return view(snap)
+        try:
+            return view(snap)
+        except StaleListing:
+            raise StaleListing(
+                f"{self.location}: the run changed {attempts} times while it was read; "
+                "the next refresh reads it again"
+            ) from None
 
     # -- results of views, one per version of the run ------------------------------------
     def derived(self, key: Any, version: str, compute: Callable[[], _T]) -> _T:
