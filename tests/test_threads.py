@@ -3,7 +3,8 @@
 Python's warning filters are one global state, and ``warnings.catch_warnings`` swaps it for
 the whole process: entered on the planning thread, it can undo, on leaving, a
 ``catch_warnings`` the caller's thread entered meanwhile (CI lost a ``pytest.warns`` that
-way). So no sampling code may touch that state, and it must still raise no warning of its
+way). So none of this project's sampling code touches that state (scikit-learn's input
+checks inside the model's fit still do, briefly), and it must still raise no warning of its
 own, even under an "error" filter. And the planning thread ends with the sweep: nothing of
 it runs on (importing modules, calling a user's sampler) once ``tune`` has returned or
 raised.
