@@ -121,3 +121,37 @@ def test_a_headless_browser_renders_it(report):
 
     pixels = mpimg.imread(shot)
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # not a blank page
+
+
+def linear_wins(config):
+    return config["x"] if config["kernel"] == "linear" else 10.0 + config["x"]
+
+
+def test_a_parameter_inactive_in_every_top_trial_is_drawn_as_a_gap(tmp_path):
+    # the parallel-coordinates plot took the span of such a column (all NaN) and printed
+    # numpy's "All-NaN slice encountered" warning into the user's terminal
+    import warnings
+
+    from orchestrator.cli.report import plot_parallel
+
+    space = {
+        "kernel": Choice(["linear", "rbf"]),
+        "x": Float(0.0, 1.0),
+        "gamma": Float(1e-3, 1.0, log=True, when={"kernel": "rbf"}),
+    }
+    result = tune(
+        linear_wins,
+        space,
+        mode="min",
+        rounds=1,
+        samples_per_round=16,
+        sampler="random",
+        executor=SerialExecutor(linear_wins, param_names=list(space)),
+        run_dir=tmp_path / "run",
+    )
+    top = sorted(result.table.to_pylist(), key=lambda r: r["score"])[:3]
+    assert all(r["kernel"] == "linear" and r["gamma"] is None for r in top)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = plot_parallel(result, top=3)
+    assert png.startswith(b"\x89PNG")

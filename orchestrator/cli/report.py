@@ -163,8 +163,10 @@ def plot_parallel(result: TuneResult, top: int = 20) -> bytes:
             v = dim.to_scaled(
                 result.table.column(n).to_numpy(zero_copy_only=False)[rows].astype(float)
             )
-            lo, hi = np.nanmin(v), np.nanmax(v)
-            cols.append((v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5))
+            active = np.isfinite(v)  # an inactive conditional value is a gap in its line
+            lo, hi = (v[active].min(), v[active].max()) if active.any() else (0.0, 0.0)
+            scaled = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)
+            cols.append(np.where(active, scaled, np.nan))
         grid = np.column_stack(cols)
         colors = (scores - scores.min()) / (np.ptp(scores) or 1)
         import matplotlib.cm as cm
